@@ -1,0 +1,33 @@
+"""Limits and defaults in one place, each overridable by an ``ECG_`` environment variable.
+
+The defaults work on a laptop with no setup; deployments tune them without code changes.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"Environment variable {name}={raw!r} is not a number") from exc
+
+
+# Sampling rates outside this range are not ECGs we can read sensibly (or a wrong header).
+MIN_FS_HZ = _env_float("ECG_MIN_FS_HZ", 50.0)
+MAX_FS_HZ = _env_float("ECG_MAX_FS_HZ", 20_000.0)
+# Shorter than this there is not even one reliable beat-to-beat interval at slow rates.
+MIN_DURATION_S = _env_float("ECG_MIN_DURATION_S", 2.0)
+# A 24-hour 12-lead Holter at 1 kHz is about 4 GB as float32; refuse beyond this many samples per lead.
+MAX_DURATION_S = _env_float("ECG_MAX_DURATION_S", 48 * 3600.0)
+# Files larger than this are refused before being read (bytes); zip members are counted uncompressed.
+MAX_FILE_BYTES = int(_env_float("ECG_MAX_FILE_MB", 512.0) * 1024 * 1024)
+# Peak amplitudes above this (mV) almost always mean the file is in microvolts or raw ADC units.
+MAX_ABS_AMPLITUDE_MV = _env_float("ECG_MAX_ABS_AMPLITUDE_MV", 50.0)
+# A lead whose peak-to-peak range is below this (mV) carries no signal (electrode off, zero-filled).
+FLAT_LEAD_PTP_MV = _env_float("ECG_FLAT_LEAD_PTP_MV", 1e-3)
