@@ -1,0 +1,210 @@
+"""SQLAlchemy 2 typed ORM models of the review store.
+
+The schema itself is owned by Alembic (``db/migrations``); these classes must match it, which
+``tests/db/test_migrations.py`` checks by autogenerate-comparing them with the migrated database.
+
+Design choices, each for "never lose or silently change a verdict":
+
+* ``reviews`` and ``review_verdicts`` are append-only. Editing a review inserts a new version
+  (``version`` + 1 for the same record and reviewer); database triggers refuse UPDATE and DELETE
+  on both tables, so not even a bug in this code can rewrite history.
+* Users are soft-deleted (``deleted_at``): their old reviews keep a valid foreign key.
+* Predictions are rows per (run, label); re-running a model adds a run, never overwrites.
+* Every foreign key is ``ON DELETE RESTRICT`` (the default): deleting a record that has
+  reviews fails instead of cascading verdicts away.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("cardiologist", "annotator", "admin", "viewer")
+# Roles whose reviews count as verdicts; a viewer can only look.
+REVIEWER_ROLES = ("cardiologist", "annotator", "admin")
+# Roles allowed to adjudicate (their adjudication verdict overrides the majority).
+ADJUDICATOR_ROLES = ("cardiologist", "admin")
+VERDICTS = ("present", "absent", "uncertain")
+AUDIT_ACTIONS = (
+    "login",
+    "login_failed",
+    "logout",
+    "upload",
+    "prediction",
+    "review",
+    "export",
+    "backup",
+    "user_create",
+    "user_update",
+    "user_delete",
+)
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now; stored as UTC on both SQLite and PostgreSQL."""
+    return datetime.now(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="ck_users_role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"User({self.name!r}, {self.role}{'' if self.active else ', inactive'})"
+
+
+class Record(Base):
+    """One ECG, identified by the hash of its canonical signal (same ECG uploaded twice = one row)."""
+
+    __tablename__ = "records"
+    __table_args__ = (CheckConstraint("sex IS NULL OR sex IN ('M', 'F')", name="ck_records_sex"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    record_name: Mapped[str] = mapped_column(String(255))
+    original_filename: Mapped[str | None] = mapped_column(String(255))
+    file_format: Mapped[str] = mapped_column(String(50))
+    # Folder under the data directory (relative, so the data directory can move) holding the
+    # original upload in original/ and the canonical float32 signal as signal.npy.
+    storage_path: Mapped[str] = mapped_column(String(500))
+    fs: Mapped[float] = mapped_column(Float)
+    leads: Mapped[list[str]] = mapped_column(JSON)
+    n_samples: Mapped[int] = mapped_column(Integer)
+    duration_s: Mapped[float] = mapped_column(Float)
+    age: Mapped[float | None] = mapped_column(Float)
+    sex: Mapped[str | None] = mapped_column(String(1))
+    source: Mapped[str | None] = mapped_column(String(200))
+    source_labels: Mapped[list[str] | None] = mapped_column(JSON)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    uploaded_by: Mapped[User | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"Record({self.id}, {self.record_name!r}, {self.content_hash[:12]})"
+
+
+class Prediction(Base):
+    """One model run on one record; its per-label scores are :class:`PredictionScore` rows."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (Index("ix_predictions_record", "record_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id"))
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    scores: Mapped[list[PredictionScore]] = relationship(order_by="PredictionScore.id")
+
+
+class PredictionScore(Base):
+    __tablename__ = "prediction_scores"
+    __table_args__ = (
+        UniqueConstraint("prediction_id", "label", name="uq_prediction_scores_label"),
+        CheckConstraint("probability >= 0 AND probability <= 1", name="ck_prediction_scores_probability"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prediction_id: Mapped[int] = mapped_column(ForeignKey("predictions.id"))
+    label: Mapped[str] = mapped_column(String(200))
+    probability: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+
+
+class Review(Base):
+    """One version of one reviewer's reading of one record. Never updated: edits add a version."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("record_id", "reviewer_id", "version", name="uq_reviews_version"),
+        CheckConstraint("version >= 1", name="ck_reviews_version"),
+        CheckConstraint("confidence IS NULL OR (confidence >= 1 AND confidence <= 5)", name="ck_reviews_confidence"),
+        CheckConstraint("time_spent_s IS NULL OR time_spent_s >= 0", name="ck_reviews_time_spent"),
+        Index("ix_reviews_record", "record_id"),
+        Index("ix_reviews_reviewer", "reviewer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id"))
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    is_adjudication: Mapped[bool] = mapped_column(Boolean, default=False)
+    confidence: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    # True when the reviewer was shown the model's output before/while reading (not blinded).
+    saw_model_output: Mapped[bool] = mapped_column(Boolean)
+    # The prediction run shown, when saw_model_output.
+    prediction_id: Mapped[int | None] = mapped_column(ForeignKey("predictions.id"))
+    time_spent_s: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    reviewer: Mapped[User] = relationship()
+    record: Mapped[Record] = relationship()
+    verdicts: Mapped[list[ReviewVerdict]] = relationship(order_by="ReviewVerdict.id")
+
+
+class ReviewVerdict(Base):
+    __tablename__ = "review_verdicts"
+    __table_args__ = (
+        UniqueConstraint("review_id", "label", name="uq_review_verdicts_label"),
+        CheckConstraint(_in("verdict", VERDICTS), name="ck_review_verdicts_verdict"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id"))
+    label: Mapped[str] = mapped_column(String(200))
+    verdict: Mapped[str] = mapped_column(String(10))
+    # True for a label the reviewer added that the model run shown did not rank.
+    added_by_reviewer: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditEvent(Base):
+    """Who did what when. Written in the same transaction as the action it records."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        CheckConstraint(_in("action", AUDIT_ACTIONS), name="ck_audit_events_action"),
+        Index("ix_audit_events_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(30))
+    target: Mapped[str | None] = mapped_column(String(500))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)

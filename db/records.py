@@ -1,0 +1,199 @@
+"""Records (uploaded ECGs) and model predictions on them.
+
+A record is identified by :meth:`ecgcore.record.Record.content_hash`, so the same ECG uploaded twice
+(even in another format) is one row. Its files live under ``<data dir>/records/<hash[:2]>/<hash>/``:
+the uploaded originals in ``original/`` and the canonical float32 signal as ``signal.npy`` (what
+exports and the app read back, so they need no format reader). Files are written to a temporary
+folder and renamed into place *before* the row is committed; a failed commit can leave an orphan
+folder (harmless: content-addressed, reused by the next upload) but never a row without its files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from ecgcore.record import Record as ECGRecord
+from sqlalchemy import exc, select
+from sqlalchemy.orm import Session
+
+from db import audit
+from db.errors import InvalidInputError, NotFoundError, StorageError
+from db.labels import check_labels, vocabulary
+from db.models import Prediction, PredictionScore, Record
+from db.session import Database
+from db.users import get_user
+
+SIGNAL_FILE = "signal.npy"
+META_FILE = "record.json"
+
+
+def _storage_dir(content_hash: str) -> Path:
+    return Path("records") / content_hash[:2] / content_hash
+
+
+def _write_files(db: Database, ecg: ECGRecord, content_hash: str, files: Sequence[Path]) -> Path:
+    """Put signal.npy and the originals under the data dir (atomic rename); returns the relative path."""
+    relative = _storage_dir(content_hash)
+    final = db.data_dir / relative
+    if (final / SIGNAL_FILE).exists():
+        return relative
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".upload-", dir=final.parent))
+    try:
+        np.save(tmp / SIGNAL_FILE, np.ascontiguousarray(ecg.signal, dtype="<f4"))
+        meta = {"fs": ecg.fs, "leads": list(ecg.leads), "record_id": ecg.record_id, "age": ecg.age, "sex": ecg.sex,
+                "source": ecg.source, "content_hash": content_hash}
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+        if files:
+            (tmp / "original").mkdir()
+            for path in files:
+                shutil.copy2(path, tmp / "original" / Path(path).name)
+        for child in [tmp, *tmp.rglob("*")]:
+            if child.is_file():
+                with open(child, "rb") as handle:
+                    os.fsync(handle.fileno())
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            if not (final / SIGNAL_FILE).exists():  # not a concurrent upload of the same ECG: a real failure
+                raise
+    except OSError as error:
+        raise StorageError(f"Could not store the ECG files under {db.data_dir}: {error}") from error
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return relative
+
+
+def add_record(db: Database, ecg: ECGRecord, *, files: Iterable[Path | str] = (), file_format: str | None = None,
+               original_filename: str | None = None, uploader: str | int | None = None,
+               source_labels: Sequence[str] | None = None) -> tuple[Record, bool]:
+    """Store an ECG (files + row). Returns ``(row, created)``; ``created`` is False for a duplicate upload.
+
+    ``files`` are the uploaded originals (e.g. a .hea and its .dat); without them only the canonical
+    signal is kept and ``file_format`` defaults to ``"array"``.
+    """
+    files = [Path(f) for f in files]
+    for path in files:
+        if not path.is_file():
+            raise InvalidInputError(f"Original file {path} does not exist.")
+    content_hash = ecg.content_hash()
+    file_format = file_format or (files[0].suffix.lstrip(".").lower() if files else "array")
+    original_filename = original_filename or (files[0].name if files else None)
+    labels = list(source_labels if source_labels is not None else ecg.labels) or None
+
+    with db.transaction() as session:
+        existing = session.scalar(select(Record).where(Record.content_hash == content_hash))
+        if existing is not None:
+            uploader_id = get_user(session, uploader).id if uploader is not None else None
+            audit.log(session, "upload", user_id=uploader_id, target=f"record:{existing.id}",
+                      details={"duplicate": True, "file": original_filename})
+            return existing, False
+    relative = _write_files(db, ecg, content_hash, files)
+    try:
+        with db.transaction() as session:
+            uploader_id = get_user(session, uploader).id if uploader is not None else None
+            row = Record(
+                content_hash=content_hash, record_name=str(ecg.record_id)[:255], original_filename=original_filename,
+                file_format=file_format[:50], storage_path=relative.as_posix(), fs=ecg.fs, leads=list(ecg.leads),
+                n_samples=ecg.n_samples, duration_s=ecg.duration_s, age=ecg.age, sex=ecg.sex, source=ecg.source,
+                source_labels=labels, uploaded_by_id=uploader_id,
+            )
+            session.add(row)
+            session.flush()
+            audit.log(session, "upload", user_id=uploader_id, target=f"record:{row.id}",
+                      details={"file": original_filename, "format": file_format})
+        return row, True
+    except exc.IntegrityError:  # a concurrent upload of the same ECG won the race
+        with db.transaction() as session:
+            return session.scalars(select(Record).where(Record.content_hash == content_hash)).one(), False
+
+
+def get_record(session: Session, record: int | str) -> Record:
+    """A record row by id or content hash, or :class:`NotFoundError`."""
+    if isinstance(record, int):
+        row = session.get(Record, record)
+    else:
+        row = session.scalar(select(Record).where(Record.content_hash == record))
+    if row is None:
+        raise NotFoundError(f"No record {record!r} in the review store.")
+    return row
+
+
+def list_records(db: Database) -> list[Record]:
+    with db.transaction() as session:
+        return list(session.scalars(select(Record).order_by(Record.id)))
+
+
+def load_ecg(db: Database, record: Record | int | str, *, verify: bool = True) -> ECGRecord:
+    """The stored waveform as an :class:`ecgcore.record.Record` (checked against its content hash)."""
+    if not isinstance(record, Record):
+        with db.transaction() as session:
+            record = get_record(session, record)
+    folder = db.data_dir / record.storage_path
+    try:
+        signal = np.load(folder / SIGNAL_FILE, allow_pickle=False)
+    except OSError as error:
+        raise StorageError(f"The waveform of record {record.id} is missing from {folder}: {error}") from error
+    ecg = ECGRecord(signal=signal, fs=record.fs, leads=tuple(record.leads), record_id=record.record_name,
+                    age=record.age, sex=record.sex, source=record.source, labels=tuple(record.source_labels or ()),
+                    allow_flat_leads=True)
+    if verify and ecg.content_hash() != record.content_hash:
+        raise StorageError(f"The stored waveform of record {record.id} does not match its hash: the file was altered.")
+    return ecg
+
+
+def add_prediction(db: Database, record: int | str, model_name: str, model_version: str,
+                   probabilities: Mapping[str, float] | Sequence[float],
+                   thresholds: Mapping[str, float] | Sequence[float] | None = None, *,
+                   actor: str | int | None = None) -> Prediction:
+    """Store one model run on a record. Re-running (any model) adds a run; nothing is overwritten.
+
+    ``probabilities`` is a mapping label -> probability, or a sequence in vocabulary order.
+    """
+    names = vocabulary()
+    if not isinstance(probabilities, Mapping):
+        values = list(probabilities)
+        if len(values) != len(names):
+            raise InvalidInputError(f"{len(values)} probabilities given; a sequence must have one per label "
+                                    f"({len(names)}), or pass a mapping label -> probability.")
+        probabilities = dict(zip(names, values, strict=True))
+    if thresholds is not None and not isinstance(thresholds, Mapping):
+        thresholds = dict(zip(names, list(thresholds), strict=True))
+    check_labels(probabilities)
+    if thresholds:
+        check_labels(thresholds)
+    for label, p in probabilities.items():
+        if not (0.0 <= float(p) <= 1.0):
+            raise InvalidInputError(f"Probability of {label!r} is {p}; probabilities must be within [0, 1].")
+    with db.transaction() as session:
+        row = get_record(session, record)
+        actor_id = get_user(session, actor).id if actor is not None else None
+        prediction = Prediction(record_id=row.id, model_name=model_name, model_version=model_version,
+                                created_by_id=actor_id)
+        prediction.scores = [
+            PredictionScore(label=label, probability=float(p),
+                            threshold=None if not thresholds or label not in thresholds else float(thresholds[label]))
+            for label, p in probabilities.items()
+        ]
+        session.add(prediction)
+        session.flush()
+        audit.log(session, "prediction", user_id=actor_id, target=f"record:{row.id}",
+                  details={"model": model_name, "version": model_version, "prediction": prediction.id})
+    return prediction
+
+
+def predictions_for(db: Database, record: int | str) -> list[Prediction]:
+    """Every model run on a record, newest first, scores loaded."""
+    with db.transaction() as session:
+        row = get_record(session, record)
+        runs = list(session.scalars(select(Prediction).where(Prediction.record_id == row.id)
+                                    .order_by(Prediction.id.desc())))
+        for run in runs:
+            _ = run.scores
+        return runs
