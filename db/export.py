@@ -1,0 +1,185 @@
+"""Export the expert-review test set as a folder, and read it back for training/evaluation.
+
+Layout (``FORMAT_VERSION`` 1)::
+
+    OUT/
+      manifest.json     who exported when, schema revision, consensus policy, reviewers, model runs,
+                        sha256 of every file
+      labels.csv        one row per record: record, record_id, content_hash, fs, n_samples, age, sex,
+                        status, n_reviewers, n_adjudicators, agreement, then one 0/1 column per label
+      waveforms/        <record>.hea + <record>.dat written with wfdb.wrsamp (16-bit, mV)
+
+Only records whose consensus is final (complete or adjudicated) are exported. The folder is built
+under a temporary name beside OUT and renamed at the end, so a failed export leaves no half-written
+test set behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import wfdb
+from ecgcore.record import Record as ECGRecord
+from sqlalchemy import func, select
+
+from db import audit
+from db.consensus import compute_consensus
+from db.errors import ExportError
+from db.labels import vocabulary
+from db.migrate import head_revision
+from db.models import Prediction, Record, User, utcnow
+from db.records import load_ecg
+from db.reviews import review_table
+from db.session import Database
+from db.users import get_user
+
+FORMAT_VERSION = 1
+INFO_COLUMNS = ["record", "record_id", "content_hash", "fs", "n_samples", "age", "sex", "status", "n_reviewers",
+                "n_adjudicators", "agreement"]
+
+
+def record_name(record_id: int) -> str:
+    """File stem of a record in the export (WFDB names: letters, digits, underscores)."""
+    return f"ecg{record_id:06d}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_wfdb(ecg: ECGRecord, name: str, folder: Path) -> None:
+    comments = [f"age: {ecg.age:g}" if ecg.age is not None else "age: unknown", f"sex: {ecg.sex or 'unknown'}"]
+    wfdb.wrsamp(name, fs=ecg.fs, units=["mV"] * ecg.n_leads, sig_name=list(ecg.leads),
+                p_signal=ecg.signal.T.astype(np.float64), fmt=["16"] * ecg.n_leads, comments=comments,
+                write_dir=str(folder))
+
+
+def export_expert_review(db: Database, out_dir: Path | str, *, exported_by: str | int | None = None,
+                         labels: Sequence[str] | None = None, min_reviewers: int = 2,
+                         unlisted: str = "absent") -> Path:
+    """Write the expert-review test set to ``out_dir`` (must not exist yet); returns the folder."""
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise ExportError(f"{out_dir} already exists; choose a new folder so no earlier export is overwritten.")
+    labels = tuple(labels or vocabulary())
+    table = review_table(db)
+    result = compute_consensus(table, labels, min_reviewers=min_reviewers, unlisted=unlisted)
+    final = result.final()
+    info = result.records.loc[final.index]
+    with db.transaction() as session:
+        rows = {r.id: r for r in session.scalars(select(Record).where(Record.id.in_(final.index.tolist())))}
+        exporter = get_user(session, exported_by) if exported_by is not None else None
+        models = session.execute(
+            select(Prediction.model_name, Prediction.model_version, func.count(func.distinct(Prediction.record_id)))
+            .where(Prediction.record_id.in_(final.index.tolist()))
+            .group_by(Prediction.model_name, Prediction.model_version)
+        ).all()
+        roles = dict(session.execute(select(User.name, User.role)).all())
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        (tmp / "waveforms").mkdir()
+        lines = []
+        for record_id in final.index:
+            row = rows[record_id]
+            name = record_name(record_id)
+            _write_wfdb(load_ecg(db, row), name, tmp / "waveforms")
+            lines.append({"record": name, "record_id": record_id, "content_hash": row.content_hash, "fs": row.fs,
+                          "n_samples": row.n_samples, "age": row.age, "sex": row.sex,
+                          "status": info.at[record_id, "status"], "n_reviewers": info.at[record_id, "n_reviewers"],
+                          "n_adjudicators": info.at[record_id, "n_adjudicators"],
+                          "agreement": round(float(info.at[record_id, "agreement"]), 4)})
+        frame = pd.concat([pd.DataFrame(lines, columns=INFO_COLUMNS), final.reset_index(drop=True)], axis=1)
+        frame.to_csv(tmp / "labels.csv", index=False)
+        exported = table.reviews[table.reviews["record_id"].isin(final.index)]
+        manifest: dict[str, Any] = {
+            "format": "ecgfounder-expert-review",
+            "format_version": FORMAT_VERSION,
+            "schema_revision": head_revision(),
+            "created_at": utcnow().isoformat(),
+            "exported_by": exporter.name if exporter else None,
+            "n_records": int(len(final)),
+            "n_excluded_records": int(len(result.records) - len(final)),
+            "labels": list(labels),
+            "consensus_policy": result.policy,
+            "reviewers": [{"name": name, "role": roles.get(name), "n_reviews": int(n),
+                           "n_adjudications": int(g["is_adjudication"].astype(bool).sum())}
+                          for name, g in exported.groupby("reviewer") for n in [len(g)]],
+            "n_blinded_reviews": int((~exported["saw_model_output"].astype(bool)).sum()),
+            "model_versions": [{"model_name": m, "model_version": v, "n_records": int(n)} for m, v, n in models],
+        }
+        manifest["files"] = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        os.replace(tmp, out_dir)
+    except OSError as error:
+        raise ExportError(f"Could not write the export to {out_dir}: {error}") from error
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    with db.transaction() as session:
+        audit.log(session, "export", user_id=exporter.id if exporter else None, target=str(out_dir)[:500],
+                  details={"n_records": manifest["n_records"], "format_version": FORMAT_VERSION})
+    return out_dir
+
+
+@dataclass(frozen=True)
+class ExpertReviewSet:
+    """An export read back: ``records[i]`` goes with row ``labels[i]`` (0/1 per ``label_names``)."""
+
+    records: list[ECGRecord]
+    labels: np.ndarray
+    label_names: tuple[str, ...]
+    table: pd.DataFrame
+    manifest: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def load_expert_review_export(folder: Path | str, *, verify: bool = True) -> ExpertReviewSet:
+    """Read an export folder (checking every file's sha256 unless ``verify=False``)."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError) as error:
+        raise ExportError(f"{folder} is not an expert-review export (manifest.json unreadable: {error}).") from error
+    if manifest.get("format") != "ecgfounder-expert-review" or manifest.get("format_version") != FORMAT_VERSION:
+        raise ExportError(f"{folder}: unsupported export format {manifest.get('format')!r} "
+                          f"version {manifest.get('format_version')!r}; this code reads version {FORMAT_VERSION}.")
+    if verify:
+        for relative, expected in manifest["files"].items():
+            path = folder / relative
+            if not path.is_file() or _sha256(path) != expected:
+                raise ExportError(f"{path} is missing or was modified after export (sha256 mismatch).")
+    table = pd.read_csv(folder / "labels.csv", dtype={"record": str, "sex": str})
+    label_names = tuple(manifest["labels"])
+    missing = [name for name in label_names if name not in table.columns]
+    if missing:
+        raise ExportError(f"labels.csv lacks label column(s) {', '.join(missing[:5])}.")
+    matrix = table[list(label_names)].to_numpy(dtype=np.int8)
+    records = []
+    for i, row in table.iterrows():
+        signal, fields = wfdb.rdsamp(str(folder / "waveforms" / row["record"]))
+        age = None if pd.isna(row["age"]) else float(row["age"])
+        sex = None if pd.isna(row["sex"]) else str(row["sex"])
+        positives = tuple(name for name, v in zip(label_names, matrix[i], strict=True) if v == 1)
+        records.append(ECGRecord(signal=signal.T, fs=fields["fs"], leads=tuple(fields["sig_name"]),
+                                 record_id=row["record"], age=age, sex=sex, source="expert-review",
+                                 labels=positives, allow_flat_leads=True,
+                                 metadata={"content_hash": row["content_hash"], "n_reviewers": int(row["n_reviewers"]),
+                                           "agreement": float(row["agreement"])}))
+    return ExpertReviewSet(records, matrix, label_names, table, manifest)
