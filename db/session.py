@@ -68,7 +68,10 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         match = re.match(r"sqlite(?:\+\w+)?:///(?!file:)(.+?)(?:\?.*)?$", url)
         if match and match.group(1) != ":memory:":
-            Path(match.group(1)).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(match.group(1)).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StorageError(f"Cannot create the folder of the review database {match.group(1)}: {error}") from error
         kwargs.setdefault("connect_args", {}).setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -132,17 +135,17 @@ class Database:
         try:
             with session.begin():
                 yield session
-        except exc.OperationalError as error:
-            mapped = translate_operational_error(error)
-            if mapped is not None:
-                raise mapped from error
-            raise StorageError(f"The review database failed: {error.orig}") from error
         except exc.DBAPIError as error:
             if "append-only" in str(error.orig):
                 raise ImmutableHistoryError(
                     "Saved reviews, verdicts and audit events are append-only: they cannot be changed or deleted; "
                     "save a new review version instead."
                 ) from error
+            mapped = translate_operational_error(error)
+            if mapped is not None:
+                raise mapped from error
+            if isinstance(error, exc.OperationalError):
+                raise StorageError(f"The review database failed: {error.orig}") from error
             raise
         finally:
             session.close()
