@@ -1,0 +1,184 @@
+"""Core-library benchmark: preprocessing, model forward, CLI end-to-end, against the machine's matmul peak.
+
+    python bench/bench_core.py [--records DIR] [--n-cli 256] [--repeats 5]
+
+Prints a table and writes ``bench/results/core.json``. Timings are medians over repeats after
+warm-up. FLOPs come from torch's FlopCounterMode (2 per multiply-add, as for the matmul peak).
+Random weights are used for timing: the arithmetic is the same as with trained ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from ecgcore.batch import discover_ecg_files  # noqa: E402
+from ecgcore.bundle import make_card, save_bundle  # noqa: E402
+from ecgcore.io import read  # noqa: E402
+from ecgcore.labels import ecgfounder_labels  # noqa: E402
+from ecgcore.model import create_model  # noqa: E402
+from ecgcore.predict import Predictor  # noqa: E402
+from ecgcore.preprocess import preprocess  # noqa: E402
+
+DEFAULT_RECORDS = REPO.parent / "shared" / "data" / "ptbxl_subset" / "records500"
+
+
+def median_time(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_peak_gflops(repeats: int) -> dict:
+    """Best float32 GEMM throughput over a few square sizes: the machine's practical peak."""
+    results = {}
+    for n in (1024, 2048, 3072):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        seconds = min(median_time(lambda: a @ b, repeats, warmup=2) for _ in range(2))
+        results[n] = 2 * n**3 / seconds / 1e9
+    return {"by_size": results, "peak": max(results.values())}
+
+
+def model_flops(model: torch.nn.Module, n_leads: int) -> int:
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(torch.zeros(1, n_leads, 5000))
+    return counter.get_total_flops()
+
+
+def bench_preprocess(records: list, repeats: int) -> dict:
+    per_record = [median_time(lambda r=r: preprocess(r), repeats) for r in records]
+    return {"ms_median": 1e3 * statistics.median(per_record), "ms_p90": 1e3 * float(np.percentile(per_record, 90))}
+
+
+def bench_forward(model: torch.nn.Module, flops_per_record: int, peak: float, repeats: int) -> list[dict]:
+    rows = []
+    for batch in (1, 32):
+        x = torch.randn(batch, 12, 5000)
+        with torch.inference_mode():
+            seconds = median_time(lambda: model(x), repeats, warmup=2)
+        gflops = batch * flops_per_record / seconds / 1e9
+        rows.append(
+            {
+                "batch": batch,
+                "ms_per_batch": 1e3 * seconds,
+                "ms_per_record": 1e3 * seconds / batch,
+                "gflops": gflops,
+                "fraction_of_peak": gflops / peak,
+            }
+        )
+    return rows
+
+
+def bench_cli(files: list[Path], bundle_dir: Path) -> dict:
+    """The real CLI in a subprocess: wall time including start-up, and the scoring part alone."""
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / "files"
+        listing.mkdir()
+        for i, f in enumerate(files):  # a folder holding exactly these records (symlinked WFDB pairs)
+            for companion in f.parent.glob(f.stem + ".*"):
+                (listing / f"{i:05d}_{companion.name}").symlink_to(companion)
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "ecgcore", "predict", str(listing), "--model", str(bundle_dir), "--format", "csv", "-q", "-o", str(Path(tmp) / "out.csv")],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"CLI failed: {proc.stderr[-2000:]}")
+    # Scoring alone (model already loaded), the same path the CLI takes.
+    predictor = Predictor(bundle_dir)
+    start = time.perf_counter()
+    n = sum(1 for r in predictor.predict_files(files, batch_size=32) if r.prediction is not None)
+    scoring = time.perf_counter() - start
+    return {
+        "n_files": len(files),
+        "n_scored": n,
+        "wall_s_including_startup": wall,
+        "records_per_s_wall": len(files) / wall,
+        "scoring_s": scoring,
+        "records_per_s_scoring": n / scoring,
+        "ms_per_record_scoring": 1e3 * scoring / n,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=Path, default=DEFAULT_RECORDS)
+    parser.add_argument("--n-preprocess", type=int, default=50)
+    parser.add_argument("--n-cli", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "core.json")
+    args = parser.parse_args()
+
+    files = discover_ecg_files([args.records])
+    if not files:
+        sys.exit(f"no records found in {args.records}")
+    records = [read(f) for f in files[: args.n_preprocess]]
+
+    torch.manual_seed(0)
+    model = create_model("ecgfounder-12lead").eval()
+    flops = model_flops(model, 12)
+    peak = matmul_peak_gflops(args.repeats)
+    pre = bench_preprocess(records, args.repeats)
+    forward = bench_forward(model, flops, peak["peak"], args.repeats)
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle_dir = save_bundle(model, make_card("bench-random", model, list(ecgfounder_labels())), Path(tmp) / "b")
+        cli = bench_cli(files[: args.n_cli], bundle_dir)
+    batch32 = forward[1]
+    result = {
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpu": platform.processor() or platform.machine(),
+            "torch_threads": torch.get_num_threads(),
+        },
+        "matmul_peak_gflops": peak,
+        "gflop_per_record": flops / 1e9,
+        "preprocess": pre,
+        "forward": forward,
+        "cli": cli,
+        "cli_over_forward_ratio": cli["ms_per_record_scoring"] / batch32["ms_per_record"],
+    }
+
+    print(f"\nmachine: {result['machine']}")
+    print(f"matmul peak: {peak['peak']:.1f} GFLOP/s  (by size: " + ", ".join(f"{k}: {v:.0f}" for k, v in peak["by_size"].items()) + ")")
+    print(f"model: ecgfounder-12lead, {flops / 1e9:.3f} GFLOP per record\n")
+    print(f"{'measure':<44}{'value':>14}  target")
+    print("-" * 72)
+    print(f"{'preprocess ms/record (median)':<44}{pre['ms_median']:>14.2f}  < 5 ms")
+    print(f"{'preprocess ms/record (p90)':<44}{pre['ms_p90']:>14.2f}")
+    for row in forward:
+        print(f"{'forward batch ' + str(row['batch']) + ' ms/record':<44}{row['ms_per_record']:>14.2f}")
+        target = ">= 80%" if row["batch"] == 32 else ""
+        print(f"{'forward batch ' + str(row['batch']) + ' % of matmul peak':<44}{100 * row['fraction_of_peak']:>13.1f}%  {target}")
+    print(f"{'CLI records/s (scoring, model loaded)':<44}{cli['records_per_s_scoring']:>14.1f}")
+    print(f"{'CLI records/s (wall, incl. start-up)':<44}{cli['records_per_s_wall']:>14.1f}")
+    print(f"{'CLI ms/record / forward b32 ms/record':<44}{result['cli_over_forward_ratio']:>14.2f}  <= 1.3")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

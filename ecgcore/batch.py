@@ -1,0 +1,113 @@
+"""Scoring folders of ECGs: find the record files, read and preprocess them in worker processes.
+
+The model's matrix work runs in the main process while DataLoader workers read and preprocess
+the next batches, so file I/O and filtering overlap with inference. A file that fails carries its
+error message through the pipeline instead of raising, so one bad file never stops a long run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from torch.utils.data import DataLoader, Dataset
+
+from ecgcore.errors import ECGError
+from ecgcore.preprocess import PreprocessConfig, preprocess
+
+if TYPE_CHECKING:
+    from ecgcore.predict import Predictor
+
+# One entry point per record: companion files (.dat next to .hea) are not records of their own.
+RECORD_SUFFIXES = (".hea", ".zip", ".csv", ".npy", ".npz", ".edf", ".bdf", ".xml", ".h5", ".hdf5", ".mat")
+
+
+def discover_ecg_files(paths: Iterable[str | os.PathLike[str]], recursive: bool = True) -> list[Path]:
+    """Expand files and folders into record files, sorted within each folder.
+
+    A ``.mat`` with a ``.hea`` beside it belongs to that header (PhysioNet Challenge layout) and is
+    not listed twice. Explicitly named files are kept whatever their suffix, so the reader can
+    give its own clear error for unsupported ones.
+    """
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            candidates = sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in RECORD_SUFFIXES)
+            found.extend(p for p in candidates if not (p.suffix.lower() == ".mat" and p.with_suffix(".hea").exists()))
+        else:
+            found.append(path)
+    return found
+
+
+@dataclass
+class PreparedItem:
+    path: Path
+    record_id: str
+    array: np.ndarray | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Preparer:
+    """What a worker needs to turn a file into a model input: picklable, no model weights."""
+
+    input_leads: tuple[str, ...]
+    config: PreprocessConfig
+
+    def __call__(self, path: Path) -> PreparedItem:
+        from ecgcore.io import read  # imported in the worker
+
+        record_id = path.stem
+        try:
+            record = read(path)
+            return PreparedItem(path, record.record_id, preprocess(record, leads=self.input_leads, config=self.config))
+        except ECGError as exc:
+            return PreparedItem(path, record_id, error=str(exc))
+        except (OSError, ValueError, MemoryError) as exc:  # anything a broken file can still provoke
+            return PreparedItem(path, record_id, error=f"{type(exc).__name__}: {exc}")
+
+
+class _FileDataset(Dataset):
+    def __init__(self, files: list[Path], preparer: Preparer):
+        self.files = files
+        self.preparer = preparer
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> PreparedItem:
+        return self.preparer(self.files[index])
+
+
+def _keep_list(items: list[PreparedItem]) -> list[PreparedItem]:
+    return items
+
+
+def default_num_workers() -> int:
+    """One reader per spare core, at least one so reading overlaps with the model."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def iterate_prepared_batches(
+    predictor: "Predictor", files: list[Path], *, batch_size: int = 32, num_workers: int | None = None
+) -> Iterator[list[PreparedItem]]:
+    """Batches of prepared items in file order; ``num_workers=0`` reads in the main process."""
+    if not files:
+        return
+    workers = default_num_workers() if num_workers is None else num_workers
+    loader = DataLoader(
+        _FileDataset(files, Preparer(predictor.input_leads, predictor.preprocess_config)),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=_keep_list,
+        prefetch_factor=4 if workers > 0 else None,
+        persistent_workers=False,
+    )
+    yield from loader

@@ -1,0 +1,306 @@
+"""Model bundles: weights in safetensors plus a JSON card, and safe loading of official checkpoints.
+
+A bundle is a directory::
+
+    models/<name>/
+        model.safetensors   tensors only: no pickle, nothing executes on load
+        card.json           architecture, labels, thresholds, preprocessing, training data, metrics
+
+The card is the contract between training and everything downstream: the predictor rebuilds
+the network from ``architecture``, preprocesses with ``preprocessing``, names outputs with
+``labels`` and calls a finding positive at ``thresholds``. Labels listed in ``trained_labels``
+are the ones the model was actually trained and validated on; the app hides the rest by default.
+
+Official ECGFounder ``.pth`` checkpoints are read with ``torch.load(weights_only=True)``, which
+refuses arbitrary pickled objects, and must match the released architecture strictly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ecgcore.errors import ModelError, NoDefaultModelError
+from ecgcore.labels import ecgfounder_labels
+from ecgcore.leads import LEADS_12
+from ecgcore.model import MODEL_CONFIGS, Net1D, Net1DConfig
+from ecgcore.preprocess import DEFAULT_PREPROCESS, PreprocessConfig
+
+CARD_FILE = "card.json"
+WEIGHTS_FILE = "model.safetensors"
+CARD_FORMAT_VERSION = 1
+DEFAULT_THRESHOLD = 0.5
+OFFICIAL_SUFFIXES = (".pth", ".pt")
+
+
+@dataclass
+class ModelCard:
+    """Everything needed to use a model correctly, and to judge whether to trust it."""
+
+    name: str
+    version: str
+    architecture: str
+    config: dict[str, Any]
+    labels: list[str]
+    thresholds: list[float]
+    input_leads: list[str]
+    preprocessing: dict[str, Any]
+    trained_labels: list[str] = field(default_factory=list)
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    default: bool = False
+    created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    weights_sha256: str = ""
+    format_version: int = CARD_FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        n = int(self.config.get("n_classes", len(self.labels)))
+        if len(self.labels) != n:
+            raise ModelError(f"card of {self.name!r}: {len(self.labels)} labels but the model has {n} outputs")
+        if len(self.thresholds) != n:
+            raise ModelError(f"card of {self.name!r}: {len(self.thresholds)} thresholds for {n} labels")
+        if len(set(self.labels)) != len(self.labels):
+            raise ModelError(f"card of {self.name!r}: duplicate label names")
+        unknown = sorted(set(self.trained_labels) - set(self.labels))
+        if unknown:
+            raise ModelError(f"card of {self.name!r}: trained_labels not among labels: {unknown[:5]}")
+        if int(self.config.get("in_channels", len(self.input_leads))) != len(self.input_leads):
+            raise ModelError(f"card of {self.name!r}: input_leads does not match the model's in_channels")
+        if not self.trained_labels:
+            self.trained_labels = list(self.labels)
+
+    @property
+    def net_config(self) -> Net1DConfig:
+        return Net1DConfig.from_dict(self.config)
+
+    @property
+    def preprocess_config(self) -> PreprocessConfig:
+        return PreprocessConfig.from_dict(self.preprocessing)
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelCard":
+        version = int(data.get("format_version", CARD_FORMAT_VERSION))
+        if version > CARD_FORMAT_VERSION:
+            raise ModelError(f"model card format {version} is newer than this software supports ({CARD_FORMAT_VERSION})")
+        missing = [k for k in ("name", "version", "architecture", "config", "labels", "thresholds") if k not in data]
+        if missing:
+            raise ModelError(f"model card is missing {missing}")
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known.setdefault("input_leads", list(LEADS_12[: int(data["config"].get("in_channels", 12))]))
+        known.setdefault("preprocessing", DEFAULT_PREPROCESS.to_dict())
+        return cls(**known)
+
+
+@dataclass
+class Bundle:
+    """A loaded model in eval mode with its card; ``path`` is where it came from."""
+
+    model: Net1D
+    card: ModelCard
+    path: Path | None = None
+
+
+def make_card(
+    name: str,
+    model: Net1D,
+    labels: list[str],
+    *,
+    version: str = "0.1.0",
+    architecture: str = "custom",
+    thresholds: list[float] | None = None,
+    input_leads: list[str] | None = None,
+    preprocessing: PreprocessConfig = DEFAULT_PREPROCESS,
+    **extra: Any,
+) -> ModelCard:
+    """A card for a freshly trained model; thresholds default to 0.5 until calibrated."""
+    n = model.config.n_classes
+    return ModelCard(
+        name=name,
+        version=version,
+        architecture=architecture,
+        config=model.config.to_dict(),
+        labels=list(labels),
+        thresholds=list(thresholds) if thresholds is not None else [DEFAULT_THRESHOLD] * n,
+        input_leads=list(input_leads or LEADS_12[: model.config.in_channels]),
+        preprocessing=preprocessing.to_dict(),
+        **extra,
+    )
+
+
+def save_bundle(model: Net1D, card: ModelCard, directory: str | os.PathLike[str]) -> Path:
+    """Write weights and card; the card records the weights' sha256 so tampering or mix-ups show."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights_path = directory / WEIGHTS_FILE
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(weights_path), metadata={"name": card.name, "version": card.version})
+    card.config = model.config.to_dict()
+    card.weights_sha256 = _sha256(weights_path)
+    (directory / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return directory
+
+
+def load_card(directory: str | os.PathLike[str]) -> ModelCard:
+    path = Path(directory) / CARD_FILE
+    try:
+        return ModelCard.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise ModelError(f"{directory} is not a model bundle: no {CARD_FILE}") from None
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path} is not valid JSON: {exc}") from None
+
+
+def load_bundle(path: str | os.PathLike[str], *, verify_hash: bool = True) -> Bundle:
+    """Load a bundle directory, or an official ECGFounder checkpoint file (.pth/.pt)."""
+    path = Path(path)
+    if path.is_file() and path.suffix in OFFICIAL_SUFFIXES:
+        return load_official_checkpoint(path)
+    if not path.is_dir():
+        raise ModelError(f"No model at {path}: expected a bundle directory or an ECGFounder .pth file")
+    card = load_card(path)
+    weights_path = path / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise ModelError(f"Bundle {path} has no {WEIGHTS_FILE}")
+    if verify_hash and card.weights_sha256 and _sha256(weights_path) != card.weights_sha256:
+        raise ModelError(f"Bundle {path}: weights do not match the sha256 in its card (corrupt or replaced file)")
+    model = Net1D(card.net_config)
+    try:
+        state = load_file(str(weights_path))
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise ModelError(f"Bundle {path}: cannot read {WEIGHTS_FILE}: {exc}") from None
+    _load_strict(model, state, str(path))
+    return Bundle(model=model.eval(), card=card, path=path)
+
+
+def load_official_checkpoint(path: str | os.PathLike[str]) -> Bundle:
+    """Load ``12_lead_ECGFounder.pth`` / ``1_lead_ECGFounder.pth`` safely and strictly.
+
+    The release stores ``{"state_dict": ...}`` (possibly with DDP's ``module.`` prefix). Lead count
+    is read from the first conv's weight shape; the outputs are the 150 ECGFounder labels.
+    Thresholds are not published with the checkpoints, so they are 0.5 and the card says so.
+    """
+    path = Path(path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for code-carrying pickles, RuntimeError for corrupt zips
+        raise ModelError(
+            f"Cannot load {path.name} safely as an ECGFounder checkpoint ({type(exc).__name__}: {exc}). "
+            "Only plain tensor checkpoints are accepted; pickled code is refused."
+        ) from None
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict) or "first_conv.conv.weight" not in {_strip_prefix(k) for k in state}:
+        raise ModelError(f"{path.name} does not hold an ECGFounder Net1D state_dict")
+    state = {_strip_prefix(k): v for k, v in state.items()}
+    in_channels = int(state["first_conv.conv.weight"].shape[1])
+    n_classes = int(state["dense.weight"].shape[0])
+    name = "ecgfounder-12lead" if in_channels == 12 else "ecgfounder-1lead"
+    if in_channels not in (1, 12):
+        raise ModelError(f"{path.name}: first conv takes {in_channels} leads; ECGFounder has 1 or 12")
+    config = Net1DConfig.from_dict({**MODEL_CONFIGS[name].to_dict(), "n_classes": n_classes})
+    model = Net1D(config)
+    _load_strict(model, state, path.name)
+    labels = list(ecgfounder_labels()) if n_classes == len(ecgfounder_labels()) else [f"output_{i}" for i in range(n_classes)]
+    card = ModelCard(
+        name=path.stem,
+        version="official",
+        architecture=name,
+        config=config.to_dict(),
+        labels=labels,
+        thresholds=[DEFAULT_THRESHOLD] * n_classes,
+        input_leads=list(LEADS_12 if in_channels == 12 else ("I",)),
+        preprocessing=DEFAULT_PREPROCESS.to_dict(),
+        description=(
+            "Official ECGFounder checkpoint (Li et al., arXiv 2410.04133; MIT license). Thresholds are "
+            "0.5 for every label because the release publishes none: calibrate them on local data."
+        ),
+        training={"data": "Harvard-Emory ECG Database (about 10M ECGs), per the ECGFounder paper"},
+    )
+    return Bundle(model=model.eval(), card=card, path=path)
+
+
+# -- discovery ------------------------------------------------------------------------------
+def models_dir() -> Path:
+    """Where installed bundles live: ``ECG_MODEL_DIR`` or the repo's ``models/``."""
+    env = os.environ.get("ECG_MODEL_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "models"
+
+
+def list_bundles(directory: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Bundle directories and official checkpoint files found in ``directory`` (sorted by name)."""
+    root = Path(directory) if directory is not None else models_dir()
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if (p / CARD_FILE).is_file()]
+    found += [p for p in root.iterdir() if p.is_file() and p.suffix in OFFICIAL_SUFFIXES]
+    return sorted(found, key=lambda p: p.name)
+
+
+def default_bundle_path(n_leads: int = 12, directory: str | os.PathLike[str] | None = None) -> Path:
+    """The bundle to use by default for records with ``n_leads`` leads.
+
+    ``ECG_DEFAULT_MODEL`` (a path) wins; otherwise the bundle in the models directory whose card
+    says ``"default": true`` and whose input has ``n_leads`` leads. Random weights are never a
+    fallback: without a trained bundle this raises :class:`NoDefaultModelError`.
+    """
+    env = os.environ.get("ECG_DEFAULT_MODEL")
+    if env and n_leads == 12:
+        return Path(env)
+    root = Path(directory) if directory is not None else models_dir()
+    for path in list_bundles(root):
+        if path.is_dir():
+            card = load_card(path)
+            if card.default and len(card.input_leads) == n_leads:
+                return path
+    raise NoDefaultModelError(
+        f"No trained {n_leads}-lead model is installed in {root}. Diagnoses are not shown from untrained "
+        "weights. Train the default model (see README: scripts/train_default_model.py), place an "
+        "ECGFounder checkpoint there, or pass --model PATH."
+    )
+
+
+# -- helpers --------------------------------------------------------------------------------
+def _strip_prefix(key: str) -> str:
+    return key[len("module.") :] if key.startswith("module.") else key
+
+
+def _load_strict(model: Net1D, state: dict[str, torch.Tensor], where: str) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or wrong:
+        detail = "; ".join(
+            part
+            for part in (
+                f"missing {missing[:3]}{'...' if len(missing) > 3 else ''}" if missing else "",
+                f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''}" if unexpected else "",
+                f"shape mismatch {wrong[:3]}" if wrong else "",
+            )
+            if part
+        )
+        raise ModelError(f"{where}: weights do not fit the architecture ({detail})")
+    model.load_state_dict(state, strict=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,163 @@
+"""Command line: ``python -m ecgcore predict FILES_OR_DIRS [--model PATH] [--top N] [--format ...]``.
+
+Exit status: 0 when every file was scored, 1 when some files failed (each is reported on stderr
+and the others are still scored), 2 when nothing could run (no model, no files, bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from ecgcore.errors import ECGError
+from ecgcore.predict import FileResult
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ecgcore", description="ECGFounder-compatible ECG model tools.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    predict = commands.add_parser("predict", help="rank diagnoses for ECG files or folders of them")
+    predict.add_argument("paths", nargs="+", help="ECG files (WFDB .hea, .zip, CSV, NumPy, EDF, ...) or folders")
+    predict.add_argument("--model", help="bundle directory or official ECGFounder .pth (default: installed default)")
+    predict.add_argument("--top", type=int, default=5, help="findings per record (default 5; 0 = all)")
+    predict.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    predict.add_argument("--output", "-o", help="write results to this file instead of stdout")
+    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--workers", type=int, default=None, help="reader processes (default: cores - 1)")
+    predict.add_argument("--include-untrained", action="store_true", help="also list labels the model was not trained on")
+    predict.add_argument("--no-recursive", action="store_true", help="do not descend into sub-folders")
+    predict.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "predict":
+        return run_predict(args)
+    return 2  # pragma: no cover - argparse enforces a command
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from ecgcore.batch import discover_ecg_files
+    from ecgcore.predict import Predictor
+
+    if args.top < 0 or args.batch_size < 1:
+        print("error: --top must be >= 0 and --batch-size >= 1", file=sys.stderr)
+        return 2
+    files = discover_ecg_files(args.paths, recursive=not args.no_recursive)
+    if not files:
+        print(f"error: no ECG files found in {', '.join(args.paths)}", file=sys.stderr)
+        return 2
+    try:
+        predictor = Predictor(args.model) if args.model else Predictor.default()
+    except ECGError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    results = predictor.predict_files(
+        files,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        include_untrained=args.include_untrained,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    out: TextIO = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+    n_failed = 0
+    try:
+        writer = _WRITERS[args.format](out, args.top)
+        for result in results:
+            if result.error is not None:
+                n_failed += 1
+                print(f"error: {result.path}: {result.error}", file=sys.stderr)
+            writer.write(result)
+        writer.close()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    n_ok = len(files) - n_failed
+    print(f"scored {n_ok} of {len(files)} file(s) with {predictor.name}; {n_failed} failed", file=sys.stderr)
+    return 1 if n_failed else 0
+
+
+class _TableWriter:
+    def __init__(self, out: TextIO, top: int):
+        self.out, self.top = out, top
+
+    def write(self, result: FileResult) -> None:
+        if result.prediction is None:
+            self.out.write(f"{result.path}\n  ERROR  {result.error}\n\n")
+            return
+        findings = result.prediction.findings[: self.top or None]
+        self.out.write(f"{result.path}  [{result.prediction.record_id}]\n")
+        width = max((len(f.label) for f in findings), default=10)
+        for f in findings:
+            mark = "POSITIVE" if f.positive else ""
+            self.out.write(f"  {f.label:<{width}}  p={f.probability:6.3f}  thr={f.threshold:5.3f}  {mark}\n")
+        self.out.write("\n")
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class _CsvWriter:
+    FIELDS = ("path", "record_id", "rank", "label", "probability", "threshold", "positive", "error")
+
+    def __init__(self, out: TextIO, top: int):
+        self.top = top
+        self.out = out
+        self.writer = csv.writer(out)
+        self.writer.writerow(self.FIELDS)
+
+    def write(self, result: FileResult) -> None:
+        if result.prediction is None:
+            self.writer.writerow([result.path, "", "", "", "", "", "", result.error])
+            return
+        for rank, f in enumerate(result.prediction.findings[: self.top or None], start=1):
+            self.writer.writerow(
+                [result.path, result.prediction.record_id, rank, f.label, f"{f.probability:.6f}", f"{f.threshold:.6f}", int(f.positive), ""]
+            )
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class _JsonWriter:
+    """A JSON array written incrementally, so thousands of records never sit in memory at once."""
+
+    def __init__(self, out: TextIO, top: int):
+        self.out, self.top, self.first = out, top, True
+        self.out.write("[\n")
+
+    def write(self, result: FileResult) -> None:
+        item: dict = {"path": str(result.path)}
+        if result.prediction is None:
+            item["error"] = result.error
+        else:
+            data = result.prediction.to_dict()
+            data["findings"] = data["findings"][: self.top or None]
+            item.update(data)
+        self.out.write(("" if self.first else ",\n") + json.dumps(item))
+        self.first = False
+
+    def close(self) -> None:
+        self.out.write("\n]\n")
+        self.out.flush()
+
+
+_WRITERS = {"table": _TableWriter, "csv": _CsvWriter, "json": _JsonWriter}
+
+
+def render(results: list[FileResult], fmt: str, top: int) -> str:
+    """The CLI's output for ``results`` as a string (used by tests and the app's download button)."""
+    buffer = io.StringIO()
+    writer = _WRITERS[fmt](buffer, top)
+    for result in results:
+        writer.write(result)
+    writer.close()
+    return buffer.getvalue()

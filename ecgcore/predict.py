@@ -1,0 +1,189 @@
+"""`Predictor`: load a bundle once, turn records into ranked findings, one at a time or by the thousand.
+
+Ranking puts positive findings (probability >= the label's threshold) first, each group by
+probability. Labels the bundle was not trained on are left out unless asked for, because their
+outputs carry no information (see ``ModelCard.trained_labels``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ecgcore.bundle import Bundle, ModelCard, default_bundle_path, load_bundle
+from ecgcore.errors import ECGError, LabelError
+from ecgcore.preprocess import preprocess
+from ecgcore.record import Record
+
+
+@dataclass(frozen=True)
+class Finding:
+    label: str
+    probability: float
+    threshold: float
+    positive: bool
+    trained: bool = True
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Ranked findings for one record, with the model that made them."""
+
+    record_id: str
+    model: str
+    findings: tuple[Finding, ...]
+
+    @property
+    def positives(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.positive)
+
+    def top(self, n: int) -> tuple[Finding, ...]:
+        return self.findings[:n]
+
+    def probability(self, label: str) -> float:
+        for finding in self.findings:
+            if finding.label == label:
+                return finding.probability
+        raise LabelError(f"{label!r} is not among this prediction's findings")
+
+    def to_dict(self) -> dict:
+        return {"record_id": self.record_id, "model": self.model, "findings": [asdict(f) for f in self.findings]}
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """Outcome of scoring one file in a batch run: a prediction or the error that stopped it."""
+
+    path: Path
+    prediction: Prediction | None = None
+    error: str | None = None
+
+
+class Predictor:
+    """A loaded model ready to score records.
+
+    ``Predictor("models/ecgfounder-default")`` or ``Predictor.default()``; then
+    ``predictor.predict(record)``. The network runs in ``torch.inference_mode`` on the CPU
+    unless ``device`` says otherwise.
+    """
+
+    def __init__(self, bundle: Bundle | str | os.PathLike[str], device: str | torch.device = "cpu"):
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        self.device = torch.device(device)
+        self.model = self.bundle.model.to(self.device).eval()
+        card = self.bundle.card
+        self.labels: tuple[str, ...] = tuple(card.labels)
+        self.thresholds = np.asarray(card.thresholds, dtype=np.float64)
+        self.input_leads: tuple[str, ...] = tuple(card.input_leads)
+        self.preprocess_config = card.preprocess_config
+        trained = set(card.trained_labels)
+        self.trained_mask = np.array([label in trained for label in self.labels])
+        self._label_index = {label: i for i, label in enumerate(self.labels)}
+
+    @classmethod
+    def default(cls, n_leads: int = 12, device: str = "cpu") -> "Predictor":
+        """The installed default bundle for ``n_leads``-lead records (raises NoDefaultModelError if none)."""
+        return cls(default_bundle_path(n_leads), device=device)
+
+    @property
+    def card(self) -> ModelCard:
+        return self.bundle.card
+
+    @property
+    def name(self) -> str:
+        return self.card.display_name
+
+    def label_index(self, label: str) -> int:
+        try:
+            return self._label_index[label]
+        except KeyError:
+            raise LabelError(f"The model {self.name} has no label {label!r}.") from None
+
+    # -- arrays ---------------------------------------------------------------------------
+    def prepare(self, record: Record, start_s: float | None = None) -> np.ndarray:
+        """The model input for one record: (len(input_leads), 5000) float32."""
+        return preprocess(record, leads=self.input_leads, start_s=start_s, config=self.preprocess_config)
+
+    def probabilities(self, batch: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Sigmoid outputs (batch, n_labels) for preprocessed inputs (batch, leads, 5000)."""
+        x = torch.as_tensor(batch, dtype=torch.float32, device=self.device)
+        with torch.inference_mode():
+            return torch.sigmoid(self.model(x)).double().cpu().numpy()
+
+    # -- records --------------------------------------------------------------------------
+    def predict(self, record: Record, *, start_s: float | None = None, include_untrained: bool = False) -> Prediction:
+        probabilities = self.probabilities(self.prepare(record, start_s)[np.newaxis])[0]
+        return self.rank(record.record_id, probabilities, include_untrained=include_untrained)
+
+    def predict_batch(self, records: Sequence[Record], *, include_untrained: bool = False) -> list[Prediction]:
+        if not records:
+            return []
+        batch = np.stack([self.prepare(r) for r in records])
+        probabilities = self.probabilities(batch)
+        return [self.rank(r.record_id, p, include_untrained=include_untrained) for r, p in zip(records, probabilities)]
+
+    def rank(self, record_id: str, probabilities: np.ndarray, *, include_untrained: bool = False) -> Prediction:
+        """Findings for one output vector: positives first, then by probability."""
+        positive = probabilities >= self.thresholds
+        keep = np.ones_like(positive) if include_untrained else self.trained_mask
+        order = np.lexsort((-probabilities, ~positive))
+        findings = tuple(
+            Finding(
+                label=self.labels[i],
+                probability=float(probabilities[i]),
+                threshold=float(self.thresholds[i]),
+                positive=bool(positive[i]),
+                trained=bool(self.trained_mask[i]),
+            )
+            for i in order
+            if keep[i]
+        )
+        return Prediction(record_id=record_id, model=self.name, findings=findings)
+
+    # -- files ----------------------------------------------------------------------------
+    def predict_files(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        batch_size: int = 32,
+        num_workers: int | None = None,
+        include_untrained: bool = False,
+        progress: bool = False,
+    ) -> Iterator[FileResult]:
+        """Score many files: workers read and preprocess while the model runs; errors never stop the run.
+
+        Results come back in input order. A file that cannot be read or preprocessed yields a
+        ``FileResult`` with ``error`` set; the others are scored normally.
+        """
+        from ecgcore.batch import iterate_prepared_batches  # local import: torch DataLoader machinery
+
+        files = [Path(p) for p in paths]
+        bar = _progress_bar(len(files), enabled=progress)
+        try:
+            for items in iterate_prepared_batches(self, files, batch_size=batch_size, num_workers=num_workers):
+                good = [item for item in items if item.array is not None]
+                probabilities = self.probabilities(np.stack([g.array for g in good])) if good else []
+                scored = {id(g): p for g, p in zip(good, probabilities)}
+                for item in items:
+                    if item.array is None:
+                        yield FileResult(path=item.path, error=item.error)
+                    else:
+                        prediction = self.rank(item.record_id, scored[id(item)], include_untrained=include_untrained)
+                        yield FileResult(path=item.path, prediction=prediction)
+                bar.update(len(items))
+        finally:
+            bar.close()
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="ECG", desc="Scoring", disable=not enabled, dynamic_ncols=True)
+
+
+__all__ = ["Finding", "Prediction", "FileResult", "Predictor", "ECGError"]

@@ -1,0 +1,34 @@
+"""Small builders shared by the ecgcore tests: real records and tiny trained-shape bundles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ecgcore.bundle import make_card, save_bundle
+from ecgcore.model import create_model
+
+PTBXL_500 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ptbxl_subset" / "records500" / "00000"
+TINY_LABELS = ["NORMAL ECG", "ATRIAL FIBRILLATION", "LEFT AXIS DEVIATION", "SINUS BRADYCARDIA"]
+
+
+def ptbxl_headers(n: int) -> list[Path]:
+    return sorted(PTBXL_500.glob("*_hr.hea"))[:n]
+
+
+def tiny_bundle(directory: Path, *, in_leads: tuple[str, ...] | None = None, default: bool = False, seed: int = 0) -> Path:
+    """A random-weight Net1D bundle (4 labels, last one untrained) for plumbing tests."""
+    torch.manual_seed(seed)
+    leads = in_leads or ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+    model = create_model("net1d-tiny", n_classes=len(TINY_LABELS), in_channels=len(leads))
+    card = make_card(
+        "tiny-test",
+        model,
+        TINY_LABELS,
+        thresholds=[0.5, 0.4, 0.6, 0.5],
+        input_leads=list(leads),
+        trained_labels=TINY_LABELS[:3],
+        default=default,
+    )
+    return save_bundle(model, card, directory)

@@ -1,0 +1,86 @@
+"""`python -m ecgcore predict`: formats, exit codes, bad files, no model."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ecgcore.cli import main
+from tests.conftest import REPO_ROOT
+from tests.ecgcore.helpers import TINY_LABELS, ptbxl_headers, tiny_bundle
+
+
+@pytest.fixture()
+def folder(tmp_path: Path, shared_data_dir: Path) -> Path:
+    target = tmp_path / "ecgs"
+    target.mkdir()
+    for header in ptbxl_headers(2):
+        for companion in header.parent.glob(header.stem + ".*"):
+            shutil.copy(companion, target / companion.name)
+    return target
+
+
+@pytest.fixture()
+def bundle(tmp_path: Path) -> Path:
+    return tiny_bundle(tmp_path / "bundle")
+
+
+def test_json_output_has_every_record_and_top_n(folder: Path, bundle: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    code = main(["predict", str(folder), "--model", str(bundle), "--format", "json", "--top", "2", "-o", str(out), "-q"])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert [Path(d["path"]).name for d in data] == ["00001_hr.hea", "00002_hr.hea"]
+    for item in data:
+        assert len(item["findings"]) == 2
+        assert {f["label"] for f in item["findings"]} <= set(TINY_LABELS)
+        assert 0.0 <= item["findings"][0]["probability"] <= 1.0
+
+
+def test_csv_output_and_failed_file_exit_code(folder: Path, bundle: Path, capsys: pytest.CaptureFixture) -> None:
+    (folder / "garbage.edf").write_bytes(b"this is not an EDF file at all")
+    code = main(["predict", str(folder), "--model", str(bundle), "--format", "csv", "--top", "0", "-q"])
+    captured = capsys.readouterr()
+    assert code == 1
+    rows = list(csv.DictReader(io.StringIO(captured.out)))
+    assert len([r for r in rows if not r["error"]]) == 2 * 3  # two records x three trained labels
+    assert [Path(r["path"]).name for r in rows if r["error"]] == ["garbage.edf"]
+    assert "garbage.edf" in captured.err and "scored 2 of 3" in captured.err
+
+
+def test_table_output(folder: Path, bundle: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["predict", str(folder / "00001_hr.hea"), "--model", str(bundle), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "00001_hr.hea" in out and "p=" in out and "thr=" in out
+
+
+def test_no_model_installed_refuses_with_a_message(folder: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("ECG_MODEL_DIR", str(tmp_path / "empty"))
+    monkeypatch.delenv("ECG_DEFAULT_MODEL", raising=False)
+    assert main(["predict", str(folder)]) == 2
+    assert "No trained 12-lead model" in capsys.readouterr().err
+
+
+def test_no_files_is_exit_2(tmp_path: Path, bundle: Path, capsys) -> None:
+    (tmp_path / "none").mkdir()
+    assert main(["predict", str(tmp_path / "none"), "--model", str(bundle)]) == 2
+    assert "no ECG files" in capsys.readouterr().err
+
+
+def test_module_entry_point_runs(folder: Path, bundle: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ecgcore", "predict", str(folder), "--model", str(bundle), "--format", "json", "-q"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)) == 2
