@@ -23,6 +23,10 @@ from ecgcore.errors import (
     NoDefaultModelError,
 )
 from ecgcore.leads import LEADS_12
+
+# Imported eagerly on purpose: a lazily loaded submodule named ``preprocess`` would be bound to
+# ``ecgcore.preprocess`` by the import system, shadowing the public function of the same name.
+from ecgcore.preprocess import PreprocessConfig, preprocess
 from ecgcore.record import Record
 
 __version__ = "0.1.0"
@@ -30,8 +34,6 @@ __version__ = "0.1.0"
 _LAZY = {
     "read": "ecgcore.io",
     "read_upload": "ecgcore.io",
-    "preprocess": "ecgcore.preprocess",
-    "PreprocessConfig": "ecgcore.preprocess",
     "create_model": "ecgcore.model",
     "Net1D": "ecgcore.model",
     "load_bundle": "ecgcore.bundle",
@@ -64,7 +66,9 @@ __all__ = [
     "ModelError",
     "NoDefaultModelError",
     "LEADS_12",
+    "PreprocessConfig",
     "Record",
     "__version__",
+    "preprocess",
     *_LAZY,
 ]
