@@ -94,11 +94,13 @@ def model_auroc(db: Database, labels: Sequence[str] | None = None, *, model_name
     return pd.DataFrame(rows, columns=["label", "n_records", "n_positive", "auroc", "ci_low", "ci_high"])
 
 
-def reviewer_performance(db: Database, labels: Sequence[str] | None = None, *,
-                         unlisted: str = "absent") -> pd.DataFrame:
+def reviewer_performance(db: Database, labels: Sequence[str] | None = None, *, unlisted: str = "absent",
+                         by_blinding: bool = False) -> pd.DataFrame:
     """Each reviewer vs the consensus of the others (records where the others reach one).
 
-    Columns: reviewer, n_records, tp, fp, fn, tn, n_uncertain, sensitivity, specificity, f1.
+    Columns: reviewer, [saw_model_output,] n_records, tp, fp, fn, tn, n_uncertain, sensitivity,
+    specificity, f1. ``by_blinding`` splits each reviewer's reads by whether they saw the model's
+    output, to show automation bias (or help).
     """
     labels = tuple(labels or vocabulary())
     table = review_table(db)
@@ -106,7 +108,7 @@ def reviewer_performance(db: Database, labels: Sequence[str] | None = None, *,
     cols = np.array(active_labels(codes, labels), dtype=int)
     reviews = table.reviews
     adjudication = reviews["is_adjudication"].to_numpy().astype(bool)
-    stats: dict[str, dict[str, int]] = {}
+    stats: dict[tuple[str, bool], dict[str, int]] = {}
     for _, idx in reviews.groupby("record_id").indices.items():
         for i in idx[~adjudication[idx]]:
             others = [k for k in idx if k != i and reviews.at[k, "reviewer_id"] != reviews.at[i, "reviewer_id"]]
@@ -120,7 +122,8 @@ def reviewer_performance(db: Database, labels: Sequence[str] | None = None, *,
                 decided = np.isin(codes[latest], (PRESENT, ABSENT))
                 target[decided] = codes[latest][decided]
             mine, target = codes[i][cols], target[cols]
-            s = stats.setdefault(reviews.at[i, "reviewer"], {"n_records": 0, "tp": 0, "fp": 0, "fn": 0, "tn": 0,
+            key = (reviews.at[i, "reviewer"], bool(reviews.at[i, "saw_model_output"]) if by_blinding else False)
+            s = stats.setdefault(key, {"n_records": 0, "tp": 0, "fp": 0, "fn": 0, "tn": 0,
                                                               "n_uncertain": 0})
             s["n_records"] += 1
             known = ~np.isnan(target)
@@ -132,10 +135,12 @@ def reviewer_performance(db: Database, labels: Sequence[str] | None = None, *,
             s["fn"] += int((~m & t).sum())
             s["tn"] += int((~m & ~t).sum())
     rows = []
-    for name, s in sorted(stats.items()):
+    for (name, saw), s in sorted(stats.items()):
         sens = s["tp"] / (s["tp"] + s["fn"]) if s["tp"] + s["fn"] else float("nan")
         spec = s["tn"] / (s["tn"] + s["fp"]) if s["tn"] + s["fp"] else float("nan")
         f1 = 2 * s["tp"] / (2 * s["tp"] + s["fp"] + s["fn"]) if s["tp"] + s["fp"] + s["fn"] else float("nan")
-        rows.append({"reviewer": name, **s, "sensitivity": sens, "specificity": spec, "f1": f1})
-    return pd.DataFrame(rows, columns=["reviewer", "n_records", "tp", "fp", "fn", "tn", "n_uncertain",
-                                       "sensitivity", "specificity", "f1"])
+        rows.append({"reviewer": name, "saw_model_output": saw, **s, "sensitivity": sens, "specificity": spec,
+                     "f1": f1})
+    columns = ["reviewer", "saw_model_output", "n_records", "tp", "fp", "fn", "tn", "n_uncertain", "sensitivity",
+               "specificity", "f1"]
+    return pd.DataFrame(rows, columns=columns if by_blinding else [c for c in columns if c != "saw_model_output"])

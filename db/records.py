@@ -111,7 +111,11 @@ def add_record(db: Database, ecg: ECGRecord, *, files: Iterable[Path | str] = ()
         return row, True
     except exc.IntegrityError:  # a concurrent upload of the same ECG won the race
         with db.transaction() as session:
-            return session.scalars(select(Record).where(Record.content_hash == content_hash)).one(), False
+            existing = session.scalars(select(Record).where(Record.content_hash == content_hash)).one()
+            uploader_id = get_user(session, uploader).id if uploader is not None else None
+            audit.log(session, "upload", user_id=uploader_id, target=f"record:{existing.id}",
+                      details={"duplicate": True, "file": original_filename})
+            return existing, False
 
 
 def get_record(session: Session, record: int | str) -> Record:

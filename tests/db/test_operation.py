@@ -213,3 +213,14 @@ def test_cli_info_and_create_user(tmp_path):
     info = subprocess.run([sys.executable, "-m", "db", "info"], env=env, capture_output=True, text=True,
                           cwd=REPO_ROOT, timeout=120)
     assert info.returncode == 0 and "users: 1" in info.stdout and head_revision() in info.stdout
+
+
+def test_same_ecg_uploaded_concurrently_is_one_record(db, team, ptbxl_records, ptbxl_files):
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda name: add_record(db, ptbxl_records[2], files=ptbxl_files[2], uploader=name),
+                                ["alice", "bob", "carol", "dan"]))
+    assert len({row.id for row, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    with db.transaction() as session:
+        assert session.scalar(text("SELECT count(*) FROM records")) == 1
+        assert session.scalar(text("SELECT count(*) FROM audit_events WHERE action = 'upload'")) == 4

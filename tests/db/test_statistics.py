@@ -115,6 +115,9 @@ def test_reader_study_queue_and_agreement_on_the_store(db, team, ptbxl_records):
     perf = reviewer_performance(db).set_index("reviewer")
     assert perf.loc["alice", "sensitivity"] == 1.0 and perf.loc["carol", "sensitivity"] == 0.0
     assert perf.loc["carol", "specificity"] == 1.0 and perf.loc["carol", "fn"] == 2
+    split = reviewer_performance(db, by_blinding=True).set_index(["reviewer", "saw_model_output"])
+    assert split.loc[("carol", True), "n_records"] == 4 and ("carol", False) not in split.index
+    assert split.loc[("alice", False), "n_records"] == 5
     report = agreement_report(db)
     pairs = report["pairs"].set_index(["reviewer_a", "reviewer_b"])
     assert pairs.loc[("alice", "bob"), "n_records"] == 5
