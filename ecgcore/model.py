@@ -35,10 +35,20 @@ def same_padding(length: int, kernel_size: int, stride: int) -> tuple[int, int]:
 
 
 class Swish(nn.Module):
-    """x * sigmoid(x) (SiLU); a module so checkpoints and printouts keep the release's structure."""
+    """x * sigmoid(x) (SiLU); a module so checkpoints and printouts keep the release's structure.
+
+    ``may_overwrite_input=True`` is only for inputs nothing else reads (a conv's fresh output): then,
+    when no gradient is recorded, it works in place and saves a memory pass. A block's input is
+    also its shortcut, so the activation applied to it must never overwrite it.
+    """
+
+    def __init__(self, may_overwrite_input: bool = False):
+        super().__init__()
+        self.may_overwrite_input = may_overwrite_input
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.silu(x)
+        inplace = self.may_overwrite_input and not torch.is_grad_enabled() and not x.requires_grad
+        return F.silu(x, inplace=inplace)
 
 
 class ConvSame1d(nn.Module):
@@ -51,9 +61,16 @@ class ConvSame1d(nn.Module):
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, groups=groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kernel_size > 1 or self.stride > 1:
-            x = F.pad(x, same_padding(x.shape[-1], self.kernel_size, self.stride))
-        return self.conv(x)
+        if self.kernel_size == 1 and self.stride == 1:
+            return self.conv(x)
+        left, right = same_padding(x.shape[-1], self.kernel_size, self.stride)
+        if self.stride == 1 and right == left + 1:
+            # Even kernel at stride 1: pad `right` zeros on both sides inside the conv and drop the
+            # first output. Same windows as an asymmetric (left, right) pad, without copying x.
+            return F.conv1d(x, self.conv.weight, self.conv.bias, 1, right, 1, self.conv.groups)[..., 1:]
+        if left == right:
+            return F.conv1d(x, self.conv.weight, self.conv.bias, self.stride, left, 1, self.conv.groups)
+        return self.conv(F.pad(x, (left, right)))
 
 
 class MaxPoolSame1d(nn.Module):
@@ -102,10 +119,10 @@ class BottleneckBlock(nn.Module):
         self.activation1 = Swish()
         self.conv1 = ConvSame1d(in_channels, middle, 1)
         self.bn2 = nn.BatchNorm1d(middle)
-        self.activation2 = Swish()
+        self.activation2 = Swish(may_overwrite_input=True)
         self.conv2 = ConvSame1d(middle, middle, kernel_size, stride=self.stride, groups=groups)
         self.bn3 = nn.BatchNorm1d(middle)
-        self.activation3 = Swish()
+        self.activation3 = Swish(may_overwrite_input=True)
         self.conv3 = ConvSame1d(middle, out_channels, 1)
         self.se_fc1 = nn.Linear(out_channels, out_channels // 2)
         self.se_activation = Swish()
@@ -125,13 +142,12 @@ class BottleneckBlock(nn.Module):
         out = self.conv3(self._pre(out, self.bn3, self.activation3))
 
         scale = torch.sigmoid(self.se_fc2(self.se_activation(self.se_fc1(out.mean(-1)))))
-        out = out * scale.unsqueeze(-1)
 
         shortcut = self.max_pool(x) if self.max_pool is not None else x
         if self.out_channels != self.in_channels:
             extra = self.out_channels - self.in_channels
             shortcut = F.pad(shortcut, (0, 0, extra // 2, extra - extra // 2))
-        return out + shortcut
+        return torch.addcmul(shortcut, out, scale.unsqueeze(-1))  # shortcut + out * scale, one pass
 
 
 class Stage(nn.Module):
@@ -208,7 +224,7 @@ class Net1D(nn.Module):
         self.config = config
         self.first_conv = ConvSame1d(config.in_channels, config.base_filters, config.kernel_size, stride=2)
         self.first_bn = nn.BatchNorm1d(config.base_filters)
-        self.first_activation = Swish()
+        self.first_activation = Swish(may_overwrite_input=True)
         stages = []
         in_channels = config.base_filters
         for i_stage, (width, n_blocks) in enumerate(zip(config.filter_list, config.m_blocks_list)):

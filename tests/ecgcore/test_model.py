@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ecgcore.errors import ModelError
 from ecgcore.model import MODEL_CONFIGS, MaxPoolSame1d, Net1DConfig, count_parameters, create_model, same_padding
@@ -102,3 +103,58 @@ def test_config_round_trip_and_validation() -> None:
         Net1DConfig(filter_list=(30,), m_blocks_list=(1,), groups_width=16)
     with pytest.raises(ModelError, match="Unknown model"):
         create_model("resnet-9000")
+
+
+def _conv_same(x: torch.Tensor, conv: torch.nn.Conv1d) -> torch.Tensor:
+    k, s = conv.kernel_size[0], conv.stride[0]
+    out_len = (x.shape[-1] + s - 1) // s
+    p = max(0, (out_len - 1) * s + k - x.shape[-1])
+    return F.conv1d(F.pad(x, (p // 2, p - p // 2)), conv.weight, conv.bias, s, 0, 1, conv.groups)
+
+
+def _plain_release_forward(model, x: torch.Tensor) -> torch.Tensor:
+    """The release's forward written out naively (explicit pads, no in-place ops, no fusions)."""
+    use_bn = model.config.use_bn
+    out = _conv_same(x, model.first_conv.conv)
+    out = F.silu(model.first_bn(out) if use_bn else out)
+    for i_stage, stage in enumerate(model.stage_list):
+        for i_block, block in enumerate(stage.block_list):
+            identity = out
+            h = out
+            if not (i_stage == 0 and i_block == 0):
+                h = F.silu(block.bn1(h) if use_bn else h)
+            h = _conv_same(h, block.conv1.conv)
+            h = _conv_same(F.silu(block.bn2(h) if use_bn else h), block.conv2.conv)
+            h = _conv_same(F.silu(block.bn3(h) if use_bn else h), block.conv3.conv)
+            se = torch.sigmoid(block.se_fc2(F.silu(block.se_fc1(h.mean(-1)))))
+            h = torch.einsum("abc,ab->abc", h, se)
+            if i_block == 0:
+                k = block.stride
+                identity = F.max_pool1d(F.pad(identity, ((k - 1) // 2, k - 1 - (k - 1) // 2)), k)
+            if h.shape[1] != identity.shape[1]:
+                extra = h.shape[1] - identity.shape[1]
+                identity = F.pad(identity.transpose(-1, -2), (extra // 2, extra - extra // 2)).transpose(-1, -2)
+            out = h + identity
+    return model.dense(out.mean(-1))
+
+
+@pytest.mark.parametrize("name", ["ecgfounder-1lead", "net1d-small-12lead"])
+@pytest.mark.parametrize("length", [5000, 4999])
+def test_forward_matches_a_plain_reimplementation(name: str, length: int) -> None:
+    torch.manual_seed(3)
+    model = create_model(name, n_classes=5).eval()
+    for module in model.modules():  # non-trivial BatchNorm statistics, so a skipped BN would show
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    x = torch.randn(2, model.config.in_channels, length)
+    with torch.no_grad():
+        expected = _plain_release_forward(model, x)
+    with torch.inference_mode():  # the fast path: in-place activations, padding folded into convs
+        fast = model(x)
+    x_grad = x.clone().requires_grad_(True)
+    with_grad = model(x_grad)  # the gradient path (saliency) must give the same numbers
+    with_grad.sum().backward()
+    torch.testing.assert_close(fast, expected, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(with_grad.detach(), expected, atol=1e-5, rtol=1e-4)
+    assert x_grad.grad is not None and torch.isfinite(x_grad.grad).all()
