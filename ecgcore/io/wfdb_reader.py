@@ -72,11 +72,15 @@ def read_wfdb(
         raise ECGFormatError(f"{header_path.name} is a multi-segment WFDB record; these are not supported.")
     _check_signal_files(header_path.parent, header)
 
-    try:
-        rec = wfdb.rdrecord(record_base, physical=False, return_res=32)
-    except Exception as exc:
-        raise ECGFormatError(f"Could not read the signals of WFDB record {header_path.stem}: {exc}") from exc
-    d_signal = np.asarray(rec.d_signal)
+    d_signal = read_plain_format16(header_path.parent, header)
+    if d_signal is not None:
+        rec = header  # the header object carries every field rdrecord would add, bar the samples
+    else:
+        try:
+            rec = wfdb.rdrecord(record_base, physical=False, return_res=32)
+        except Exception as exc:
+            raise ECGFormatError(f"Could not read the signals of WFDB record {header_path.stem}: {exc}") from exc
+        d_signal = np.asarray(rec.d_signal)
     if d_signal.ndim != 2 or d_signal.shape[0] == 0:
         raise ECGFormatError(f"WFDB record {header_path.stem} holds no samples.")
     _check_checksums(header_path, rec, d_signal)
@@ -99,6 +103,32 @@ def read_wfdb(
         metadata=meta,
         dropped_channels=dropped,
     )
+
+
+def read_plain_format16(folder: Path, header: wfdb.Record) -> np.ndarray | None:
+    """Digital samples (n_samples, n_sig) int32 for the commonest layout, or None for any other.
+
+    PTB-XL and the PhysioNet Challenge .mat files keep every channel in one file as interleaved
+    little-endian 16-bit samples (format 16, one sample per frame, no skew, optional byte
+    offset). Decoding that directly saves wfdb.rdrecord parsing the header a second time, which
+    costs more than the samples themselves when scoring folders. Call after _check_signal_files.
+    """
+    n_sig, n_samples = int(header.n_sig), int(header.sig_len or 0)
+    files = set(header.file_name)
+    offsets = {int(o or 0) for o in (header.byte_offset or [0] * n_sig)}
+    if (
+        n_samples <= 0
+        or len(files) != 1
+        or len(offsets) != 1
+        or any(str(f) != "16" for f in header.fmt)
+        or any((s or 1) != 1 for s in (header.samps_per_frame or []))
+        or any(k for k in (header.skew or []))
+    ):
+        return None
+    data = np.fromfile(folder / files.pop(), dtype="<i2", count=n_samples * n_sig, offset=offsets.pop())
+    if data.size != n_samples * n_sig:
+        return None  # let wfdb report it
+    return data.reshape(n_samples, n_sig).astype(np.int32)
 
 
 def _check_signal_files(folder: Path, header: wfdb.Record) -> None:
