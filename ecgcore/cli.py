@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import sys
+import time
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -69,6 +70,7 @@ def run_predict(args: argparse.Namespace) -> int:
     )
     out: TextIO = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     n_failed = 0
+    started = time.perf_counter()
     try:
         writer = _WRITERS[args.format](out, args.top)
         for result in results:
@@ -81,7 +83,12 @@ def run_predict(args: argparse.Namespace) -> int:
         if out is not sys.stdout:
             out.close()
     n_ok = len(files) - n_failed
-    print(f"scored {n_ok} of {len(files)} file(s) with {predictor.name}; {n_failed} failed", file=sys.stderr)
+    seconds = time.perf_counter() - started
+    print(
+        f"scored {n_ok} of {len(files)} file(s) with {predictor.name}; {n_failed} failed; "
+        f"{seconds:.1f} s, {len(files) / max(seconds, 1e-9):.1f} records/s",
+        file=sys.stderr,
+    )
     return 1 if n_failed else 0
 
 
