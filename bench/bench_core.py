@@ -32,7 +32,6 @@ from ecgcore.bundle import make_card, save_bundle  # noqa: E402
 from ecgcore.io import read  # noqa: E402
 from ecgcore.labels import ecgfounder_labels  # noqa: E402
 from ecgcore.model import create_model  # noqa: E402
-from ecgcore.predict import Predictor  # noqa: E402
 from ecgcore.preprocess import preprocess  # noqa: E402
 
 DEFAULT_RECORDS = REPO.parent / "shared" / "data" / "ptbxl_subset" / "records500"

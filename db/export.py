@@ -41,7 +41,7 @@ from db.models import Prediction, Record, User, utcnow
 from db.records import load_ecg
 from db.reviews import review_table
 from db.session import Database
-from db.users import get_user
+from db.users import acting_user
 
 FORMAT_VERSION = 1
 INFO_COLUMNS = ["record", "record_id", "content_hash", "fs", "n_samples", "age", "sex", "status", "n_reviewers",
@@ -82,7 +82,7 @@ def export_expert_review(db: Database, out_dir: Path | str, *, exported_by: str 
     info = result.records.loc[final.index]
     with db.transaction() as session:
         rows = {r.id: r for r in session.scalars(select(Record).where(Record.id.in_(final.index.tolist())))}
-        exporter = get_user(session, exported_by) if exported_by is not None else None
+        exporter = acting_user(session, exported_by, "export")
         models = session.execute(
             select(Prediction.model_name, Prediction.model_version, func.count(func.distinct(Prediction.record_id)))
             .where(Prediction.record_id.in_(final.index.tolist()))

@@ -27,7 +27,7 @@ from db.errors import InvalidInputError, NotFoundError, StorageError
 from db.labels import check_labels, vocabulary
 from db.models import Prediction, PredictionScore, Record
 from db.session import Database
-from db.users import get_user
+from db.users import acting_user, get_user
 
 SIGNAL_FILE = "signal.npy"
 META_FILE = "record.json"
@@ -90,14 +90,16 @@ def add_record(db: Database, ecg: ECGRecord, *, files: Iterable[Path | str] = ()
     with db.transaction() as session:
         existing = session.scalar(select(Record).where(Record.content_hash == content_hash))
         if existing is not None:
-            uploader_id = get_user(session, uploader).id if uploader is not None else None
+            uploader_user = acting_user(session, uploader, "upload")
+            uploader_id = uploader_user.id if uploader_user else None
             audit.log(session, "upload", user_id=uploader_id, target=f"record:{existing.id}",
                       details={"duplicate": True, "file": original_filename})
             return existing, False
     relative = _write_files(db, ecg, content_hash, files)
     try:
         with db.transaction() as session:
-            uploader_id = get_user(session, uploader).id if uploader is not None else None
+            uploader_user = acting_user(session, uploader, "upload")
+            uploader_id = uploader_user.id if uploader_user else None
             row = Record(
                 content_hash=content_hash, record_name=str(ecg.record_id)[:255], original_filename=original_filename,
                 file_format=file_format[:50], storage_path=relative.as_posix(), fs=ecg.fs, leads=list(ecg.leads),
@@ -112,7 +114,8 @@ def add_record(db: Database, ecg: ECGRecord, *, files: Iterable[Path | str] = ()
     except exc.IntegrityError:  # a concurrent upload of the same ECG won the race
         with db.transaction() as session:
             existing = session.scalars(select(Record).where(Record.content_hash == content_hash)).one()
-            uploader_id = get_user(session, uploader).id if uploader is not None else None
+            uploader_user = acting_user(session, uploader, "upload")
+            uploader_id = uploader_user.id if uploader_user else None
             audit.log(session, "upload", user_id=uploader_id, target=f"record:{existing.id}",
                       details={"duplicate": True, "file": original_filename})
             return existing, False

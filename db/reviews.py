@@ -22,9 +22,10 @@ from sqlalchemy import exc, func, select
 from sqlalchemy.orm import Session
 
 from db import audit
-from db.errors import InvalidInputError, NotFoundError, PermissionDeniedError, ReviewConflictError
+from db.errors import InvalidInputError, NotFoundError, ReviewConflictError
 from db.labels import check_labels
-from db.models import ADJUDICATOR_ROLES, REVIEWER_ROLES, VERDICTS, Prediction, Review, ReviewVerdict, User
+from db.models import VERDICTS, Prediction, Review, ReviewVerdict, User
+from db.permissions import check
 from db.records import get_record
 from db.session import Database
 from db.users import get_user
@@ -48,15 +49,7 @@ def _validate(verdicts: Mapping[str, str], added: Mapping[str, str], confidence:
 
 
 def _reviewer(session: Session, reviewer: str | int, adjudication: bool) -> User:
-    user = get_user(session, reviewer)
-    if not user.active or user.deleted_at is not None:
-        raise PermissionDeniedError(f"User {user.name!r} is deactivated and cannot save reviews.")
-    if user.role not in REVIEWER_ROLES:
-        raise PermissionDeniedError(f"User {user.name!r} is a {user.role}; only {', '.join(REVIEWER_ROLES)} review.")
-    if adjudication and user.role not in ADJUDICATOR_ROLES:
-        raise PermissionDeniedError(f"User {user.name!r} is a {user.role}; only {', '.join(ADJUDICATOR_ROLES)} "
-                                    "adjudicate.")
-    return user
+    return check(get_user(session, reviewer), "adjudicate" if adjudication else "review")
 
 
 def save_review(db: Database, record: int | str, reviewer: str | int, verdicts: Mapping[str, str], *,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from db import audit
 from db.errors import AuthenticationError, DuplicateError, InvalidInputError, NotFoundError
 from db.models import ROLES, User, utcnow
+from db.permissions import check
 from db.session import Database
 
 _hasher = PasswordHasher()
@@ -43,6 +44,11 @@ def get_user(session: Session, name_or_id: str | int) -> User:
     return user
 
 
+def acting_user(session: Session, actor: str | int | None, action: str) -> User | None:
+    """The user named by ``actor``, checked for ``action``; None when the operator acts (no actor)."""
+    return check(get_user(session, actor), action) if actor is not None else None
+
+
 def create_user(db: Database, name: str, role: str, password: str, *, full_name: str | None = None,
                 actor: str | int | None = None) -> User:
     """Create a user; :class:`DuplicateError` if the name exists (deleted users' names included)."""
@@ -57,7 +63,8 @@ def create_user(db: Database, name: str, role: str, password: str, *, full_name:
         with db.transaction() as session:
             if session.scalar(select(User.id).where(User.name == name)) is not None:
                 raise duplicate
-            actor_id = get_user(session, actor).id if actor is not None else None
+            actor_user = acting_user(session, actor, "manage_users")
+            actor_id = actor_user.id if actor_user else None
             user = User(name=name, role=role, password_hash=password_hash, full_name=full_name, active=True)
             session.add(user)
             session.flush()
@@ -96,18 +103,22 @@ def set_password(db: Database, name: str, new_password: str, *, actor: str | int
     password_hash = _hasher.hash(new_password)
     with db.transaction() as session:
         user = get_user(session, name)
+        actor_user = get_user(session, actor) if actor is not None else user
+        if actor_user.id != user.id:
+            check(actor_user, "manage_users")  # anyone may change their own password
         user.password_hash = password_hash
-        actor_id = get_user(session, actor).id if actor is not None else user.id
+        actor_id = actor_user.id
         audit.log(session, "user_update", user_id=actor_id, target=f"user:{user.id}", details={"password": "changed"})
 
 
 def set_role(db: Database, name: str, role: str, *, actor: str | int | None = None) -> User:
     _check_role(role)
     with db.transaction() as session:
+        actor_user = acting_user(session, actor, "manage_users")  # before any change: no self-promotion
+        actor_id = actor_user.id if actor_user else None
         user = get_user(session, name)
         old = user.role
         user.role = role
-        actor_id = get_user(session, actor).id if actor is not None else None
         audit.log(session, "user_update", user_id=actor_id, target=f"user:{user.id}",
                   details={"role": [old, role]})
     return user
@@ -115,11 +126,12 @@ def set_role(db: Database, name: str, role: str, *, actor: str | int | None = No
 
 def set_active(db: Database, name: str, active: bool, *, actor: str | int | None = None) -> User:
     with db.transaction() as session:
+        actor_user = acting_user(session, actor, "manage_users")
+        actor_id = actor_user.id if actor_user else None
         user = get_user(session, name)
         if user.deleted_at is not None and active:
             raise InvalidInputError(f"User {name!r} was deleted and cannot be reactivated; create a new user.")
         user.active = active
-        actor_id = get_user(session, actor).id if actor is not None else None
         audit.log(session, "user_update", user_id=actor_id, target=f"user:{user.id}", details={"active": active})
     return user
 
@@ -127,11 +139,12 @@ def set_active(db: Database, name: str, active: bool, *, actor: str | int | None
 def delete_user(db: Database, name: str, *, actor: str | int | None = None) -> User:
     """Soft delete: the user can no longer log in; their reviews stay and still count."""
     with db.transaction() as session:
+        actor_user = acting_user(session, actor, "manage_users")
+        actor_id = actor_user.id if actor_user else None
         user = get_user(session, name)
         if user.deleted_at is None:
             user.deleted_at = utcnow()
             user.active = False
-            actor_id = get_user(session, actor).id if actor is not None else None
             audit.log(session, "user_delete", user_id=actor_id, target=f"user:{user.id}")
     return user
 
