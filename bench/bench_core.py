@@ -80,19 +80,28 @@ def bench_preprocess(records: list, repeats: int) -> dict:
 
 
 def bench_forward(model: torch.nn.Module, flops_per_record: int, peak: float, repeats: int) -> list[dict]:
+    """Median and best of ``2 * repeats`` timed runs: this VM's speed drifts by ~10% between runs."""
     rows = []
     for batch in (1, 32):
         x = torch.randn(batch, 12, 5000)
+        times = []
         with torch.inference_mode():
-            seconds = median_time(lambda: model(x), repeats, warmup=2)
-        gflops = batch * flops_per_record / seconds / 1e9
+            for _ in range(2):
+                model(x)
+            for _ in range(2 * repeats):
+                start = time.perf_counter()
+                model(x)
+                times.append(time.perf_counter() - start)
+        median, best = statistics.median(times), min(times)
         rows.append(
             {
                 "batch": batch,
-                "ms_per_batch": 1e3 * seconds,
-                "ms_per_record": 1e3 * seconds / batch,
-                "gflops": gflops,
-                "fraction_of_peak": gflops / peak,
+                "ms_per_batch": 1e3 * median,
+                "ms_per_record": 1e3 * median / batch,
+                "ms_per_record_best": 1e3 * best / batch,
+                "gflops": batch * flops_per_record / median / 1e9,
+                "fraction_of_peak": batch * flops_per_record / median / 1e9 / peak,
+                "fraction_of_peak_best": batch * flops_per_record / best / 1e9 / peak,
             }
         )
     return rows
@@ -182,7 +191,8 @@ def main() -> None:
     for row in forward:
         print(f"{'forward batch ' + str(row['batch']) + ' ms/record':<44}{row['ms_per_record']:>14.2f}")
         target = ">= 80%" if row["batch"] == 32 else ""
-        print(f"{'forward batch ' + str(row['batch']) + ' % of matmul peak':<44}{100 * row['fraction_of_peak']:>13.1f}%  {target}")
+        print(f"{'forward batch ' + str(row['batch']) + ' % of matmul peak (median)':<44}{100 * row['fraction_of_peak']:>13.1f}%  {target}")
+        print(f"{'forward batch ' + str(row['batch']) + ' % of matmul peak (best run)':<44}{100 * row['fraction_of_peak_best']:>13.1f}%")
     print(f"{'CLI records/s (scoring, model loaded)':<44}{cli['records_per_s_scoring']:>14.1f}")
     print(f"{'CLI records/s (wall, incl. start-up)':<44}{cli['records_per_s_wall']:>14.1f}")
     print(f"{'CLI ms/record / forward b32 ms/record':<44}{result['cli_over_forward_ratio']:>14.2f}  <= 1.3")
