@@ -396,6 +396,16 @@ def preprocess_signal(
     return _process_window(window, fs, config, _default_threads() if n_threads is None else n_threads)
 
 
+def filter_mv(signal: np.ndarray, fs: float, config: PreprocessConfig = DEFAULT_PREPROCESS) -> np.ndarray:
+    """The pipeline's filters only (NaN -> 0, notch, band-pass, baseline removal) at the native fs, in mV.
+
+    For display: a clinician compares the trace the model saw (filtered) with the raw one at the
+    original sampling rate and amplitude, so no window, resampling or z-score is applied.
+    """
+    x = np.nan_to_num(np.array(_as_2d(signal), dtype=np.float64), nan=0.0)
+    return _filter_rows(x, _validated_fs(fs), config).astype(np.float32)
+
+
 def lead_rows(record: Record, leads: Sequence[str]) -> list[int]:
     """Row index of each requested lead in ``record``; LeadError names every missing one."""
     missing = [name for name in leads if name not in record.leads]
