@@ -1,0 +1,184 @@
+"""What the review workspace does, as plain functions: first start, imports, the worklist.
+
+The Streamlit pages only call these, so every action a page offers is tested without a browser.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+
+from db import records as record_store
+from db import users
+from db.consensus import review_queue
+from db.models import Prediction, PredictionScore, Record, Review, User
+from db.session import Database
+from ecgcore.predict import Predictor
+from ecgcore.record import Record as ECGRecord
+
+ADMIN_USER_ENV = "ECG_ADMIN_USER"
+ADMIN_PASSWORD_ENV = "ECG_ADMIN_PASSWORD"
+
+
+# -- first start -----------------------------------------------------------------------------
+def has_admin(db: Database) -> bool:
+    with db.transaction() as session:
+        return bool(session.scalar(select(func.count()).select_from(User).where(User.role == "admin", User.active)))
+
+
+def bootstrap_admin_from_env(db: Database) -> str | None:
+    """Create the first admin from ``ECG_ADMIN_USER``/``ECG_ADMIN_PASSWORD`` (deployments); its name or None."""
+    name, password = os.environ.get(ADMIN_USER_ENV), os.environ.get(ADMIN_PASSWORD_ENV)
+    if not name or not password or has_admin(db):
+        return None
+    users.create_user(db, name, "admin", password)
+    return name
+
+
+def create_first_admin(db: Database, name: str, password: str) -> None:
+    """The first-start form: only allowed while no admin exists (so it cannot be replayed later)."""
+    if has_admin(db):
+        from db.errors import PermissionDeniedError
+
+        raise PermissionDeniedError("An administrator already exists; sign in instead.")
+    users.create_user(db, name, "admin", password)
+
+
+# -- imports -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImportResult:
+    record_id: int
+    created: bool
+    prediction_id: int | None
+
+
+def import_ecg(
+    db: Database,
+    ecg: ECGRecord,
+    *,
+    predictor: Predictor | None,
+    files: Sequence[Path] = (),
+    file_format: str | None = None,
+    original_filename: str | None = None,
+    uploader: str | None = None,
+) -> ImportResult:
+    """Store an ECG (originals kept) and, if this model has not scored it yet, its prediction.
+
+    A duplicate upload is the same record; re-running the same model version on it is skipped,
+    another model or version adds a run (the store never overwrites predictions).
+    """
+    row, created = record_store.add_record(
+        db, ecg, files=files, file_format=file_format, original_filename=original_filename, uploader=uploader
+    )
+    prediction_id = None
+    if predictor is not None:
+        card = predictor.card
+        existing = latest_prediction_id(db, row.id, model_name=card.name, model_version=card.version)
+        if existing is None:
+            probabilities = predictor.probabilities(predictor.prepare(ecg)[np.newaxis])[0]
+            run = record_store.add_prediction(
+                db,
+                row.id,
+                card.name,
+                card.version,
+                dict(zip(predictor.labels, (float(p) for p in probabilities))),
+                dict(zip(predictor.labels, (float(t) for t in predictor.thresholds))),
+                actor=uploader,
+            )
+            prediction_id = run.id
+        else:
+            prediction_id = existing
+    return ImportResult(record_id=row.id, created=created, prediction_id=prediction_id)
+
+
+def preload_records(
+    db: Database,
+    paths: Sequence[Path],
+    predictor_for: Callable[[ECGRecord], Predictor | None],
+    read: Callable[[Path], ECGRecord],
+) -> int:
+    """Import demo/sample records once (idempotent: the content hash makes repeats no-ops); count of new ones."""
+    n_new = 0
+    for path in paths:
+        ecg = read(path)
+        companions = sorted(p for p in path.parent.glob(path.stem + ".*") if p.is_file()) if path.suffix == ".hea" else [path]
+        result = import_ecg(db, ecg, predictor=predictor_for(ecg), files=companions, file_format=path.suffix.lstrip("."),
+                            original_filename=path.name)
+        n_new += int(result.created)
+    return n_new
+
+
+def latest_prediction_id(db: Database, record_id: int, *, model_name: str | None = None,
+                         model_version: str | None = None) -> int | None:
+    query = select(Prediction.id).where(Prediction.record_id == record_id)
+    if model_name is not None:
+        query = query.where(Prediction.model_name == model_name)
+    if model_version is not None:
+        query = query.where(Prediction.model_version == model_version)
+    with db.transaction() as session:
+        return session.scalar(query.order_by(Prediction.id.desc()).limit(1))
+
+
+# -- worklist --------------------------------------------------------------------------------
+_STATUS_PRIORITY = {"needs_adjudication": 0, "needs_second_review": 1, "needs_first_review": 2}
+
+
+def model_uncertainty(db: Database) -> pd.Series:
+    """Per record, how close the latest prediction sits to a decision: 1 - min |p - threshold| * 2.
+
+    1.0 means some label sits exactly on its threshold (a verdict there teaches the model most);
+    0.0 means every label is far from it. Labels without a threshold use 0.5.
+    """
+    latest = select(Prediction.record_id, func.max(Prediction.id).label("pid")).group_by(Prediction.record_id).subquery()
+    query = select(latest.c.record_id, PredictionScore.probability, PredictionScore.threshold).join(
+        PredictionScore, PredictionScore.prediction_id == latest.c.pid
+    )
+    with db.transaction() as session:
+        rows = session.execute(query).all()
+    if not rows:
+        return pd.Series(dtype=float, name="uncertainty")
+    frame = pd.DataFrame(rows, columns=["record_id", "p", "thr"])
+    frame["margin"] = (frame["p"] - frame["thr"].fillna(0.5)).abs()
+    return (1.0 - 2.0 * frame.groupby("record_id")["margin"].min()).clip(0.0, 1.0).rename("uncertainty")
+
+
+def worklist(db: Database, *, reviewer: str | None = None, order: str = "priority", min_reviewers: int = 2) -> pd.DataFrame:
+    """Records awaiting review, one row each, in the order a reviewer should take them.
+
+    ``order="priority"``: adjudication first, then second reviews, then new records, each by model
+    uncertainty; ``order="uncertainty"``: the most uncertain first (active learning);
+    ``order="oldest"``: by upload. With ``reviewer``, records that reviewer already read are left out
+    (except those awaiting adjudication, for adjudicators to see).
+    """
+    if order not in ("priority", "uncertainty", "oldest"):
+        raise ValueError(f"order must be priority, uncertainty or oldest; got {order!r}")
+    queue = review_queue(db, min_reviewers=min_reviewers, include_unreviewed=True)
+    columns = ["record_id", "name", "uploaded_at", "status", "n_reviewers", "uncertainty", "unresolved"]
+    if queue.empty:
+        return pd.DataFrame(columns=columns)
+    with db.transaction() as session:
+        meta = pd.DataFrame(
+            session.execute(select(Record.id, Record.record_name, Record.uploaded_at)).all(),
+            columns=["record_id", "name", "uploaded_at"],
+        )
+        done: set[int] = set()
+        if reviewer is not None:
+            done = set(session.scalars(select(Review.record_id).join(User, User.id == Review.reviewer_id).where(User.name == reviewer)))
+    table = queue.merge(meta, on="record_id", how="left")
+    table = table.join(model_uncertainty(db), on="record_id")
+    table["uncertainty"] = table["uncertainty"].fillna(0.0)
+    if reviewer is not None:
+        table = table[~table["record_id"].isin(done) | (table["status"] == "needs_adjudication")]
+    if order == "priority":
+        table = table.assign(_p=table["status"].map(_STATUS_PRIORITY)).sort_values(["_p", "uncertainty"], ascending=[True, False])
+    elif order == "uncertainty":
+        table = table.sort_values("uncertainty", ascending=False)
+    else:
+        table = table.sort_values("uploaded_at")
+    return table[columns].reset_index(drop=True)

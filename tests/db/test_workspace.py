@@ -1,0 +1,88 @@
+"""Workspace actions: first admin, import with prediction, idempotent preload, worklist ordering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from db import workspace
+from db.errors import PermissionDeniedError
+from db.records import predictions_for
+from db.reviews import save_review
+from db.session import Database
+from ecgcore.io import read
+from ecgcore.predict import Predictor
+from tests.conftest import SAMPLES_DIR
+from tests.ecgcore.helpers import tiny_bundle
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
+    return Predictor(tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny"))
+
+
+def _ptbxl_paths() -> list[Path]:
+    return sorted((SAMPLES_DIR / "ptbxl").glob("*.hea"))
+
+
+def test_first_admin_only_once(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not workspace.has_admin(db)
+    workspace.create_first_admin(db, "root", "first-admin-pw")
+    assert workspace.has_admin(db)
+    with pytest.raises(PermissionDeniedError, match="already exists"):
+        workspace.create_first_admin(db, "intruder", "second-admin-pw")
+    monkeypatch.setenv(workspace.ADMIN_USER_ENV, "ops")
+    monkeypatch.setenv(workspace.ADMIN_PASSWORD_ENV, "ops-password")
+    assert workspace.bootstrap_admin_from_env(db) is None  # an admin exists already
+
+
+def test_admin_from_environment(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(workspace.ADMIN_USER_ENV, "ops")
+    monkeypatch.setenv(workspace.ADMIN_PASSWORD_ENV, "ops-password")
+    assert workspace.bootstrap_admin_from_env(db) == "ops"
+    assert workspace.has_admin(db)
+
+
+def test_import_stores_record_and_one_prediction_per_model(db: Database, team: dict, predictor: Predictor) -> None:
+    path = _ptbxl_paths()[0]
+    ecg = read(path)
+    first = workspace.import_ecg(db, ecg, predictor=predictor, files=[path, path.with_suffix(".dat")], uploader="alice")
+    again = workspace.import_ecg(db, ecg, predictor=predictor, uploader="bob")
+    assert first.created and not again.created
+    assert first.record_id == again.record_id and first.prediction_id == again.prediction_id
+    runs = predictions_for(db, first.record_id)
+    assert len(runs) == 1
+    scores = {s.label: s for s in runs[0].scores}
+    expected = predictor.predict(ecg, include_untrained=True)
+    for finding in expected.findings:
+        assert scores[finding.label].probability == pytest.approx(finding.probability, abs=1e-6)
+        assert scores[finding.label].threshold == pytest.approx(finding.threshold)
+
+
+def test_preload_is_idempotent(db: Database, predictor: Predictor) -> None:
+    paths = _ptbxl_paths()
+    assert workspace.preload_records(db, paths, lambda r: predictor, read) == len(paths)
+    assert workspace.preload_records(db, paths, lambda r: predictor, read) == 0
+
+
+def test_worklist_orders_by_need_then_uncertainty(db: Database, team: dict, predictor: Predictor) -> None:
+    paths = _ptbxl_paths()
+    ids = [workspace.import_ecg(db, read(p), predictor=predictor).record_id for p in paths]
+    save_review(db, ids[0], "alice", {"NORMAL ECG": "present"}, saw_model_output=True)  # needs a second review
+    save_review(db, ids[1], "alice", {"NORMAL ECG": "present"}, saw_model_output=True)
+    save_review(db, ids[1], "bob", {"NORMAL ECG": "absent"}, saw_model_output=True)  # disagreement
+    table = workspace.worklist(db)
+    assert table["status"].tolist()[:2] == ["needs_adjudication", "needs_second_review"]
+    assert table["record_id"].tolist()[:2] == [ids[1], ids[0]]
+    assert set(table["record_id"]) == set(ids)
+    assert table["uncertainty"].between(0, 1).all()
+    fresh = table[table["status"] == "needs_first_review"]["uncertainty"].tolist()
+    assert fresh == sorted(fresh, reverse=True)
+    # alice already read ids[0] and ids[1]; she still sees the adjudication, not her own second review
+    mine = workspace.worklist(db, reviewer="alice")
+    assert ids[0] not in set(mine["record_id"]) and ids[1] in set(mine["record_id"])
+    by_uncertainty = workspace.worklist(db, order="uncertainty")["uncertainty"].tolist()
+    assert by_uncertainty == sorted(by_uncertainty, reverse=True)
+    with pytest.raises(ValueError, match="order must be"):
+        workspace.worklist(db, order="random")
