@@ -182,3 +182,28 @@ def worklist(db: Database, *, reviewer: str | None = None, order: str = "priorit
     else:
         table = table.sort_values("uploaded_at")
     return table[columns].reset_index(drop=True)
+
+
+def import_upload(
+    db: Database,
+    files: Sequence[tuple[str, bytes]],
+    *,
+    predictor_for: Callable[[ECGRecord], Predictor | None],
+    uploader: str | None,
+) -> tuple[ImportResult, ECGRecord]:
+    """Read an upload and store it with its original files; a file that fails stores nothing.
+
+    Reading happens before anything is written, so a corrupt or oversized upload raises its
+    reader error (an :class:`ecgcore.errors.ECGError`) and leaves the store untouched.
+    """
+    import tempfile
+
+    from ecgcore.io import read, stage_upload
+
+    with tempfile.TemporaryDirectory(prefix="ecg-upload-") as tmp:
+        primary = stage_upload(list(files), Path(tmp))
+        ecg = read(primary)
+        staged = sorted(p for p in Path(tmp).iterdir() if p.is_file())
+        result = import_ecg(db, ecg, predictor=predictor_for(ecg), files=staged, file_format=primary.suffix.lstrip("."),
+                            original_filename=primary.name, uploader=uploader)
+    return result, ecg

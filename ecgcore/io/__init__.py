@@ -181,6 +181,33 @@ def _dispatch(key: str, path: Path, units: str, options: dict, fmt: str | None) 
     raise ECGFormatError(f"{path.name}: unknown file format. {_accepted()}")  # pragma: no cover
 
 
+def stage_upload(files: list[tuple[str, bytes]], folder: Path) -> Path:
+    """Write uploaded ``(filename, bytes)`` pairs into ``folder``; returns the file to read.
+
+    Names are reduced to safe base names, the size limit applies to the total, and a multi-file
+    upload must hold one record (e.g. .hea + .dat): the header is the file to read.
+    """
+    if not files:
+        raise ECGFormatError(f"No file was uploaded. {_accepted()}")
+    limit = config.MAX_FILE_BYTES
+    total = 0
+    staged: list[Path] = []
+    for name, data in files:
+        base = safe_basename(name)
+        total += len(data)
+        if len(data) > limit or total > limit:
+            raise ECGFileTooLargeError(
+                f"Upload {base} is too large: {total / 1e6:.1f} MB in total; the limit is "
+                f"{limit / 1e6:.1f} MB (ECG_MAX_FILE_MB)."
+            )
+        target = folder / base
+        if target.exists():
+            raise ECGFormatError(f"The upload contains two files named {base}.")
+        target.write_bytes(data)
+        staged.append(target)
+    return staged[0] if len(staged) == 1 else choose_primary(staged, "The upload")
+
+
 def read_upload(files: list[tuple[str, bytes]], **kwargs) -> Record:
     """Read an ECG from uploaded ``(filename, bytes)`` pairs.
 
@@ -188,28 +215,8 @@ def read_upload(files: list[tuple[str, bytes]], **kwargs) -> Record:
     bytes are staged in a private temporary folder that is always removed afterwards.
     ``kwargs`` are passed to :func:`read`.
     """
-    if not files:
-        raise ECGFormatError(f"No file was uploaded. {_accepted()}")
-    limit = config.MAX_FILE_BYTES
-    total = 0
     with tempfile.TemporaryDirectory(prefix="ecg-upload-") as tmp:
-        root = Path(tmp)
-        staged: list[Path] = []
-        for name, data in files:
-            base = safe_basename(name)
-            total += len(data)
-            if len(data) > limit or total > limit:
-                raise ECGFileTooLargeError(
-                    f"Upload {base} is too large: {total / 1e6:.1f} MB in total; the limit is "
-                    f"{limit / 1e6:.1f} MB (ECG_MAX_FILE_MB)."
-                )
-            target = root / base
-            if target.exists():
-                raise ECGFormatError(f"The upload contains two files named {base}.")
-            target.write_bytes(data)
-            staged.append(target)
-        primary = staged[0] if len(staged) == 1 else choose_primary(staged, "The upload")
-        return read(primary, **kwargs)
+        return read(stage_upload(files, Path(tmp)), **kwargs)
 
 
-__all__ = ["read", "read_upload", "detect_format", "SUPPORTED_FORMATS"]
+__all__ = ["read", "read_upload", "stage_upload", "detect_format", "SUPPORTED_FORMATS"]
