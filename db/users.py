@@ -155,3 +155,10 @@ def list_users(db: Database, *, include_deleted: bool = False) -> list[User]:
         query = query.where(User.deleted_at.is_(None))
     with db.transaction() as session:
         return list(session.scalars(query))
+
+
+def record_logout(db: Database, name: str, *, reason: str = "signed out") -> None:
+    """Audit a sign-out (explicit or by session time-out)."""
+    with db.transaction() as session:
+        user = get_user(session, name)
+        audit.log(session, "logout", user_id=user.id, details={"reason": reason})

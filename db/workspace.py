@@ -6,6 +6,7 @@ The Streamlit pages only call these, so every action a page offers is tested wit
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,25 +77,46 @@ def import_ecg(
     row, created = record_store.add_record(
         db, ecg, files=files, file_format=file_format, original_filename=original_filename, uploader=uploader
     )
-    prediction_id = None
-    if predictor is not None:
-        card = predictor.card
-        existing = latest_prediction_id(db, row.id, model_name=card.name, model_version=card.version)
-        if existing is None:
-            probabilities = predictor.probabilities(predictor.prepare(ecg)[np.newaxis])[0]
-            run = record_store.add_prediction(
-                db,
-                row.id,
-                card.name,
-                card.version,
-                dict(zip(predictor.labels, (float(p) for p in probabilities))),
-                dict(zip(predictor.labels, (float(t) for t in predictor.thresholds))),
-                actor=uploader,
-            )
-            prediction_id = run.id
-        else:
-            prediction_id = existing
+    prediction_id = ensure_prediction(db, row.id, ecg, predictor, actor=uploader) if predictor is not None else None
     return ImportResult(record_id=row.id, created=created, prediction_id=prediction_id)
+
+
+def ensure_prediction(db: Database, record_id: int, ecg: ECGRecord, predictor: Predictor, *,
+                      actor: str | None = None) -> int:
+    """The id of this model version's prediction on the record, scoring it now if there is none."""
+    card = predictor.card
+    existing = latest_prediction_id(db, record_id, model_name=card.name, model_version=card.version)
+    if existing is not None:
+        return existing
+    probabilities = predictor.probabilities(predictor.prepare(ecg)[np.newaxis])[0]
+    run = record_store.add_prediction(
+        db,
+        record_id,
+        card.name,
+        card.version,
+        dict(zip(predictor.labels, (float(p) for p in probabilities))),
+        dict(zip(predictor.labels, (float(t) for t in predictor.thresholds))),
+        actor=actor,
+    )
+    return run.id
+
+
+def stored_probabilities(db: Database, prediction_id: int) -> dict[str, float]:
+    with db.transaction() as session:
+        rows = session.execute(
+            select(PredictionScore.label, PredictionScore.probability).where(PredictionScore.prediction_id == prediction_id)
+        ).all()
+    return {label: float(p) for label, p in rows}
+
+
+def latest_review_version(db: Database, record_id: int, reviewer: str) -> int:
+    """0 when ``reviewer`` has not read the record yet; else their latest version number."""
+    with db.transaction() as session:
+        version = session.scalar(
+            select(func.max(Review.version)).join(User, User.id == Review.reviewer_id)
+            .where(Review.record_id == record_id, User.name == reviewer)
+        )
+    return int(version or 0)
 
 
 def preload_records(
@@ -103,13 +125,23 @@ def preload_records(
     predictor_for: Callable[[ECGRecord], Predictor | None],
     read: Callable[[Path], ECGRecord],
 ) -> int:
-    """Import demo/sample records once (idempotent: the content hash makes repeats no-ops); count of new ones."""
+    """Import demo/sample records once (idempotent: the content hash makes repeats no-ops); count of new ones.
+
+    A record that cannot be read or scored is skipped with a warning: a bad demo file must not keep
+    the workspace from starting.
+    """
+    from ecgcore.errors import ECGError
+
     n_new = 0
     for path in paths:
-        ecg = read(path)
-        companions = sorted(p for p in path.parent.glob(path.stem + ".*") if p.is_file()) if path.suffix == ".hea" else [path]
-        result = import_ecg(db, ecg, predictor=predictor_for(ecg), files=companions, file_format=path.suffix.lstrip("."),
-                            original_filename=path.name)
+        try:
+            ecg = read(path)
+            companions = sorted(p for p in path.parent.glob(path.stem + ".*") if p.is_file()) if path.suffix == ".hea" else [path]
+            result = import_ecg(db, ecg, predictor=predictor_for(ecg), files=companions,
+                                file_format=path.suffix.lstrip("."), original_filename=path.name)
+        except ECGError as error:
+            warnings.warn(f"Demo record {path.name} skipped: {error}", stacklevel=2)
+            continue
         n_new += int(result.created)
     return n_new
 

@@ -108,3 +108,26 @@ def test_upload_keeps_originals_and_bad_uploads_store_nothing(db: Database, team
         workspace.import_upload(db, files[:1], predictor_for=lambda r: predictor, uploader="dan")  # .hea alone
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Record)) == 1
+
+
+def test_preload_skips_unreadable_records(db: Database, predictor: Predictor, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.csv"
+    bad.write_text("I,II\n1,2\n")
+    with pytest.warns(UserWarning, match="broken.csv skipped"):
+        assert workspace.preload_records(db, [bad, *_ptbxl_paths()[:1]], lambda r: predictor, read) == 1
+
+
+def test_stored_prediction_round_trip_and_review_versions(db: Database, team: dict, predictor: Predictor) -> None:
+    path = _ptbxl_paths()[1]
+    ecg = read(path)
+    result = workspace.import_ecg(db, ecg, predictor=None)
+    assert result.prediction_id is None
+    pid = workspace.ensure_prediction(db, result.record_id, ecg, predictor)
+    assert workspace.ensure_prediction(db, result.record_id, ecg, predictor) == pid
+    stored = workspace.stored_probabilities(db, pid)
+    for finding in predictor.predict(ecg, include_untrained=True).findings:
+        assert stored[finding.label] == pytest.approx(finding.probability, abs=1e-6)
+    assert workspace.latest_review_version(db, result.record_id, "alice") == 0
+    save_review(db, result.record_id, "alice", {"NORMAL ECG": "present"}, saw_model_output=True)
+    save_review(db, result.record_id, "alice", {"NORMAL ECG": "absent"}, saw_model_output=True)
+    assert workspace.latest_review_version(db, result.record_id, "alice") == 2

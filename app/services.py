@@ -1,0 +1,44 @@
+"""Long-lived objects shared by every session: the store and the loaded models.
+
+Created once per server process (``st.cache_resource``); tests clear the cache after changing
+``ECG_DB_URL`` / ``ECG_DATA_DIR`` / ``ECG_MODEL_DIR``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from db import workspace
+from db.session import Database
+from ecgcore.demo import demo_records, read_demo, samples_dir
+from ecgcore.errors import NoDefaultModelError
+from ecgcore.predict import Predictor
+from ecgcore.record import Record
+
+
+@st.cache_resource(show_spinner="Opening the review store...")
+def database() -> Database:
+    """The store (created and migrated on first use), with the env admin and demo records in it."""
+    db = Database()
+    workspace.bootstrap_admin_from_env(db)
+    paths = [samples_dir() / name for name in demo_records()]
+    workspace.preload_records(db, paths, predictor_for, read_demo_path)
+    return db
+
+
+def read_demo_path(path) -> Record:  # noqa: ANN001 - a Path under the samples folder
+    return read_demo(str(path.relative_to(samples_dir())))
+
+
+@st.cache_resource(show_spinner="Loading model...")
+def predictor(n_leads: int) -> Predictor | None:
+    """The installed default model for ``n_leads``-lead records, or None when there is none."""
+    try:
+        return Predictor.default(n_leads)
+    except NoDefaultModelError:
+        return None
+
+
+def predictor_for(record: Record) -> Predictor | None:
+    """Single-lead records go to the single-lead model; everything else to the 12-lead one."""
+    return predictor(1 if record.n_leads == 1 else 12)

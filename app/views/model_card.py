@@ -1,0 +1,41 @@
+"""Model: the installed bundles' cards (training data, metrics, thresholds)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from ecgcore.bundle import list_bundles, load_card, models_dir
+
+
+def page() -> None:
+    st.title("Models")
+    bundles = list_bundles()
+    if not bundles:
+        st.warning(f"No model is installed in {models_dir()}. Diagnoses are not shown until one is.")
+        return
+    names = [p.name for p in bundles]
+    chosen = st.selectbox("Installed bundles and checkpoints", names)
+    path = bundles[names.index(chosen)]
+    if path.is_file():
+        st.info("An official ECGFounder checkpoint: 150 labels, thresholds 0.5 (none published). "
+                "It is loaded on demand; calibrate thresholds on local data before trusting positives.")
+        return
+    card = load_card(path)
+    st.subheader(card.display_name + ("  (default)" if card.default else ""))
+    st.write(card.description or "")
+    cols = st.columns(4)
+    cols[0].metric("Architecture", card.architecture)
+    cols[1].metric("Input leads", len(card.input_leads))
+    cols[2].metric("Labels trained", len(card.trained_labels))
+    cols[3].metric("Outputs", len(card.labels))
+    thresholds = pd.DataFrame({"label": card.labels, "threshold": card.thresholds})
+    thresholds["trained"] = thresholds["label"].isin(card.trained_labels)
+    per_label = card.metrics.get("per_label") if isinstance(card.metrics, dict) else None
+    if per_label:
+        st.subheader("Measured performance")
+        st.dataframe(pd.DataFrame(per_label), hide_index=True, width="stretch")
+    st.subheader("Thresholds")
+    st.dataframe(thresholds[thresholds["trained"]], hide_index=True, width="stretch")
+    with st.expander("Training data and full card"):
+        st.json(card.to_dict() | {"labels": f"{len(card.labels)} labels", "thresholds": "see table"})

@@ -1,0 +1,186 @@
+"""Review: open a record (next in the worklist, or an upload), read it on ECG paper, see the model's
+ranked findings, record a verdict. Annotators label blinded: the model's output stays hidden until
+they have saved their own reading of the record.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app import services
+from app.auth import SessionUser
+from app.figures import rows_figure, sheet_figure
+from db import workspace
+from db.errors import DBError
+from db.permissions import allowed
+from db.records import load_ecg
+from db.reviews import save_review
+from ecgcore.errors import ECGError
+from ecgcore.io import SUPPORTED_FORMATS
+from ecgcore.labels import ecgfounder_labels
+from ecgcore.preprocess import filter_mv
+from ecgcore.predict import Prediction, Predictor
+
+VERDICT_CHOICES = ("present", "absent", "uncertain")
+FORM_FINDINGS = 8  # findings offered for a verdict: positives first, then the most probable
+
+
+def _open_record(record_id: int) -> None:
+    st.session_state["record_id"] = record_id
+    st.session_state["opened_at"] = time.time()
+
+
+def _record_picker(db, user: SessionUser) -> None:
+    left, right = st.columns([1, 2])
+    with left:
+        order = st.selectbox("Worklist order", ["priority", "uncertainty", "oldest"], key="worklist_order",
+                             help="priority: adjudication, then second reviews, then new records")
+        if st.button("Open next record", type="primary", width="stretch"):
+            queue = workspace.worklist(db, reviewer=user.name, order=order)
+            if queue.empty:
+                st.info("Nothing is waiting for your review.")
+            else:
+                _open_record(int(queue.iloc[0]["record_id"]))
+    with right:
+        if allowed(user.role, "upload"):
+            uploads = st.file_uploader(
+                "Upload an ECG: one file, a .zip, or a WFDB .hea with its .dat/.mat",
+                accept_multiple_files=True,
+                help="Accepted: " + ", ".join(SUPPORTED_FORMATS),
+                key="upload",
+            )
+            if uploads and st.button("Import upload", width="stretch"):
+                try:
+                    result, _ = workspace.import_upload(
+                        db, [(u.name, u.getvalue()) for u in uploads], predictor_for=services.predictor_for,
+                        uploader=user.name,
+                    )
+                except (ECGError, DBError) as exc:
+                    st.error(f"This file cannot be used: {exc}")
+                else:
+                    _open_record(result.record_id)
+                    st.success("Imported." if result.created else "This ECG is already in the store; opened it.")
+
+
+def _draw_ecg(ecg) -> None:
+    view_col, signal_col, window_col = st.columns([1, 1, 2])
+    sheet_ok = ecg.is_12_lead
+    with view_col:
+        view = st.radio("Layout", ["12-lead sheet", "One lead per row"] if sheet_ok else ["One lead per row"],
+                        horizontal=True, key="layout")
+    with signal_col:
+        filtered = st.toggle("Filtered (as the model sees it)", value=True, key="filtered")
+    signal = filter_mv(ecg.signal, ecg.fs) if filtered else ecg.signal
+    if view == "12-lead sheet":
+        fig = sheet_figure(ecg, signal)
+    else:
+        with window_col:
+            longest = max(ecg.duration_s - 2.5, 0.0)
+            start = st.slider("Window start (s), full resolution", 0.0, float(longest), 0.0, 0.5, key="window") if longest else 0.0
+            span = st.select_slider("Window length (s)", [2.5, 5.0, 10.0], value=10.0, key="span")
+        fig = rows_figure(ecg, signal, start_s=start, duration_s=span)
+    st.plotly_chart(fig, width="stretch", config={"displaylogo": False, "scrollZoom": True})
+
+
+def _prediction(db, record_id: int, ecg, predictor: Predictor, user: SessionUser) -> tuple[Prediction, int]:
+    prediction_id = workspace.ensure_prediction(db, record_id, ecg, predictor, actor=user.name)
+    stored = workspace.stored_probabilities(db, prediction_id)
+    vector = np.array([stored.get(label, 0.0) for label in predictor.labels])
+    return predictor.rank(ecg.record_id, vector, include_untrained=False), prediction_id
+
+
+def _findings_table(prediction: Prediction) -> None:
+    table = pd.DataFrame(
+        [{"Finding": f.label, "Probability": f.probability, "Threshold": f.threshold, "Positive": f.positive}
+         for f in prediction.findings]
+    )
+    st.dataframe(
+        table, hide_index=True, width="stretch",
+        column_config={
+            "Probability": st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0),
+            "Threshold": st.column_config.NumberColumn(format="%.3f"),
+        },
+    )
+
+
+def _verdict_form(db, record_id: int, user: SessionUser, prediction: Prediction | None, prediction_id: int | None,
+                  blinded: bool) -> None:
+    version = workspace.latest_review_version(db, record_id, user.name)
+    st.subheader("Your verdict" + (f" (you saved version {version}; saving adds a new version)" if version else ""))
+    offered = list(prediction.findings[:FORM_FINDINGS]) if prediction is not None and not blinded else []
+    with st.form(f"verdict_{record_id}", clear_on_submit=False):
+        verdicts: dict[str, str] = {}
+        for finding in offered:
+            default = 0 if finding.positive else 1
+            verdicts[finding.label] = st.radio(
+                f"{finding.label}  (model p={finding.probability:.2f})", VERDICT_CHOICES, index=default,
+                horizontal=True, key=f"v_{record_id}_{finding.label}",
+            )
+        shown = set(verdicts)
+        added = st.multiselect("Findings the model did not list (present)",
+                               [label for label in ecgfounder_labels() if label not in shown], key=f"add_{record_id}")
+        confidence = st.slider("Confidence", 1, 5, 4, key=f"conf_{record_id}")
+        comment = st.text_area("Comment", max_chars=2000, key=f"comment_{record_id}")
+        adjudicate = False
+        if allowed(user.role, "adjudicate"):
+            adjudicate = st.checkbox("This is an adjudication (overrides the majority)", key=f"adj_{record_id}")
+        if st.form_submit_button("Save verdict", type="primary"):
+            if not verdicts and not added:
+                st.error("Nothing to save: give at least one verdict or add a finding.")
+                return
+            try:
+                save_review(
+                    db, record_id, user.name, verdicts, added=added, saw_model_output=not blinded,
+                    prediction_id=None if blinded else prediction_id, confidence=confidence,
+                    comment=comment or None, adjudication=adjudicate, expected_version=version,
+                    time_spent_s=max(0.0, time.time() - st.session_state.get("opened_at", time.time())),
+                )
+            except DBError as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Saved (version {version + 1}).")
+
+
+def page() -> None:
+    db = services.database()
+    user: SessionUser = st.session_state["_user"]
+    st.title("Review")
+    _record_picker(db, user)
+    record_id = st.session_state.get("record_id")
+    if record_id is None:
+        st.caption("Open the next record of the worklist or upload an ECG.")
+        return
+    try:
+        ecg = load_ecg(db, record_id)
+    except DBError as exc:
+        st.error(str(exc))
+        return
+    st.subheader(f"Record {record_id}: {ecg.record_id}")
+    st.caption(
+        f"{ecg.n_leads} lead(s), {ecg.fs:g} Hz, {ecg.duration_s:.1f} s"
+        + (f", age {ecg.age:g}" if ecg.age is not None else "") + (f", sex {ecg.sex}" if ecg.sex else "")
+    )
+    _draw_ecg(ecg)
+
+    predictor = services.predictor_for(ecg)
+    blinded = user.role == "annotator" and workspace.latest_review_version(db, record_id, user.name) == 0
+    prediction = prediction_id = None
+    if predictor is None:
+        st.warning(f"No trained {'single' if ecg.n_leads == 1 else '12'}-lead model is installed: no findings are shown.")
+    elif blinded:
+        st.info("Blinded reading: the model's findings appear after you save your own verdict.")
+    else:
+        try:
+            prediction, prediction_id = _prediction(db, record_id, ecg, predictor, user)
+        except ECGError as exc:
+            st.error(f"The model cannot score this record: {exc}")
+        else:
+            st.subheader("Model findings")
+            st.caption(f"Model: {predictor.name}. Positives first; probabilities against per-label thresholds.")
+            _findings_table(prediction)
+    if allowed(user.role, "review"):
+        _verdict_form(db, record_id, user, prediction, prediction_id, blinded)

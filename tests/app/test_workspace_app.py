@@ -1,0 +1,170 @@
+"""The review workspace through Streamlit's AppTest: first start, sign-in, roles, review, upload, pages."""
+
+from __future__ import annotations
+
+
+import pytest
+from sqlalchemy import func, select
+
+from db.models import AuditEvent, Record, Review, User
+from db.session import Database
+from tests.app.conftest import app, sign_in
+from tests.conftest import SAMPLES_DIR
+
+
+def _count(db: Database, model, *where) -> int:  # noqa: ANN001
+    with db.transaction() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def _nav_titles(at) -> list[str]:  # noqa: ANN001
+    return [page.title for page in at.session_state["_pages"].values()]
+
+
+def test_first_start_creates_the_admin_and_preloads_demo_records(env: dict) -> None:
+    at = app().run()
+    assert not at.exception
+    assert any("First start" in s.value for s in at.subheader)
+    name, password, confirm = at.text_input
+    name.input("root")
+    password.input("root-password")
+    confirm.input("root-password")
+    at.button[0].click().run()
+    assert not at.exception
+    assert "Admin" in _nav_titles(at)
+    db = Database(env["url"], data_dir_path=env["tmp"] / "data")
+    assert _count(db, User, User.role == "admin") == 1
+    assert _count(db, Record) == 2  # the demo records, with the default model's predictions
+
+
+def test_nothing_is_reachable_without_signing_in(team: Database) -> None:
+    at = app().run()
+    assert "_pages" not in at.session_state
+    at.text_input[0].input("carla")
+    at.text_input[1].input("wrong-password")
+    at.button[0].click().run()
+    assert at.error and "wrong password" in at.error[0].value
+    assert "_pages" not in at.session_state
+    assert _count(team, AuditEvent, AuditEvent.action == "login_failed") == 1
+
+
+def test_cardiologist_reviews_the_next_record(team: Database) -> None:
+    at = sign_in("carla")
+    assert _nav_titles(at) == ["Review", "Worklist", "Models"]
+    next_button = [b for b in at.button if b.label == "Open next record"][0]
+    next_button.click().run()
+    assert not at.exception
+    assert at.get("plotly_chart"), "the ECG is drawn"
+    findings = at.dataframe[0].value
+    assert len(findings) == 3 and findings["Probability"].between(0, 1).all()
+    at.text_area[0].input("<script>alert(1)</script> borderline QT")
+    [b for b in at.button if b.label == "Save verdict"][0].click().run()
+    assert not at.exception
+    assert at.success and "version 1" in at.success[0].value
+    with team.transaction() as session:
+        review = session.scalars(select(Review)).one()
+        assert review.comment == "<script>alert(1)</script> borderline QT"  # stored as text
+        assert review.saw_model_output is True
+        assert len(review.verdicts) == 3
+
+
+def test_annotator_reads_blinded_first(team: Database) -> None:
+    at = sign_in("anna")
+    [b for b in at.button if b.label == "Open next record"][0].click().run()
+    assert at.info and "Blinded reading" in at.info[0].value
+    assert len(at.dataframe) == 0  # no model output before the annotator's own verdict
+    at.multiselect[0].select("NORMAL ECG")
+    [b for b in at.button if b.label == "Save verdict"][0].click().run()
+    assert not at.exception and at.success
+    at.run()
+    assert len(at.dataframe) == 1  # now the model's findings are shown
+    with team.transaction() as session:
+        assert session.scalars(select(Review.saw_model_output)).one() is False
+
+
+def test_viewer_can_look_but_not_write(team: Database) -> None:
+    at = sign_in("vince")
+    assert len(at.get("file_uploader")) == 0
+    [b for b in at.button if b.label == "Open next record"][0].click().run()
+    assert len(at.dataframe) == 1
+    assert not [b for b in at.button if b.label == "Save verdict"]
+    assert "Admin" not in _nav_titles(at)
+
+
+def test_upload_imports_a_record_and_a_corrupt_file_stores_nothing(team: Database) -> None:
+    at = sign_in("carla")
+    before = _count(team, Record)
+    at.file_uploader[0].set_value(("scan.edf", b"0       this is not an EDF file", "application/octet-stream")).run()
+    [b for b in at.button if b.label == "Import upload"][0].click().run()
+    assert at.error and "cannot be used" in at.error[0].value
+    assert _count(team, Record) == before
+    hea = SAMPLES_DIR / "cinc2021" / "E07500.hea"
+    at.file_uploader[0].set_value(
+        [(p.name, p.read_bytes(), "application/octet-stream") for p in (hea, hea.with_suffix(".mat"))]
+    ).run()
+    [b for b in at.button if b.label == "Import upload"][0].click().run()
+    assert not at.exception and at.success
+    assert _count(team, Record) == before + 1
+    assert len(at.dataframe) == 1
+
+
+def test_session_times_out(team: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = sign_in("carla")
+    monkeypatch.setenv("ECG_SESSION_TIMEOUT_MIN", "0")
+    at.run()
+    assert "_pages" not in at.session_state
+    assert at.info and "timed out" in at.info[0].value
+    assert _count(team, AuditEvent, AuditEvent.action == "logout") == 1
+
+
+def test_admin_creates_a_user(team: Database) -> None:
+    at = sign_in("root")
+    assert "Admin" in _nav_titles(at)
+    from streamlit.testing.v1 import AppTest
+
+    page = AppTest.from_function(_admin_page_as_root, default_timeout=120).run()
+    assert not page.exception
+    page.text_input[0].input("newbie")
+    page.text_input[1].input("newbie-password")
+    page.button[0].click().run()
+    assert page.success and "Created newbie" in page.success[0].value
+    assert _count(team, User, User.name == "newbie") == 1
+    assert len(page.dataframe) == 2  # users and audit log
+
+
+def _admin_page_as_root() -> None:
+    import streamlit as st
+
+    from app.auth import SessionUser
+    from app.views import admin
+
+    st.session_state["_user"] = SessionUser("root", "admin")
+    admin.page()
+
+
+def _worklist_page_as_carla() -> None:
+    import streamlit as st
+
+    from app.auth import SessionUser
+    from app.views import worklist
+
+    st.session_state["_user"] = SessionUser("carla", "cardiologist")
+    worklist.page()
+
+
+def _models_page() -> None:
+    from app.views import model_card
+
+    model_card.page()
+
+
+def test_worklist_and_models_pages(team: Database) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    sign_in("carla")  # the store is created and demo records preloaded by the first run
+    worklist = AppTest.from_function(_worklist_page_as_carla, default_timeout=120).run()
+    assert not worklist.exception
+    assert len(worklist.dataframe[0].value) == 2
+    models = AppTest.from_function(_models_page, default_timeout=120).run()
+    assert not models.exception
+    assert any("tiny-test" in m.value for m in models.subheader)
