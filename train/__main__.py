@@ -1,0 +1,100 @@
+"""``python -m train build-dataset|fit|evaluate ...`` (``torchrun --nproc_per_node N -m train fit ...`` on GPUs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+
+import numpy as np
+
+
+def _folds(text: str | None) -> list[int] | None:
+    return None if not text else [int(v) for v in text.split(",")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build-dataset", help="adapters -> one on-disk training set (built once, reused)")
+    b.add_argument("kind", choices=["ptbxl", "challenge", "code15", "review-export", "shared"])
+    b.add_argument("root", help="dataset folder (PTB-XL root, Challenge folder, export folder, ../shared/data)")
+    b.add_argument("out", help="output folder, e.g. data/local/ptbxl")
+    b.add_argument("--sampling-rate", type=int, default=None, help="PTB-XL: 100 or 500 Hz (default 500)")
+    b.add_argument("--limit", type=int, default=None)
+
+    f = sub.add_parser("fit", help="train from scratch, fine-tune a bundle/official .pth, or linear-probe")
+    f.add_argument("dataset")
+    f.add_argument("out_dir")
+    f.add_argument("--model", default="net1d-small-12lead")
+    f.add_argument("--init", default=None, help="bundle folder or official ECGFounder .pth to start from")
+    f.add_argument("--linear-probe", action="store_true", help="freeze the backbone, train the head only")
+    f.add_argument("--labels", default=None, help="comma-separated label names (default: >= --min-positives)")
+    f.add_argument("--min-positives", type=int, default=10)
+    f.add_argument("--train-split", default="train")
+    f.add_argument("--val-split", default="val", help="'' for none (then fixed epochs)")
+    f.add_argument("--train-folds", default=None, help="comma-separated folds instead of --train-split")
+    f.add_argument("--val-folds", default=None)
+    f.add_argument("--epochs", type=int, default=30)
+    f.add_argument("--batch-size", type=int, default=32)
+    f.add_argument("--lr", type=float, default=3e-3)
+    f.add_argument("--weight-decay", type=float, default=0.05)
+    f.add_argument("--patience", type=int, default=8, help="early stopping patience (0: off)")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--no-augment", action="store_true")
+    f.add_argument("--no-resume", action="store_true", help="start over even if OUT_DIR/last.pt exists")
+    f.add_argument("--name", default="net1d-model", help="bundle name")
+
+    e = sub.add_parser("evaluate", help="AUROC/AUPRC with CIs, thresholds from validation, report + plots")
+    e.add_argument("--bundle", required=True)
+    e.add_argument("--dataset", required=True)
+    e.add_argument("--test-split", default="test")
+    e.add_argument("--val-split", default="val", help="thresholds chosen here; '' = use the card's thresholds")
+    e.add_argument("--out", default=None, help="folder for report.md, metrics.json, plots")
+    e.add_argument("--write-thresholds", action="store_true", help="store the validation thresholds in the card")
+    e.add_argument("--n-boot", type=int, default=1000)
+
+    args = parser.parse_args(argv)
+    if args.command == "build-dataset":
+        from train.data import build_dataset
+
+        options = {"sampling_rate": args.sampling_rate} if args.sampling_rate and args.kind in ("ptbxl", "shared") else {}
+        result = build_dataset(args.kind, args.root, args.out, limit=args.limit, **options)
+        print(f"{result.path}: {result.n_records} records, {len(result.skipped)} skipped")
+        return 0
+    if args.command == "fit":
+        from train.augment import NO_AUGMENT, AugmentConfig
+        from train.data import TrainingSet
+        from train.fit import FitConfig, fit
+
+        ts = TrainingSet(args.dataset)
+        train_idx = ts.indices(folds=_folds(args.train_folds)) if args.train_folds else ts.indices(split=args.train_split)
+        val_idx = (ts.indices(folds=_folds(args.val_folds)) if args.val_folds else
+                   ts.indices(split=args.val_split) if args.val_split else np.array([], np.int64))
+        if set(train_idx) & set(val_idx):
+            parser.error("training and validation records overlap")
+        config = FitConfig(out_dir=args.out_dir, model=args.model, init=args.init, freeze_backbone=args.linear_probe,
+                           labels=args.labels.split(",") if args.labels else None, min_positives=args.min_positives,
+                           epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                           weight_decay=args.weight_decay, patience=args.patience or None, seed=args.seed,
+                           augment=NO_AUGMENT if args.no_augment else AugmentConfig(), resume=not args.no_resume,
+                           bundle_name=args.name)
+        result = fit(config, ts, train_idx, val_idx)
+        if result.bundle_dir:
+            print(f"bundle: {result.bundle_dir} (best epoch {result.best_epoch}, val macro AUROC "
+                  f"{result.best_metric:.4f})")
+        return 0
+    if args.command == "evaluate":
+        from train.evaluate import evaluate_bundle
+
+        ev = evaluate_bundle(args.bundle, args.dataset, test_split=args.test_split, val_split=args.val_split or None,
+                             out_dir=args.out, write_card=args.write_thresholds, n_boot=args.n_boot)
+        print(json.dumps(ev.summary, indent=1))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Per-label metrics over a known-label mask: AUROC, AUPRC, bootstrap CIs, thresholds, macro/micro."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+
+def _valid(y: np.ndarray, keep: np.ndarray) -> bool:
+    t = y[keep]
+    return t.size > 0 and 0 < t.sum() < t.size
+
+
+def per_label_auroc(y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """AUROC per column over known rows; NaN where a label lacks positives or negatives."""
+    mask = np.ones_like(y, bool) if mask is None else mask.astype(bool)
+    out = np.full(y.shape[1], np.nan)
+    for j in range(y.shape[1]):
+        if _valid(y[:, j], mask[:, j]):
+            out[j] = roc_auc_score(y[mask[:, j], j], scores[mask[:, j], j])
+    return out
+
+
+def per_label_auprc(y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    mask = np.ones_like(y, bool) if mask is None else mask.astype(bool)
+    out = np.full(y.shape[1], np.nan)
+    for j in range(y.shape[1]):
+        if _valid(y[:, j], mask[:, j]):
+            out[j] = average_precision_score(y[mask[:, j], j], scores[mask[:, j], j])
+    return out
+
+
+def macro_auroc(y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean AUROC over labels that have positives and negatives (NaN if none)."""
+    values = per_label_auroc(y, scores, mask)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def micro_auroc(y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None = None,
+                columns: np.ndarray | None = None) -> float:
+    """AUROC of all known (record, label) pairs pooled, over ``columns`` (default: all)."""
+    mask = np.ones_like(y, bool) if mask is None else mask.astype(bool)
+    cols = np.arange(y.shape[1]) if columns is None else columns
+    keep = mask[:, cols]
+    t, s = y[:, cols][keep], scores[:, cols][keep]
+    return float(roc_auc_score(t, s)) if 0 < t.sum() < t.size else float("nan")
+
+
+def micro_auprc(y, scores, mask=None, columns=None) -> float:
+    mask = np.ones_like(y, bool) if mask is None else mask.astype(bool)
+    cols = np.arange(y.shape[1]) if columns is None else columns
+    keep = mask[:, cols]
+    t, s = y[:, cols][keep], scores[:, cols][keep]
+    return float(average_precision_score(t, s)) if 0 < t.sum() < t.size else float("nan")
+
+
+def bootstrap_ci(y: np.ndarray, scores: np.ndarray, metric=roc_auc_score, *, n_boot: int = 1000,
+                 seed: int = 0, alpha: float = 0.05) -> tuple[float, float, float]:
+    """(point, low, high): percentile bootstrap over records; resamples with one class are redrawn."""
+    y = np.asarray(y)
+    scores = np.asarray(scores)
+    point = float(metric(y, scores))
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    values = []
+    attempts = 0
+    while len(values) < n_boot and attempts < 20 * n_boot:
+        attempts += 1
+        idx = rng.integers(0, n, n)
+        t = y[idx]
+        if t.min() == t.max():
+            continue
+        values.append(metric(t, scores[idx]))
+    if not values:
+        return point, float("nan"), float("nan")
+    low, high = np.percentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return point, float(low), float(high)
+
+
+def bootstrap_macro_ci(y: np.ndarray, scores: np.ndarray, mask: np.ndarray, columns: np.ndarray, *,
+                       n_boot: int = 500, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
+    """CI of the macro AUROC over ``columns`` (records resampled jointly for all labels)."""
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    values = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        v = per_label_auroc(y[idx][:, columns], scores[idx][:, columns], mask[idx][:, columns])
+        if np.isfinite(v).any():
+            values.append(np.nanmean(v))
+    low, high = np.percentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(low), float(high)
+
+
+def choose_threshold(y: np.ndarray, scores: np.ndarray, method: str = "f1") -> float:
+    """Decision threshold for one label from (validation) data: max F1 (default) or Youden's J."""
+    y = np.asarray(y).astype(bool)
+    if y.size == 0 or y.all() or not y.any():
+        return 0.5
+    candidates = np.unique(scores)
+    best, best_t = -1.0, 0.5
+    for t in candidates:
+        pred = scores >= t
+        tp = np.sum(pred & y)
+        fp = np.sum(pred & ~y)
+        fn = np.sum(~pred & y)
+        tn = np.sum(~pred & ~y)
+        if method == "youden":
+            value = tp / (tp + fn) + tn / (tn + fp) - 1
+        else:
+            value = 2 * tp / max(2 * tp + fp + fn, 1)
+        if value > best:
+            best, best_t = value, float(t)
+    return best_t
+
+
+def confusion_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    y = np.asarray(y).astype(bool)
+    pred = np.asarray(scores) >= threshold
+    tp, fp = int(np.sum(pred & y)), int(np.sum(pred & ~y))
+    fn, tn = int(np.sum(~pred & y)), int(np.sum(~pred & ~y))
+    sens = tp / (tp + fn) if tp + fn else float("nan")
+    spec = tn / (tn + fp) if tn + fp else float("nan")
+    f1 = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else float("nan")
+    return {"sensitivity": sens, "specificity": spec, "f1": f1, "tp": tp, "fp": fp, "fn": fn, "tn": tn}

@@ -1,0 +1,1 @@
+"""Training recipes: one function per shipped model, rerunnable by anyone (seeded)."""
