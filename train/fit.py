@@ -195,7 +195,8 @@ def fit(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, val_idx: np.n
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True)  # pre-activation blocks leave some BatchNorm affine params unused
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim > 1]
     no_decay = [p for p in params if p.ndim <= 1]
