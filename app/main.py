@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run a
 import streamlit as st  # noqa: E402
 
 from app import auth, services  # noqa: E402
-from app.views import admin, model_card, review, worklist  # noqa: E402
+from app.views import admin, dashboard, model_card, review, worklist  # noqa: E402
 from db.permissions import allowed  # noqa: E402
 
 
@@ -29,6 +29,7 @@ def main() -> None:
     pages = {
         "review": st.Page(review.page, title="Review", icon=":material/ecg_heart:", url_path="review", default=True),
         "worklist": st.Page(worklist.page, title="Worklist", icon=":material/list:", url_path="worklist"),
+        "agreement": st.Page(dashboard.page, title="Agreement", icon=":material/insights:", url_path="agreement"),
         "models": st.Page(model_card.page, title="Models", icon=":material/model_training:", url_path="models"),
     }
     if allowed(user.role, "manage_users"):

@@ -50,7 +50,7 @@ def test_nothing_is_reachable_without_signing_in(team: Database) -> None:
 
 def test_cardiologist_reviews_the_next_record(team: Database) -> None:
     at = sign_in("carla")
-    assert _nav_titles(at) == ["Review", "Worklist", "Models"]
+    assert _nav_titles(at) == ["Review", "Worklist", "Agreement", "Models"]
     next_button = [b for b in at.button if b.label == "Open next record"][0]
     next_button.click().run()
     assert not at.exception
@@ -168,3 +168,45 @@ def test_worklist_and_models_pages(team: Database) -> None:
     models = AppTest.from_function(_models_page, default_timeout=120).run()
     assert not models.exception
     assert any("tiny-test" in m.value for m in models.subheader)
+
+
+def _dashboard_carla() -> None:
+    import streamlit as st
+
+    from app.auth import SessionUser
+    from app.views import dashboard
+
+    st.session_state["_user"] = SessionUser("carla", "cardiologist")
+    dashboard.page()
+
+
+def _dashboard_anna() -> None:
+    import streamlit as st
+
+    from app.auth import SessionUser
+    from app.views import dashboard
+
+    st.session_state["_user"] = SessionUser("anna", "annotator")
+    dashboard.page()
+
+
+def test_agreement_dashboard_and_exports(team: Database) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from db.reviews import save_review
+
+    sign_in("carla")  # creates the store and preloads the two demo records
+    with team.transaction() as session:
+        record_ids = session.scalars(select(Record.id)).all()
+    users_for = {"carla": "present", "root": "present", "anna": "absent"}
+    for name, verdict in users_for.items():
+        save_review(team, record_ids[0], name, {"NORMAL ECG": verdict}, saw_model_output=name != "anna")
+    page = AppTest.from_function(_dashboard_carla, default_timeout=120).run()
+    assert not page.exception
+    assert len(page.get("plotly_chart")) >= 3
+    assert [b.label for b in page.button] == ["Prepare the expert-review test set"]
+    page.button[0].click().run()
+    assert not page.exception and not page.error
+    annotator = AppTest.from_function(_dashboard_anna, default_timeout=120).run()
+    assert not annotator.exception
+    assert not annotator.button  # annotators cannot export the test set

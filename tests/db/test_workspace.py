@@ -131,3 +131,30 @@ def test_stored_prediction_round_trip_and_review_versions(db: Database, team: di
     save_review(db, result.record_id, "alice", {"NORMAL ECG": "present"}, saw_model_output=True)
     save_review(db, result.record_id, "alice", {"NORMAL ECG": "absent"}, saw_model_output=True)
     assert workspace.latest_review_version(db, result.record_id, "alice") == 2
+
+
+def test_dashboard_tables_and_export_zip(db: Database, team: dict, predictor: Predictor) -> None:
+    import io
+    import zipfile
+
+    ids = [workspace.import_ecg(db, read(p), predictor=predictor).record_id for p in _ptbxl_paths()[:2]]
+    pid = workspace.latest_prediction_id(db, ids[0])
+    probs = workspace.stored_probabilities(db, pid)
+    model_says_normal = probs["NORMAL ECG"] >= 0.5  # tiny bundle's threshold for NORMAL ECG
+    for reviewer in ("alice", "bob"):  # record 0 reaches consensus and is exported
+        save_review(db, ids[0], reviewer, {"NORMAL ECG": "present"}, saw_model_output=True, prediction_id=pid)
+    save_review(db, ids[1], "alice", {"NORMAL ECG": "absent"}, saw_model_output=False)
+    save_review(db, ids[1], "carol", {"NORMAL ECG": "absent", "ATRIAL FIBRILLATION": "uncertain"}, saw_model_output=True)
+    table = workspace.reviewer_model_confusion(db)
+    alice = table[(table["reviewer"] == "alice") & (table["label"] == "NORMAL ECG")].iloc[0]
+    assert int(alice[["both_present", "reviewer_only", "model_only", "both_absent"]].sum()) == 2
+    assert alice["both_present"] + alice["reviewer_only"] == 1  # one "present" verdict
+    assert alice["both_present"] == int(model_says_normal)  # against the prediction she saw
+    assert "ATRIAL FIBRILLATION" not in set(table["label"])  # uncertain verdicts are left out
+    csv_text = workspace.verdicts_csv(db)
+    assert csv_text.splitlines()[0] == "record_id,reviewer,role,label,verdict,is_adjudication,blinded,version"
+    assert len(csv_text.strip().splitlines()) == 1 + 5
+    archive = zipfile.ZipFile(io.BytesIO(workspace.export_zip(db, "alice")))
+    names = archive.namelist()
+    assert "expert-review/labels.csv" in names and "expert-review/manifest.json" in names
+    assert any(n.startswith("expert-review/waveforms/") and n.endswith(".hea") for n in names)
