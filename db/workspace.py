@@ -306,3 +306,63 @@ def export_zip(db: Database, exported_by: str | None) -> bytes:
                 if path.is_file():
                     archive.write(path, path.relative_to(folder.parent).as_posix())
     return buffer.getvalue()
+
+
+# -- bulk import -----------------------------------------------------------------------------
+@dataclass
+class BulkImportReport:
+    """What a bulk import did; ``errors`` lists (file name, message) for files that were skipped."""
+
+    total: int = 0
+    done: int = 0
+    new: int = 0
+    duplicates: int = 0
+    errors: list[tuple[str, str]] | None = None
+
+    def __post_init__(self) -> None:
+        self.errors = [] if self.errors is None else self.errors
+
+
+def import_files(
+    db: Database,
+    paths: Sequence[Path],
+    *,
+    predictor_for: Callable[[ECGRecord], Predictor | None],
+    uploader: str | None,
+    on_progress: Callable[[BulkImportReport], None] | None = None,
+) -> BulkImportReport:
+    """Import many ECG files (e.g. a folder or an unpacked zip); a bad file is listed, never fatal."""
+    from ecgcore.errors import ECGError
+    from ecgcore.io import read
+
+    report = BulkImportReport(total=len(paths))
+    for path in paths:
+        try:
+            ecg = read(path)
+            companions = sorted(p for p in path.parent.glob(path.stem + ".*") if p.is_file()) if path.suffix == ".hea" else [path]
+            result = import_ecg(db, ecg, predictor=predictor_for(ecg), files=companions,
+                                file_format=path.suffix.lstrip("."), original_filename=path.name, uploader=uploader)
+            report.new += int(result.created)
+            report.duplicates += int(not result.created)
+        except ECGError as error:
+            report.errors.append((path.name, str(error)))
+        report.done += 1
+        if on_progress is not None:
+            on_progress(report)
+    return report
+
+
+def import_archive(db: Database, data: bytes, *, predictor_for: Callable[[ECGRecord], Predictor | None],
+                   uploader: str | None, on_progress: Callable[[BulkImportReport], None] | None = None) -> BulkImportReport:
+    """Import every ECG in an uploaded .zip (safely extracted: no paths outside it, size-limited)."""
+    import tempfile
+
+    from ecgcore.batch import discover_ecg_files
+    from ecgcore.io.zip_reader import extract_zip_safely
+
+    with tempfile.TemporaryDirectory(prefix="ecg-bulk-") as tmp:
+        archive = Path(tmp) / "upload.zip"
+        archive.write_bytes(data)
+        folder = extract_zip_safely(archive, Path(tmp) / "files")
+        return import_files(db, discover_ecg_files([folder]), predictor_for=predictor_for, uploader=uploader,
+                            on_progress=on_progress)

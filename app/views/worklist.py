@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import services
+from app import jobs, services
 from app.auth import SessionUser
+from db.permissions import allowed
 
 
 def page() -> None:
@@ -21,6 +22,8 @@ def page() -> None:
     mine = mid.toggle("Only records I have not read", value=True)
     statuses = right.multiselect("Status", ["needs_adjudication", "needs_second_review", "needs_first_review"],
                                  default=["needs_adjudication", "needs_second_review", "needs_first_review"])
+    if allowed(user.role, "upload"):
+        bulk_import_panel(user)
     table = workspace.worklist(db, reviewer=user.name if mine else None, order=order)
     table = table[table["status"].isin(statuses)]
     st.caption(f"{len(table)} record(s)")
@@ -36,3 +39,37 @@ def page() -> None:
     if st.button("Open in Review", type="primary"):
         st.session_state["record_id"] = int(chosen)
         st.switch_page(st.session_state["_pages"]["review"])
+
+
+def bulk_import_panel(user: SessionUser) -> None:
+    """Upload a zip of many ECGs; the import runs in the background with a progress bar."""
+    from db import workspace
+
+    with st.expander("Bulk import (a .zip of many ECG files)"):
+        archive = st.file_uploader("Zip archive", type=["zip"], key="bulk_zip")
+        if archive is not None and st.button("Start import"):
+            data, db = archive.getvalue(), services.database()
+            st.session_state["bulk_job"] = jobs.start(
+                "bulk-import",
+                lambda report: workspace.import_archive(db, data, predictor_for=services.predictor_for,
+                                                        uploader=user.name, on_progress=report),
+            )
+        if "bulk_job" in st.session_state:
+            _bulk_progress()
+
+
+@st.fragment(run_every=1.0)
+def _bulk_progress() -> None:
+    job = jobs.get(st.session_state["bulk_job"])
+    if job is None:
+        return
+    report = job.result or job.progress
+    if report is not None and report.total:
+        st.progress(report.done / report.total, text=f"{report.done} of {report.total} files")
+    if job.error:
+        st.error(f"The import stopped: {job.error}")
+    elif job.done and report is not None:
+        st.success(f"Imported {report.new} new record(s); {report.duplicates} already in the store; "
+                   f"{len(report.errors)} file(s) skipped.")
+        for name, message in report.errors:
+            st.text(f"{name}: {message}")

@@ -23,6 +23,7 @@ from ecgcore.io._staging import choose_primary
 from ecgcore.record import Record
 
 MAX_ZIP_MEMBERS = 64
+MAX_BULK_ZIP_MEMBERS = 20_000  # a folder of records zipped for bulk import
 _CHUNK_BYTES = 1 << 20
 
 
@@ -40,7 +41,7 @@ def read_zip(path: Path, read_member: Callable[[Path], Record]) -> Record:
         raise ECGFormatError(f"{path.name} is not a valid zip file (corrupt or truncated): {exc}") from exc
     with archive, tempfile.TemporaryDirectory(prefix="ecg-zip-") as tmp:
         root = Path(tmp)
-        members = _validated_members(archive, path)
+        members = _validated_members(archive, path, MAX_ZIP_MEMBERS)
         extracted = [_extract(archive, info, root, path) for info in members]
         primary = choose_primary(extracted, f"The zip file {path.name}")
         if primary.suffix.lower() == ".zip":
@@ -51,10 +52,25 @@ def read_zip(path: Path, read_member: Callable[[Path], Record]) -> Record:
     return record.replace(metadata=metadata)
 
 
-def _validated_members(archive: zipfile.ZipFile, path: Path) -> list[zipfile.ZipInfo]:
+def extract_zip_safely(path: Path, folder: Path, max_members: int = MAX_BULK_ZIP_MEMBERS) -> Path:
+    """Extract an untrusted archive of many records into ``folder`` with every check above."""
+    path = Path(path)
+    check_file_size(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ECGFormatError(f"{path.name} is not a valid zip file (corrupt or truncated): {exc}") from exc
+    folder.mkdir(parents=True, exist_ok=True)
+    with archive:
+        for info in _validated_members(archive, path, max_members):
+            _extract(archive, info, folder, path)
+    return folder
+
+
+def _validated_members(archive: zipfile.ZipFile, path: Path, max_members: int) -> list[zipfile.ZipInfo]:
     infos = archive.infolist()
-    if len(infos) > MAX_ZIP_MEMBERS:
-        raise ECGFormatError(f"{path.name} has {len(infos)} members; at most {MAX_ZIP_MEMBERS} are accepted.")
+    if len(infos) > max_members:
+        raise ECGFormatError(f"{path.name} has {len(infos)} members; at most {max_members} are accepted.")
     files: list[zipfile.ZipInfo] = []
     total = 0
     for info in infos:
@@ -108,4 +124,4 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path, path: 
     return target
 
 
-__all__ = ["read_zip", "MAX_ZIP_MEMBERS"]
+__all__ = ["read_zip", "extract_zip_safely", "MAX_ZIP_MEMBERS", "MAX_BULK_ZIP_MEMBERS"]

@@ -35,6 +35,12 @@ CHROMIUM_ARGS = [
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
+def _debian_chromium_version() -> str:
+    """Major version of /usr/bin/chromium, to prove the browser under test is Debian's."""
+    out = subprocess.run([str(CHROMIUM), "--version"], capture_output=True, text=True, timeout=30).stdout
+    return out.split()[1].split(".")[0]
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -91,6 +97,7 @@ def browser():
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        assert chromium.version.startswith(_debian_chromium_version()), "must drive Debian's chromium"
         yield chromium
         chromium.close()
 
@@ -117,7 +124,7 @@ def test_sign_in_upload_review_and_verdict_in_the_database(server: dict, browser
     page.get_by_text("Record ").first.wait_for(timeout=60_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     page.get_by_text("Model findings").wait_for(timeout=60_000)
-    assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
     page.screenshot(path=str(SCREENSHOTS / "02_review.png"), full_page=True)
 
     page.get_by_role("button", name="Save verdict").click()

@@ -158,3 +158,29 @@ def test_dashboard_tables_and_export_zip(db: Database, team: dict, predictor: Pr
     names = archive.namelist()
     assert "expert-review/labels.csv" in names and "expert-review/manifest.json" in names
     assert any(n.startswith("expert-review/waveforms/") and n.endswith(".hea") for n in names)
+
+
+def test_bulk_import_of_a_zip_reports_progress_and_bad_files(db: Database, team: dict, predictor: Predictor) -> None:
+    import io
+    import zipfile
+
+    from ecgcore.errors import ECGFormatError
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted((SAMPLES_DIR / "ptbxl").glob("*_hr.*")):
+            archive.write(path, f"batch/{path.name}")
+        archive.writestr("batch/garbage.edf", b"not an edf")
+    progress = []
+    report = workspace.import_archive(db, buffer.getvalue(), predictor_for=lambda r: predictor, uploader="dan",
+                                      on_progress=lambda r: progress.append(r.done))
+    assert (report.total, report.new, report.duplicates) == (4, 3, 0)
+    assert [name for name, _ in report.errors] == ["garbage.edf"]
+    assert progress == [1, 2, 3, 4]
+    again = workspace.import_archive(db, buffer.getvalue(), predictor_for=lambda r: predictor, uploader="dan")
+    assert (again.new, again.duplicates) == (0, 3)
+    evil = io.BytesIO()
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("../escape.csv", "I,II\n1,2\n")
+    with pytest.raises(ECGFormatError, match="unsafe path"):
+        workspace.import_archive(db, evil.getvalue(), predictor_for=lambda r: predictor, uploader="dan")

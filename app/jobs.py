@@ -1,0 +1,53 @@
+"""Background jobs (bulk imports) that outlive a page run: a thread each, progress polled by the page.
+
+Streamlit reruns the page script on every interaction; a long import must not be tied to one run,
+so it runs in a daemon thread and publishes its progress here, keyed by a job id kept in the
+user's session.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Job:
+    id: str
+    label: str
+    progress: Any = None
+    result: Any = None
+    error: str | None = None
+    done: bool = False
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+
+_JOBS: dict[str, Job] = {}
+_LOCK = threading.Lock()
+
+
+def start(label: str, work: Callable[[Callable[[Any], None]], Any]) -> str:
+    """Run ``work(report_progress)`` in a thread; returns the job id."""
+    job = Job(id=uuid.uuid4().hex, label=label)
+
+    def run() -> None:
+        try:
+            job.result = work(lambda progress: setattr(job, "progress", progress))
+        except Exception as exc:  # reported to the user on the page, never lost silently
+            job.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            job.done = True
+
+    job.thread = threading.Thread(target=run, name=f"job-{label}", daemon=True)
+    with _LOCK:
+        _JOBS[job.id] = job
+    job.thread.start()
+    return job.id
+
+
+def get(job_id: str) -> Job | None:
+    with _LOCK:
+        return _JOBS.get(job_id)
