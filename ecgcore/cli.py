@@ -1,4 +1,5 @@
-"""Command line: ``python -m ecgcore predict FILES_OR_DIRS [--model PATH] [--top N] [--format ...]``.
+"""Command line: ``python -m ecgcore predict FILES_OR_DIRS [--model PATH] [--top N] [--format ...]``
+and ``python -m ecgcore explain FILE --label "ATRIAL FIBRILLATION" --method ig --out fig.png|attr.npy``.
 
 Exit status: 0 when every file was scored, 1 when some files failed (each is reported on stderr
 and the others are still scored), 2 when nothing could run (no model, no files, bad arguments).
@@ -34,13 +35,29 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--include-untrained", action="store_true", help="also list labels the model was not trained on")
     predict.add_argument("--no-recursive", action="store_true", help="do not descend into sub-folders")
     predict.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_explain_parser(commands)
     return parser
+
+
+def _add_explain_parser(commands: argparse._SubParsersAction) -> None:
+    from ecgcore.explain import BASELINES, DEFAULT_METHOD, METHODS
+
+    explain = commands.add_parser("explain", help="attribute one finding of one ECG to its leads and time")
+    explain.add_argument("path", help="one ECG file (WFDB .hea, .zip, CSV, NumPy, EDF, ...)")
+    explain.add_argument("--label", help="finding to explain, as the model names it (default: the top-ranked one)")
+    explain.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD)
+    explain.add_argument("--baseline", choices=BASELINES, default="zero", help="reference signal for ig/occlusion")
+    explain.add_argument("--model", help="bundle directory or official ECGFounder .pth (default: installed default)")
+    explain.add_argument("--start-s", type=float, default=None, help="start of the 10-s window in long records")
+    explain.add_argument("--out", "-o", help="write a figure (.png, .pdf, .svg) or the attribution array (.npy)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "predict":
         return run_predict(args)
+    if args.command == "explain":
+        return run_explain(args)
     return 2  # pragma: no cover - argparse enforces a command
 
 
@@ -90,6 +107,64 @@ def run_predict(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1 if n_failed else 0
+
+
+EXPLAIN_FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    """Explain one finding of one file; summary on stdout, figure or array to ``--out``. Errors exit 2."""
+    from pathlib import Path
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (*EXPLAIN_FIGURE_SUFFIXES, ".npy"):
+        print(f"error: --out must end in {', '.join(EXPLAIN_FIGURE_SUFFIXES)} or .npy; got {out.name}", file=sys.stderr)
+        return 2
+    try:
+        explanation = _explain_file(args)
+    except ECGError as exc:
+        print(f"error: {args.path}: {exc}", file=sys.stderr)
+        return 2
+    if out is not None:
+        _write_explanation(explanation, out)
+    print(_explanation_summary(explanation, out))
+    return 0
+
+
+def _explain_file(args: argparse.Namespace):
+    from ecgcore.explain import explain
+    from ecgcore.io import read
+    from ecgcore.predict import Predictor
+
+    predictor = Predictor(args.model) if args.model else Predictor.default()
+    record = read(args.path)
+    label = args.label or predictor.predict(record, start_s=args.start_s).findings[0].label
+    return explain(predictor, record, label, args.method, start_s=args.start_s, baseline=args.baseline)
+
+
+def _write_explanation(explanation, out) -> None:
+    import numpy as np
+
+    from ecgcore.explain_display import plot_explanation
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".npy":
+        np.save(out, explanation.attribution)
+    else:
+        plot_explanation(explanation, out)
+
+
+def _explanation_summary(exp, out) -> str:
+    lines = [
+        f"{exp.record_id}: {exp.label}  p={exp.probability:.3f}  method={exp.method}  ({exp.seconds:.2f} s)",
+        f"  leads: {', '.join(f'{lead} {exp.per_lead[lead]:.0%}' for lead in exp.top_leads(3)) or 'all leads (no lead resolution)'}",
+        f"  segments: {'; '.join(exp.describe()) or 'none'}",
+    ]
+    if not exp.trained:
+        lines.append("  warning: the model was not trained on this label")
+    if out is not None:
+        lines.append(f"  wrote {out}")
+    return "\n".join(lines)
 
 
 class _TableWriter:

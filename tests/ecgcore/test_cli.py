@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ecgcore.cli import main
@@ -84,3 +85,53 @@ def test_module_entry_point_runs(folder: Path, bundle: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)) == 2
+
+
+# -- explain ------------------------------------------------------------------------------------
+
+
+def test_explain_writes_a_figure_and_a_summary(folder: Path, bundle: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "fig.png"
+    code = main(["explain", str(folder / "00001_hr.hea"), "--model", str(bundle), "--label", "ATRIAL FIBRILLATION",
+                 "--method", "gradcam", "--out", str(out)])
+    assert code == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    printed = capsys.readouterr().out
+    assert "ATRIAL FIBRILLATION" in printed and "method=gradcam" in printed and "segments:" in printed
+
+
+def test_explain_writes_the_attribution_array(folder: Path, bundle: Path, tmp_path: Path) -> None:
+    out = tmp_path / "attr.npy"
+    assert main(["explain", str(folder / "00001_hr.hea"), "--model", str(bundle), "--method", "saliency", "-o", str(out)]) == 0
+    attribution = np.load(out)
+    assert attribution.shape == (12, 5000) and attribution.dtype == np.float32
+
+
+def test_explain_default_label_is_the_top_finding(folder: Path, bundle: Path, capsys) -> None:
+    from ecgcore.io import read
+    from ecgcore.predict import Predictor
+
+    top = Predictor(bundle).predict(read(folder / "00001_hr.hea")).findings[0].label
+    assert main(["explain", str(folder / "00001_hr.hea"), "--model", str(bundle), "--method", "gradcam"]) == 0
+    assert f": {top}  p=" in capsys.readouterr().out
+
+
+def test_explain_errors_exit_2_with_a_message(folder: Path, bundle: Path, tmp_path: Path, capsys) -> None:
+    record = str(folder / "00001_hr.hea")
+    assert main(["explain", record, "--model", str(bundle), "--label", "NOT A FINDING"]) == 2
+    assert "has no label 'NOT A FINDING'" in capsys.readouterr().err
+    assert main(["explain", record, "--model", str(bundle), "--out", str(tmp_path / "x.txt")]) == 2
+    assert "--out must end in" in capsys.readouterr().err
+    short = tmp_path / "short.npz"
+    signal, leads = read_short_signal(folder)
+    np.savez(short, signal=signal, fs=500.0, leads=np.array(leads), units="mV")
+    assert main(["explain", str(short), "--model", str(bundle), "--label", "NORMAL ECG"]) == 2
+    assert "explanations need at least" in capsys.readouterr().err
+
+
+def read_short_signal(folder: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Three seconds of a real record (signal, lead names), to test the too-short message."""
+    from ecgcore.io import read
+
+    record = read(folder / "00001_hr.hea")
+    return record.signal[:, :1500], record.leads
