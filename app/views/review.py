@@ -13,13 +13,15 @@ import streamlit as st
 
 from app import services
 from app.auth import SessionUser
-from app.figures import rows_figure, sheet_figure
+from app.figures import Highlight, rows_figure, sheet_figure
 from db import workspace
 from db.errors import DBError
 from db.permissions import allowed
 from db.records import load_ecg
 from db.reviews import save_review
 from ecgcore.errors import ECGError
+from ecgcore.explain import METHODS, Explanation, explain
+from ecgcore.explain_display import ALL_LEADS
 from ecgcore.io import SUPPORTED_FORMATS
 from ecgcore.labels import ecgfounder_labels
 from ecgcore.preprocess import filter_mv
@@ -27,6 +29,8 @@ from ecgcore.predict import Prediction, Predictor
 
 VERDICT_CHOICES = ("present", "absent", "uncertain")
 FORM_FINDINGS = 8  # findings offered for a verdict: positives first, then the most probable
+METHOD_NAMES = {"ig": "Integrated gradients", "gradcam": "Grad-CAM (fast, coarse)", "occlusion": "Occlusion",
+                "saliency": "Gradient saliency"}
 
 
 def _open_record(record_id: int) -> None:
@@ -66,7 +70,7 @@ def _record_picker(db, user: SessionUser) -> None:
                     st.success("Imported." if result.created else "This ECG is already in the store; opened it.")
 
 
-def _draw_ecg(ecg) -> None:
+def _draw_ecg(ecg, highlights: list[Highlight]) -> None:
     view_col, signal_col, window_col = st.columns([1, 1, 2])
     sheet_ok = ecg.is_12_lead
     with view_col:
@@ -76,13 +80,13 @@ def _draw_ecg(ecg) -> None:
         filtered = st.toggle("Filtered (as the model sees it)", value=True, key="filtered")
     signal = filter_mv(ecg.signal, ecg.fs) if filtered else ecg.signal
     if view == "12-lead sheet":
-        fig = sheet_figure(ecg, signal)
+        fig = sheet_figure(ecg, signal, highlights=highlights)
     else:
         with window_col:
             longest = max(ecg.duration_s - 2.5, 0.0)
             start = st.slider("Window start (s), full resolution", 0.0, float(longest), 0.0, 0.5, key="window") if longest else 0.0
             span = st.select_slider("Window length (s)", [2.5, 5.0, 10.0], value=10.0, key="span")
-        fig = rows_figure(ecg, signal, start_s=start, duration_s=span)
+        fig = rows_figure(ecg, signal, start_s=start, duration_s=span, highlights=highlights)
     st.plotly_chart(fig, width="stretch", config={"displaylogo": False, "scrollZoom": True})
 
 
@@ -105,6 +109,39 @@ def _findings_table(prediction: Prediction) -> None:
             "Threshold": st.column_config.NumberColumn(format="%.3f"),
         },
     )
+
+
+@st.cache_data(max_entries=256, show_spinner="Computing saliency...")
+def _cached_explanation(content_hash: str, model: str, label: str, method: str, *, _ecg, _predictor) -> Explanation:
+    """One explanation per (record, model, label, method), shared by every session."""
+    return explain(_predictor, _ecg, label, method)
+
+
+def _saliency_panel(ecg, predictor: Predictor, prediction: Prediction) -> list[Highlight]:
+    """Pick a finding and a method; returns the segments to shade on the trace."""
+    st.subheader("Why? Saliency")
+    left, right, toggle_col = st.columns([2, 1, 1])
+    label = left.selectbox("Finding", [f.label for f in prediction.findings], key="explain_label")
+    method = right.selectbox("Method", METHODS, format_func=METHOD_NAMES.get, key="explain_method")
+    if not toggle_col.toggle("Show on the trace", key="explain_on"):
+        return []
+    try:
+        result = _cached_explanation(ecg.content_hash(), predictor.name, label, method, _ecg=ecg, _predictor=predictor)
+    except ECGError as exc:
+        st.error(f"No explanation: {exc}")
+        return []
+    words = result.describe()
+    st.write(f"**{label}** (p={result.probability:.2f}): evidence in " + ("; ".join(words) if words else "no clear segment"))
+    if result.top_leads():
+        st.caption("Leads with most evidence: " + ", ".join(result.top_leads()) + f". Method: {METHOD_NAMES[method]}, "
+                   f"{result.seconds:.2f} s.")
+    leads_for = (lambda lead: list(ecg.leads)) if method == "gradcam" else (lambda lead: [lead])
+    return [
+        Highlight(name, seg.start_s + result.window_start_s, seg.end_s + result.window_start_s, seg.weight / max(
+            max(s.weight for s in result.segments), 1e-9))
+        for seg in result.segments
+        for name in (leads_for(seg.lead) if seg.lead != ALL_LEADS else list(ecg.leads))
+    ]
 
 
 def _verdict_form(db, record_id: int, user: SessionUser, prediction: Prediction | None, prediction_id: int | None,
@@ -164,7 +201,8 @@ def page() -> None:
         f"{ecg.n_leads} lead(s), {ecg.fs:g} Hz, {ecg.duration_s:.1f} s"
         + (f", age {ecg.age:g}" if ecg.age is not None else "") + (f", sex {ecg.sex}" if ecg.sex else "")
     )
-    _draw_ecg(ecg)
+    figure_slot = st.container()
+    highlights: list[Highlight] = []
 
     predictor = services.predictor_for(ecg)
     blinded = user.role == "annotator" and workspace.latest_review_version(db, record_id, user.name) == 0
@@ -182,5 +220,8 @@ def page() -> None:
             st.subheader("Model findings")
             st.caption(f"Model: {predictor.name}. Positives first; probabilities against per-label thresholds.")
             _findings_table(prediction)
+            highlights = _saliency_panel(ecg, predictor, prediction)
+    with figure_slot:
+        _draw_ecg(ecg, highlights)
     if allowed(user.role, "review"):
         _verdict_form(db, record_id, user, prediction, prediction_id, blinded)

@@ -210,3 +210,14 @@ def test_agreement_dashboard_and_exports(team: Database) -> None:
     annotator = AppTest.from_function(_dashboard_anna, default_timeout=120).run()
     assert not annotator.exception
     assert not annotator.button  # annotators cannot export the test set
+
+
+def test_saliency_is_drawn_on_the_trace_and_listed_in_words(team: Database) -> None:
+    at = sign_in("carla")
+    [b for b in at.button if b.label == "Open next record"][0].click().run()
+    at.selectbox(key="explain_method").select("gradcam").run()
+    at.toggle(key="explain_on").set_value(True).run()
+    assert not at.exception and not at.error
+    assert any("evidence in" in m.value for m in at.markdown)
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert '"type":"rect"' in spec.replace(" ", "")  # the top segments shaded behind their leads
