@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from db import users, workspace
+from db import settings, users, workspace
 from db.errors import DBError
 from db.session import Database
 
@@ -20,6 +20,12 @@ TIMEOUT_ENV = "ECG_SESSION_TIMEOUT_MIN"
 class SessionUser:
     name: str
     role: str
+    demo: bool = False  # the read-only demo visitor: a viewer with no account
+
+    @property
+    def actor(self) -> str | None:
+        """The name to record as acting user; the demo visitor acts as nobody."""
+        return None if self.demo else self.name
 
 
 def timeout_s() -> float:
@@ -35,13 +41,17 @@ def current_user(db: Database) -> SessionUser | None:
         sign_out(db, reason="session timed out")
         st.session_state["notice"] = "Your session timed out; please sign in again."
         return None
+    if state.get("demo") and not settings.get(db, settings.DEMO_MODE):
+        sign_out(db)
+        st.session_state["notice"] = "The demo mode was switched off."
+        return None
     state["last_active"] = time.time()
-    return SessionUser(state["name"], state["role"])
+    return SessionUser(state["name"], state["role"], demo=bool(state.get("demo")))
 
 
 def sign_out(db: Database, reason: str = "signed out") -> None:
     state = st.session_state.pop(SESSION_KEY, None)
-    if state is not None:
+    if state is not None and not state.get("demo"):
         try:
             users.record_logout(db, state["name"], reason=reason)
         except DBError:
@@ -50,8 +60,8 @@ def sign_out(db: Database, reason: str = "signed out") -> None:
         del st.session_state[key]
 
 
-def _start_session(name: str, role: str) -> None:
-    st.session_state[SESSION_KEY] = {"name": name, "role": role, "last_active": time.time()}
+def _start_session(name: str, role: str, demo: bool = False) -> None:
+    st.session_state[SESSION_KEY] = {"name": name, "role": role, "demo": demo, "last_active": time.time()}
 
 
 def sign_in_page(db: Database) -> None:
@@ -77,6 +87,11 @@ def sign_in_page(db: Database) -> None:
                     except DBError as exc:
                         st.error(str(exc))
         return
+    if settings.get(db, settings.DEMO_MODE):
+        st.caption("A read-only demo is open to visitors: records and model output, no changes.")
+        if st.button("Open the read-only demo"):
+            _start_session("demo visitor", "viewer", demo=True)
+            st.rerun()
     with st.form("sign_in"):
         name = st.text_input("User name")
         password = st.text_input("Password", type="password")

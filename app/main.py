@@ -32,12 +32,14 @@ def main() -> None:
         "agreement": st.Page(dashboard.page, title="Agreement", icon=":material/insights:", url_path="agreement"),
         "models": st.Page(model_card.page, title="Models", icon=":material/model_training:", url_path="models"),
     }
+    if user.demo:  # visitors see records and model output, not reviewers' names and verdicts
+        del pages["agreement"]
     if allowed(user.role, "manage_users"):
         pages["admin"] = st.Page(admin.page, title="Admin", icon=":material/admin_panel_settings:", url_path="admin")
     st.session_state["_pages"] = pages
     with st.sidebar:
-        st.markdown(f"Signed in as **{user.name}** ({user.role})")
-        if st.button("Sign out"):
+        st.markdown("**Read-only demo**" if user.demo else f"Signed in as **{user.name}** ({user.role})")
+        if st.button("Leave the demo" if user.demo else "Sign out"):
             auth.sign_out(db)
             st.rerun()
         st.caption("Research software: model output is not a diagnosis.")

@@ -52,6 +52,7 @@ AUDIT_ACTIONS = (
     "user_create",
     "user_update",
     "user_delete",
+    "settings_change",
 )
 
 
@@ -208,3 +209,14 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(30))
     target: Mapped[str | None] = mapped_column(String(500))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AppSetting(Base):
+    """Workspace-wide switches an admin sets (e.g. the read-only demo mode); every change is audited."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

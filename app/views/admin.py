@@ -7,7 +7,7 @@ import streamlit as st
 
 from app import services
 from app.auth import SessionUser
-from db import audit, users
+from db import audit, settings, users
 from db.errors import DBError
 from db.models import ROLES
 
@@ -50,6 +50,13 @@ def page() -> None:
                 st.success(f"{action}: {target}")
             except DBError as exc:
                 st.error(str(exc))
+    st.subheader("Read-only demo mode")
+    demo_on = settings.get(db, settings.DEMO_MODE)
+    wanted = st.toggle("Let visitors browse records and model output without an account (no changes possible)",
+                       value=bool(demo_on), key="demo_mode")
+    if wanted != demo_on:
+        settings.set_value(db, settings.DEMO_MODE, wanted, actor=me.name)
+        st.success("Demo mode " + ("on" if wanted else "off") + ".")
     st.subheader("Audit log")
     names = {u.id: u.name for u in users.list_users(db, include_deleted=True)}
     log = [{"at": e.at, "user": names.get(e.user_id, ""), "action": e.action, "target": e.target or "",

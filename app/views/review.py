@@ -91,7 +91,7 @@ def _draw_ecg(ecg, highlights: list[Highlight]) -> None:
 
 
 def _prediction(db, record_id: int, ecg, predictor: Predictor, user: SessionUser) -> tuple[Prediction, int]:
-    prediction_id = workspace.ensure_prediction(db, record_id, ecg, predictor, actor=user.name)
+    prediction_id = workspace.ensure_prediction(db, record_id, ecg, predictor, actor=user.actor)
     stored = workspace.stored_probabilities(db, prediction_id)
     vector = np.array([stored.get(label, 0.0) for label in predictor.labels])
     return predictor.rank(ecg.record_id, vector, include_untrained=False), prediction_id

@@ -221,3 +221,22 @@ def test_saliency_is_drawn_on_the_trace_and_listed_in_words(team: Database) -> N
     assert any("evidence in" in m.value for m in at.markdown)
     spec = at.get("plotly_chart")[0].proto.spec
     assert '"type":"rect"' in spec.replace(" ", "")  # the top segments shaded behind their leads
+
+
+def test_read_only_demo_mode(team: Database) -> None:
+    from db import settings
+
+    at = app().run()
+    assert not [b for b in at.button if b.label == "Open the read-only demo"]  # off by default
+    settings.set_value(team, settings.DEMO_MODE, True, actor="root")
+    at = app().run()
+    [b for b in at.button if b.label == "Open the read-only demo"][0].click().run()
+    assert not at.exception
+    assert _nav_titles(at) == ["Review", "Worklist", "Models"]
+    [b for b in at.button if b.label == "Open next record"][0].click().run()
+    assert not at.exception and len(at.dataframe) == 1  # model output visible
+    assert not [b for b in at.button if b.label == "Save verdict"] and not at.get("file_uploader")
+    settings.set_value(team, settings.DEMO_MODE, False, actor="root")
+    at.run()
+    assert "_pages" not in at.session_state
+    assert at.info and "switched off" in at.info[0].value

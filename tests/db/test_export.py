@@ -11,6 +11,7 @@ from db import audit
 from db.errors import ExportError
 from db.export import export_expert_review, load_expert_review_export
 from db.labels import vocabulary
+from db.migrate import head_revision
 from db.records import add_prediction, add_record
 from db.reviews import save_review
 
@@ -32,7 +33,7 @@ def test_export_round_trip(db, team, ptbxl_records, tmp_path):
     assert manifest["n_records"] == 3 and manifest["n_excluded_records"] == 1 and manifest["exported_by"] == "erin"
     assert manifest["model_versions"] == [{"model_name": "ecgfounder-12lead", "model_version": "1.0", "n_records": 3}]
     assert {r["name"] for r in manifest["reviewers"]} == {"alice", "bob"} and manifest["n_blinded_reviews"] == 3
-    assert manifest["schema_revision"] == "0001"
+    assert manifest["schema_revision"] == head_revision()
     assert sorted(p.name for p in (out / "waveforms").iterdir())[:2] == [f"ecg{ids[0]:06d}.dat", f"ecg{ids[0]:06d}.hea"]
 
     data = load_expert_review_export(out)
