@@ -51,23 +51,34 @@ def _record_picker(db, user: SessionUser) -> None:
                 _open_record(int(queue.iloc[0]["record_id"]))
     with right:
         if allowed(user.role, "upload"):
+            flash = st.session_state.pop("upload_flash", None)
+            if flash:
+                st.success(flash)
+            upload_round = st.session_state.get("upload_round", 0)  # a new key empties the uploader
             uploads = st.file_uploader(
                 "Upload an ECG: one file, a .zip, or a WFDB .hea with its .dat/.mat",
                 accept_multiple_files=True,
                 help="Accepted: " + ", ".join(SUPPORTED_FORMATS),
-                key="upload",
+                key=f"upload_{upload_round}",
             )
-            if uploads and st.button("Import upload", width="stretch"):
-                try:
-                    result, _ = workspace.import_upload(
-                        db, [(u.name, u.getvalue()) for u in uploads], predictor_for=services.predictor_for,
-                        uploader=user.name,
-                    )
-                except (ECGError, DBError) as exc:
-                    st.error(f"This file cannot be used: {exc}")
-                else:
-                    _open_record(result.record_id)
-                    st.success("Imported." if result.created else "This ECG is already in the store; opened it.")
+            if uploads:
+                st.button("Import upload", width="stretch", on_click=_import_upload,
+                          args=(db, user, [(u.name, u.getvalue()) for u in uploads], upload_round))
+            error = st.session_state.pop("upload_error", None)
+            if error:
+                st.error(error)
+
+
+def _import_upload(db, user: SessionUser, files: list[tuple[str, bytes]], upload_round: int) -> None:
+    """Button callback: runs before the page script, so the import and the new page take one run."""
+    try:
+        result, _ = workspace.import_upload(db, files, predictor_for=services.predictor_for, uploader=user.actor)
+    except (ECGError, DBError) as exc:
+        st.session_state["upload_error"] = f"This file cannot be used: {exc}"
+        return
+    _open_record(result.record_id)
+    st.session_state["upload_round"] = upload_round + 1  # a new key empties the uploader
+    st.session_state["upload_flash"] = "Imported." if result.created else "This ECG is already in the store; opened it."
 
 
 def _draw_ecg(ecg, highlights: list[Highlight]) -> None:
