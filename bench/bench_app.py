@@ -47,6 +47,8 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1366, "height": 768})
             sign_in(page, url, "bench", "bench-password")
             for i, header in enumerate(headers):
+                # after an import the emptied uploader replaces the old one: wait until only it is left
+                page.wait_for_function("document.querySelectorAll('input[type=file]').length === 1")
                 page.locator('input[type="file"]').set_input_files([str(header), str(header.with_suffix(".dat"))])
                 button = page.get_by_role("button", name="Import upload")
                 button.wait_for()
