@@ -23,6 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.timing import median_seconds  # noqa: E402
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
@@ -37,17 +39,6 @@ from ecgcore.preprocess import preprocess  # noqa: E402
 DEFAULT_RECORDS = REPO.parent / "shared" / "data" / "ptbxl_subset" / "records500"
 
 
-def median_time(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def matmul_peak_gflops(repeats: int) -> dict:
     """The machine's practical float32 GEMM peak: the best of two BLAS back-ends PyTorch uses.
 
@@ -59,11 +50,11 @@ def matmul_peak_gflops(repeats: int) -> dict:
     with torch.inference_mode():
         for n in (2048, 4096):
             a, b = torch.randn(n, n), torch.randn(n, n)
-            results[f"mkl_mm_{n}"] = 2 * n**3 / median_time(lambda: a @ b, repeats, warmup=2) / 1e9
+            results[f"mkl_mm_{n}"] = 2 * n**3 / median_seconds(lambda: a @ b, repeats, warmup=2) / 1e9
         for channels, length in ((1024, 4096), (2048, 4096), (2048, 8192)):
             conv = torch.nn.Conv1d(channels, channels, 1, bias=False)
             x = torch.randn(4, channels, length)
-            seconds = median_time(lambda: conv(x), repeats, warmup=2)
+            seconds = median_seconds(lambda: conv(x), repeats, warmup=2)
             results[f"onednn_gemm_{channels}x{length * 4}"] = 2 * 4 * channels**2 * length / seconds / 1e9
     return {"by_kernel": results, "peak": max(results.values())}
 
@@ -75,7 +66,7 @@ def model_flops(model: torch.nn.Module, n_leads: int) -> int:
 
 
 def bench_preprocess(records: list, repeats: int) -> dict:
-    per_record = [median_time(lambda r=r: preprocess(r), repeats) for r in records]
+    per_record = [median_seconds(lambda r=r: preprocess(r), repeats) for r in records]
     return {"ms_median": 1e3 * statistics.median(per_record), "ms_p90": 1e3 * float(np.percentile(per_record, 90))}
 
 

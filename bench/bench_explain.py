@@ -19,11 +19,12 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench.timing import median_seconds  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -44,16 +45,6 @@ def official_predictor(directory: Path) -> Predictor:
     labels = list(ecgfounder_labels())
     model = create_model("ecgfounder-12lead", n_classes=len(labels))
     return Predictor(save_bundle(model, make_card("bench-ecgfounder-12lead", model, labels), directory))
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_method(predictor: Predictor, records: list, method: str, repeats: int) -> dict:

@@ -17,12 +17,13 @@ import os
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench.timing import median_seconds  # noqa: E402
 
 import bottleneck  # noqa: E402
 import numpy as np  # noqa: E402
@@ -47,16 +48,6 @@ def load_records(folder: Path, n_records: int) -> list[Record]:
         leads = tuple(canonical_lead_name(n) for n in meta["sig_name"])
         records.append(Record(signal=samples.T, fs=meta["fs"], leads=leads, record_id=header.stem))
     return records
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: caches, thread pool, page faults
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def per_record_methods() -> dict[str, Callable[[Record], np.ndarray]]:

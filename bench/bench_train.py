@@ -22,12 +22,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from bench_core import matmul_peak_gflops  # noqa: E402
+from bench.bench_core import matmul_peak_gflops  # noqa: E402
 from ecgcore.model import count_parameters, create_model  # noqa: E402
 from train.losses import masked_bce  # noqa: E402
 

@@ -262,32 +262,24 @@ class Net1D(nn.Module):
 
 # -- registry of named configurations -----------------------------------------------------------
 _OFFICIAL = Net1DConfig()
+_SMALL = Net1DConfig(
+    in_channels=12,
+    base_filters=32,
+    filter_list=(32, 64, 64, 128, 128, 256),
+    m_blocks_list=(1, 1, 1, 1, 1, 1),
+    kernel_size=16,
+    groups_width=16,
+    use_bn=True,
+    dropout=0.1,
+)
 MODEL_CONFIGS: dict[str, Net1DConfig] = {
     # The released ECGFounder architectures (30.8M parameters); BatchNorm present but unused.
     "ecgfounder-12lead": _OFFICIAL,
     "ecgfounder-1lead": replace(_OFFICIAL, in_channels=1),
     # CPU-trainable configurations for our own models: same block design, narrower and shallower,
     # BatchNorm on. Names say their input; sizes are in their docstring in docs/models.md.
-    "net1d-small-12lead": Net1DConfig(
-        in_channels=12,
-        base_filters=32,
-        filter_list=(32, 64, 64, 128, 128, 256),
-        m_blocks_list=(1, 1, 1, 1, 1, 1),
-        kernel_size=16,
-        groups_width=16,
-        use_bn=True,
-        dropout=0.1,
-    ),
-    "net1d-small-1lead": Net1DConfig(
-        in_channels=1,
-        base_filters=32,
-        filter_list=(32, 64, 64, 128, 128, 256),
-        m_blocks_list=(1, 1, 1, 1, 1, 1),
-        kernel_size=16,
-        groups_width=16,
-        use_bn=True,
-        dropout=0.1,
-    ),
+    "net1d-small-12lead": _SMALL,
+    "net1d-small-1lead": replace(_SMALL, in_channels=1),
     # For unit tests: builds and runs in milliseconds.
     "net1d-tiny": Net1DConfig(
         in_channels=12,

@@ -27,6 +27,14 @@ MAX_BULK_ZIP_MEMBERS = 20_000  # a folder of records zipped for bulk import
 _CHUNK_BYTES = 1 << 20
 
 
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    check_file_size(path)
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ECGFormatError(f"{path.name} is not a valid zip file (corrupt or truncated): {exc}") from exc
+
+
 def read_zip(path: Path, read_member: Callable[[Path], Record]) -> Record:
     """Validate and extract ``path`` into a private temporary folder, then read its ECG.
 
@@ -34,11 +42,7 @@ def read_zip(path: Path, read_member: Callable[[Path], Record]) -> Record:
     the folder is removed afterwards whatever happens.
     """
     path = Path(path)
-    check_file_size(path)
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ECGFormatError(f"{path.name} is not a valid zip file (corrupt or truncated): {exc}") from exc
+    archive = _open_zip(path)
     with archive, tempfile.TemporaryDirectory(prefix="ecg-zip-") as tmp:
         root = Path(tmp)
         members = _validated_members(archive, path, MAX_ZIP_MEMBERS)
@@ -55,11 +59,7 @@ def read_zip(path: Path, read_member: Callable[[Path], Record]) -> Record:
 def extract_zip_safely(path: Path, folder: Path, max_members: int = MAX_BULK_ZIP_MEMBERS) -> Path:
     """Extract an untrusted archive of many records into ``folder`` with every check above."""
     path = Path(path)
-    check_file_size(path)
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ECGFormatError(f"{path.name} is not a valid zip file (corrupt or truncated): {exc}") from exc
+    archive = _open_zip(path)
     folder.mkdir(parents=True, exist_ok=True)
     with archive:
         for info in _validated_members(archive, path, max_members):
