@@ -93,6 +93,32 @@ class ModelCard:
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
+    def metrics_table(self) -> list[dict[str, Any]]:
+        """Per-label measured metrics as one row per label (best AUROC first), for display.
+
+        Reads ``metrics["per_label"]`` as written by train.evaluate: ``{label: {auroc, auroc_ci,
+        auprc, positives, n, threshold, sensitivity, specificity, f1}}``; missing fields stay empty.
+        """
+        per_label = self.metrics.get("per_label") if isinstance(self.metrics, dict) else None
+        if not isinstance(per_label, dict):
+            return []
+        rows = []
+        for label, m in per_label.items():
+            ci = m.get("auroc_ci") or [None, None]
+            rows.append({
+                "label": label,
+                "positives": m.get("positives"),
+                "n": m.get("n"),
+                "AUROC": m.get("auroc"),
+                "AUROC 95% CI": f"{ci[0]:.3f}-{ci[1]:.3f}" if None not in ci else "",
+                "AUPRC": m.get("auprc"),
+                "threshold": m.get("threshold"),
+                "sensitivity": m.get("sensitivity"),
+                "specificity": m.get("specificity"),
+                "F1": m.get("f1"),
+            })
+        return sorted(rows, key=lambda r: -(r["AUROC"] if r["AUROC"] is not None else -1.0))
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelCard":
         version = int(data.get("format_version", CARD_FORMAT_VERSION))

@@ -31,10 +31,19 @@ def page() -> None:
     cols[3].metric("Outputs", len(card.labels))
     thresholds = pd.DataFrame({"label": card.labels, "threshold": card.thresholds})
     thresholds["trained"] = thresholds["label"].isin(card.trained_labels)
-    per_label = card.metrics.get("per_label") if isinstance(card.metrics, dict) else None
-    if per_label:
+    rows = card.metrics_table()
+    if rows:
         st.subheader("Measured performance")
-        st.dataframe(pd.DataFrame(per_label), hide_index=True, width="stretch")
+        summary = card.metrics.get("summary", {}) if isinstance(card.metrics, dict) else {}
+        if summary.get("macro_auroc") is not None:
+            ci = summary.get("macro_auroc_ci") or [float("nan")] * 2
+            st.write(f"Macro AUROC {summary['macro_auroc']:.3f} (95% CI {ci[0]:.3f}-{ci[1]:.3f}) over "
+                     f"{summary.get('n_labels_scored', len(rows))} labels, {summary.get('n_records', '?')} records.")
+        if card.metrics.get("evaluation"):
+            st.caption(str(card.metrics["evaluation"]))
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in ("AUROC", "AUPRC", "threshold", "sensitivity", "specificity", "F1")})
     st.subheader("Thresholds")
     st.dataframe(thresholds[thresholds["trained"]], hide_index=True, width="stretch")
     with st.expander("Training data and full card"):

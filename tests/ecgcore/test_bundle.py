@@ -123,3 +123,15 @@ def test_no_default_model_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.M
     _tiny_bundle(tmp_path / "chosen", default=True)
     assert default_bundle_path(12) == tmp_path / "chosen"
     assert [p.name for p in list_bundles()] == ["chosen", "not-default"]
+
+
+def test_metrics_table_rows_best_first() -> None:
+    model = create_model("net1d-tiny", n_classes=2)
+    card = make_card("m", model, ["A", "B"], metrics={"per_label": {
+        "A": {"auroc": 0.7, "auroc_ci": [0.6, 0.8], "positives": 5, "n": 50},
+        "B": {"auroc": 0.9, "auroc_ci": [0.85, 0.95], "positives": 9, "n": 50, "f1": 0.5},
+    }})
+    rows = card.metrics_table()
+    assert [r["label"] for r in rows] == ["B", "A"]
+    assert rows[0]["AUROC 95% CI"] == "0.850-0.950" and rows[0]["F1"] == 0.5 and rows[1]["F1"] is None
+    assert make_card("empty", model, ["A", "B"]).metrics_table() == []

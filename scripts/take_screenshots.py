@@ -1,0 +1,66 @@
+"""Screenshots of every page for the README: the real app, the shipped default model, the demo records.
+
+    python scripts/take_screenshots.py [--out docs/screenshots]
+
+Uses a throw-away store under a temporary folder, Debian's /usr/bin/chromium through Playwright,
+and the 1366x768 viewport the workspace is designed for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from db import users  # noqa: E402
+from db.session import Database  # noqa: E402
+from scripts.app_server import CHROMIUM, CHROMIUM_ARGS, app_server, sign_in  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"ECG_DB_URL": f"sqlite:///{tmp}/review.sqlite", "ECG_DATA_DIR": f"{tmp}/data",
+               "ECG_ADMIN_USER": "admin", "ECG_ADMIN_PASSWORD": "admin-password"}
+        users.create_user(Database(env["ECG_DB_URL"], data_dir_path=Path(tmp) / "data"), "dr.lee", "cardiologist",
+                          "lee-password")
+        with app_server(env) as url, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(url)
+            page.get_by_role("button", name="Sign in").wait_for(timeout=120_000)
+            page.screenshot(path=str(args.out / "sign_in.png"))
+            sign_in(page, url, "dr.lee", "lee-password")
+            page.get_by_role("button", name="Open next record").click()
+            page.get_by_text("Model findings").wait_for(timeout=120_000)
+            page.get_by_text("Show on the trace").click()
+            page.get_by_text("evidence in").first.wait_for(timeout=120_000)
+            page.mouse.wheel(0, 380)
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(args.out / "review.png"))
+            for title, name in (("Worklist", "worklist"), ("Agreement", "agreement"), ("Models", "models")):
+                page.get_by_role("link", name=title).click()
+                page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+                page.wait_for_timeout(1500)
+                page.screenshot(path=str(args.out / f"{name}.png"))
+            admin = browser.new_page(viewport={"width": 1366, "height": 768})
+            sign_in(admin, url, "admin", "admin-password")
+            admin.get_by_role("link", name="Admin").click()
+            admin.get_by_text("Audit log").wait_for(timeout=60_000)
+            admin.wait_for_timeout(1000)
+            admin.screenshot(path=str(args.out / "admin.png"))
+            browser.close()
+    print(f"wrote screenshots to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
