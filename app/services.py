@@ -39,6 +39,27 @@ def predictor(n_leads: int) -> Predictor | None:
         return None
 
 
+@st.cache_resource(show_spinner="Loading model...", max_entries=4)
+def predictor_at(path: str) -> Predictor:
+    """A bundle directory or an official checkpoint, loaded once per server process."""
+    return Predictor(path)
+
+
+ACTIVE_KEY = "active_bundles"  # session choice: {n_leads: bundle path}
+
+
+def choose_bundle(n_leads: int, path: str | None) -> None:
+    """Use ``path`` for ``n_leads``-lead records in this session (None: back to the default)."""
+    chosen = st.session_state.setdefault(ACTIVE_KEY, {})
+    if path is None:
+        chosen.pop(n_leads, None)
+    else:
+        chosen[n_leads] = path
+
+
 def predictor_for(record: Record) -> Predictor | None:
-    """Single-lead records go to the single-lead model; everything else to the 12-lead one."""
-    return predictor(1 if record.n_leads == 1 else 12)
+    """Single-lead records go to a single-lead model, everything else to a 12-lead one: the
+    session's choice from the Models page when there is one, else the installed default."""
+    n_leads = 1 if record.n_leads == 1 else 12
+    chosen = st.session_state.get(ACTIVE_KEY, {}).get(n_leads)
+    return predictor_at(chosen) if chosen else predictor(n_leads)

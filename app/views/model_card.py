@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ecgcore.bundle import list_bundles, load_card, models_dir
+from app import services
+from ecgcore.bundle import list_bundles, load_bundle, load_card, models_dir
+from ecgcore.errors import ModelError
 
 
 def page() -> None:
@@ -17,11 +19,25 @@ def page() -> None:
     names = [p.name for p in bundles]
     chosen = st.selectbox("Installed bundles and checkpoints", names)
     path = bundles[names.index(chosen)]
+    try:
+        card = load_card(path) if path.is_dir() else load_bundle(path).card
+    except ModelError as exc:
+        st.error(f"This model cannot be loaded: {exc}")
+        return
     if path.is_file():
         st.info("An official ECGFounder checkpoint: 150 labels, thresholds 0.5 (none published). "
-                "It is loaded on demand; calibrate thresholds on local data before trusting positives.")
-        return
-    card = load_card(path)
+                "Calibrate thresholds on local data before trusting its positives.")
+    n_leads = len(card.input_leads)
+    active = st.session_state.get(services.ACTIVE_KEY, {}).get(n_leads)
+    in_use = active == str(path) or (active is None and card.default)
+    if in_use:
+        st.success(f"In use for {n_leads}-lead records in this session.")
+    elif st.button(f"Use this model for {n_leads}-lead records"):
+        services.choose_bundle(n_leads, str(path))
+        st.rerun()
+    if active is not None and st.button("Back to the default model"):
+        services.choose_bundle(n_leads, None)
+        st.rerun()
     st.subheader(card.display_name + ("  (default)" if card.default else ""))
     st.write(card.description or "")
     cols = st.columns(4)

@@ -240,3 +240,33 @@ def test_read_only_demo_mode(team: Database) -> None:
     at.run()
     assert "_pages" not in at.session_state
     assert at.info and "switched off" in at.info[0].value
+
+
+def _models_then_review_as_carla() -> None:
+    import streamlit as st
+
+    from app import services
+    from app.auth import SessionUser
+    from app.views import model_card
+
+    st.session_state["_user"] = SessionUser("carla", "cardiologist")
+    model_card.page()
+    chosen = st.session_state.get(services.ACTIVE_KEY, {})
+    st.text(f"active={chosen}")
+
+
+def test_models_page_switches_the_bundle_for_the_session(team: Database, env: dict) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.ecgcore.helpers import tiny_bundle
+
+    tiny_bundle(env["tmp"] / "models" / "other", seed=3)  # a second, non-default 12-lead bundle
+    sign_in("carla")
+    page = AppTest.from_function(_models_then_review_as_carla, default_timeout=120).run()
+    page.selectbox[0].select("other").run()
+    [b for b in page.button if b.label.startswith("Use this model")][0].click().run()
+    assert not page.exception
+    assert any("other" in t.value for t in page.text)
+    assert page.success and "In use" in page.success[0].value
+    [b for b in page.button if b.label == "Back to the default model"][0].click().run()
+    assert any(t.value == "active={}" for t in page.text)
