@@ -42,11 +42,13 @@ def main() -> None:
             sign_in(page, url, "dr.lee", "lee-password")
             page.get_by_role("button", name="Open next record").click()
             page.get_by_text("Model findings").wait_for(timeout=120_000)
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(args.out / "review.png"))  # the record on ECG paper
             page.get_by_text("Show on the trace").click()
             page.get_by_text("evidence in").first.wait_for(timeout=120_000)
-            page.mouse.wheel(0, 380)
-            page.wait_for_timeout(800)
-            page.screenshot(path=str(args.out / "review.png"))
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(args.out / "review_findings.png"))  # findings, saliency in words, verdict
             for title, name in (("Worklist", "worklist"), ("Agreement", "agreement"), ("Models", "models")):
                 page.get_by_role("link", name=title).click()
                 page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)

@@ -39,16 +39,18 @@ def _open_record(record_id: int) -> None:
 
 
 def _record_picker(db, user: SessionUser) -> None:
-    left, right = st.columns([1, 2])
+    """In the sidebar, so the next record and an upload are always one click away, never a scroll."""
+    left = right = st.sidebar
     with left:
-        order = st.selectbox("Worklist order", ["priority", "uncertainty", "oldest"], key="worklist_order",
-                             help="priority: adjudication, then second reviews, then new records")
+        st.markdown("**Next record**")
         if st.button("Open next record", type="primary", width="stretch"):
-            queue = workspace.worklist(db, reviewer=user.name, order=order)
+            queue = workspace.worklist(db, reviewer=user.name, order=st.session_state.get("worklist_order", "priority"))
             if queue.empty:
                 st.info("Nothing is waiting for your review.")
             else:
                 _open_record(int(queue.iloc[0]["record_id"]))
+        st.selectbox("Worklist order", ["priority", "uncertainty", "oldest"], key="worklist_order",
+                     help="priority: adjudication, then second reviews, then new records")
     with right:
         if allowed(user.role, "upload"):
             flash = st.session_state.pop("upload_flash", None)
@@ -56,7 +58,7 @@ def _record_picker(db, user: SessionUser) -> None:
                 st.success(flash)
             upload_round = st.session_state.get("upload_round", 0)  # a new key empties the uploader
             uploads = st.file_uploader(
-                "Upload an ECG: one file, a .zip, or a WFDB .hea with its .dat/.mat",
+                "Upload an ECG (one file, a .zip, or a .hea with its .dat/.mat)",
                 accept_multiple_files=True,
                 help="Accepted: " + ", ".join(SUPPORTED_FORMATS),
                 key=f"upload_{upload_round}",
@@ -196,11 +198,11 @@ def _verdict_form(db, record_id: int, user: SessionUser, prediction: Prediction 
 def page() -> None:
     db = services.database()
     user: SessionUser = st.session_state["_user"]
-    st.title("Review")
     _record_picker(db, user)
     record_id = st.session_state.get("record_id")
     if record_id is None:
-        st.caption("Open the next record of the worklist or upload an ECG.")
+        st.title("Review")
+        st.caption("Open the next record of the worklist or upload an ECG (left).")
         return
     try:
         ecg = load_ecg(db, record_id)
@@ -214,25 +216,28 @@ def page() -> None:
     )
     figure_slot = st.container()
     highlights: list[Highlight] = []
+    findings_col, verdict_col = st.columns([3, 2], gap="large")
 
     predictor = services.predictor_for(ecg)
     blinded = user.role == "annotator" and workspace.latest_review_version(db, record_id, user.name) == 0
     prediction = prediction_id = None
-    if predictor is None:
-        st.warning(f"No trained {'single' if ecg.n_leads == 1 else '12'}-lead model is installed: no findings are shown.")
-    elif blinded:
-        st.info("Blinded reading: the model's findings appear after you save your own verdict.")
-    else:
-        try:
-            prediction, prediction_id = _prediction(db, record_id, ecg, predictor, user)
-        except ECGError as exc:
-            st.error(f"The model cannot score this record: {exc}")
+    with findings_col:
+        if predictor is None:
+            st.warning(f"No trained {'single' if ecg.n_leads == 1 else '12'}-lead model is installed: no findings are shown.")
+        elif blinded:
+            st.info("Blinded reading: the model's findings appear after you save your own verdict.")
         else:
-            st.subheader("Model findings")
-            st.caption(f"Model: {predictor.name}. Positives first; probabilities against per-label thresholds.")
-            _findings_table(prediction)
-            highlights = _saliency_panel(ecg, predictor, prediction)
+            try:
+                prediction, prediction_id = _prediction(db, record_id, ecg, predictor, user)
+            except ECGError as exc:
+                st.error(f"The model cannot score this record: {exc}")
+            else:
+                st.subheader("Model findings")
+                st.caption(f"Model: {predictor.name}. Positives first; probabilities against per-label thresholds.")
+                _findings_table(prediction)
+                highlights = _saliency_panel(ecg, predictor, prediction)
     with figure_slot:
         _draw_ecg(ecg, highlights)
     if allowed(user.role, "review"):
-        _verdict_form(db, record_id, user, prediction, prediction_id, blinded)
+        with verdict_col:
+            _verdict_form(db, record_id, user, prediction, prediction_id, blinded)
