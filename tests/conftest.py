@@ -21,3 +21,16 @@ def shared_data_dir() -> Path:
     if not SHARED_DATA_DIR.is_dir():
         pytest.skip("../shared/data is not beside the repo")
     return SHARED_DATA_DIR
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module():
+    """Streamlit's AppTest leaves its temporary script installed as ``__main__``; processes started
+    later with the "spawn" method (DDP, concurrent-writer tests) would re-run that script and die.
+    Put the real ``__main__`` back after every test."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
