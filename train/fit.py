@@ -32,7 +32,7 @@ from ecgcore.model import Net1D, create_model
 
 from train.augment import AugmentConfig, augment
 from train.data.shards import TrainingSet
-from train.losses import get_loss
+from train.losses import get_loss, labeled_fractions
 from train.metrics import choose_threshold, per_label_auroc
 
 
@@ -52,7 +52,8 @@ class FitConfig:
     schedule: str = "cosine"                # or "constant"
     patience: int | None = 8                # early stopping on validation macro AUROC (None: off)
     seed: int = 0
-    loss: str = "bce"
+    loss: str = "bce"                      # or "pu" (nnPU for incomplete labels, see train.losses)
+    loss_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"label_frequency": 0.4} for "pu"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     eval_batch_size: int = 64
     threshold_method: str = "f1"
@@ -171,6 +172,15 @@ def _write_history(history: list[dict], out_dir: Path) -> None:
 
 
 # -- the loop ---------------------------------------------------------------------------------
+def _loss_options(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, cols: np.ndarray) -> dict[str, Any]:
+    """The loss's options; PU also needs each label's labelled fraction over the training rows."""
+    options = dict(config.loss_options)
+    if config.loss == "pu" and "labeled_fraction" not in options:
+        mask = ts.mask[train_idx] & cols[None, :]
+        options["labeled_fraction"] = labeled_fractions(ts.labels[train_idx], mask)
+    return options
+
+
 def fit(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, val_idx: np.ndarray | None = None, *,
         card_extra: dict[str, Any] | None = None) -> FitResult:
     """Train on ``ts[train_idx]``, early-stopping on validation macro AUROC over the trained labels."""
@@ -206,7 +216,7 @@ def fit(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, val_idx: np.n
                                  seed=config.seed, drop_last=False)
     steps_per_epoch = math.ceil(len(sampler) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, steps_per_epoch))
-    loss_fn = get_loss(config.loss)
+    loss_fn = get_loss(config.loss, **_loss_options(config, ts, train_idx, train_mask_cols))
     labels_all = torch.from_numpy(ts.labels.astype(np.float32))
     mask_all = torch.from_numpy(ts.mask & train_mask_cols[None, :])
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"

@@ -1,13 +1,29 @@
 """Losses for multi-label ECG training with a known-label mask.
 
 ``masked_bce``: binary cross-entropy over the known labels only (mask False = unknown for the
-record's source dataset, never treated as negative). PU learning (issue #7) plugs in through
-:func:`register_loss` with the same signature ``loss(logits, targets, mask) -> scalar``.
+record's source dataset, never treated as negative).
+
+``nnpu_risk``: positive-unlabeled learning for incomplete labels (Kiryo et al., NeurIPS 2017), in
+the *censoring* form that fits ECG reports: every record is in the training set, and a true
+positive of label k carries its label with probability ``c_k`` (the label frequency; SCAR).
+Known entries marked 0 are therefore *unlabeled* (hidden positives + negatives), not negatives.
+With the observed labeled fraction p_k = c_k * pi_k of the known entries, the unbiased risk is
+
+    R_k = pi_k E_P[l(f, +1)] + (1 - p_k) E_U[l(f, -1)] - (pi_k - p_k) E_P[l(f, -1)]
+
+with the logistic loss l. The last two terms estimate the negatives' risk and can go below zero
+on a flexible model (overfitting); nnPU keeps them non-negative by stepping back along them when
+they fall below ``-beta``. With c = 1 (labels complete) R is exactly the masked BCE.
+Every loss has the signature ``loss(logits, targets, mask) -> scalar`` and is built by name with
+:func:`get_loss`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Callable
+
+import numpy as np
 
 import torch
 import torch.nn.functional as F
@@ -39,8 +55,59 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
 
 
 @register_loss("pu")
-def make_pu_loss(**_: object) -> LossFn:  # pragma: no cover - issue #7
-    raise NotImplementedError("PU loss is issue #7: register it with train.losses.register_loss('pu')")
+def make_nnpu_loss(labeled_fraction: Sequence[float] | torch.Tensor, label_frequency: float | Sequence[float] = 1.0,
+                   beta: float = 0.0, gamma: float = 1.0) -> LossFn:
+    """nnPU for every label; ``labeled_fraction`` per label from the training set (:func:`labeled_fractions`).
+
+    ``label_frequency`` c: the chance that a true positive is labelled (1 = complete labels);
+    a scalar for all labels or one value per label.
+    """
+    p_obs = torch.as_tensor(labeled_fraction, dtype=torch.float32)
+    c = torch.as_tensor(label_frequency, dtype=torch.float32).expand_as(p_obs)
+    if (c <= 0).any() or (c > 1).any():
+        raise ValueError("label_frequency must be in (0, 1]")
+    prior = (p_obs / c).clamp(max=1.0)
+
+    def loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return nnpu_risk(logits, targets, mask, prior, p_obs, beta=beta, gamma=gamma)
+
+    return loss
+
+
+def nnpu_risk(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, prior: torch.Tensor,
+              labeled_fraction: torch.Tensor, *, beta: float = 0.0, gamma: float = 1.0) -> torch.Tensor:
+    """The training objective: mean over labels with known entries in the batch of the nnPU risk.
+
+    Where a label's estimated negative risk is below ``-beta`` the objective for that label is
+    ``-gamma * negative_risk`` (Kiryo et al.'s step back), otherwise the full risk.
+    """
+    z = logits.float()
+    known = mask.to(z.dtype)
+    positive = targets.to(z.dtype) * known
+    unlabeled = (1.0 - targets.to(z.dtype)) * known
+    n_pos, n_unl = positive.sum(0), unlabeled.sum(0)
+    loss_as_pos, loss_as_neg = F.softplus(-z), F.softplus(z)
+    r_p_plus = (loss_as_pos * positive).sum(0) / n_pos.clamp_min(1.0)
+    r_p_minus = (loss_as_neg * positive).sum(0) / n_pos.clamp_min(1.0)
+    r_u_minus = (loss_as_neg * unlabeled).sum(0) / n_unl.clamp_min(1.0)
+    pi = prior.to(z.device)
+    p_obs = labeled_fraction.to(z.device)
+    has_pos = n_pos > 0
+    positive_risk = torch.where(has_pos, pi * r_p_plus, torch.zeros_like(pi))
+    negative_risk = (1.0 - p_obs) * r_u_minus - torch.where(has_pos, (pi - p_obs) * r_p_minus, torch.zeros_like(pi))
+    objective = torch.where(negative_risk < -beta, -gamma * negative_risk, positive_risk + negative_risk)
+    active = (n_pos + n_unl) > 0
+    if not active.any():
+        return z.sum() * 0.0
+    return objective[active].mean()
+
+
+def labeled_fractions(targets: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per label, the fraction of known entries labelled positive (p = c * pi under SCAR)."""
+    known = mask.astype(bool)
+    n_known = known.sum(0)
+    n_pos = (targets.astype(bool) & known).sum(0)
+    return np.where(n_known > 0, n_pos / np.maximum(n_known, 1), 0.0).astype(np.float32)
 
 
 def get_loss(name: str, **options) -> LossFn:

@@ -20,7 +20,6 @@ Run: ``python scripts/train_default_model.py`` (about 20-30 min on 2 CPU cores).
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
