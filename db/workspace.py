@@ -130,20 +130,10 @@ def preload_records(
     A record that cannot be read or scored is skipped with a warning: a bad demo file must not keep
     the workspace from starting.
     """
-    from ecgcore.errors import ECGError
-
-    n_new = 0
-    for path in paths:
-        try:
-            ecg = read(path)
-            companions = sorted(p for p in path.parent.glob(path.stem + ".*") if p.is_file()) if path.suffix == ".hea" else [path]
-            result = import_ecg(db, ecg, predictor=predictor_for(ecg), files=companions,
-                                file_format=path.suffix.lstrip("."), original_filename=path.name)
-        except ECGError as error:
-            warnings.warn(f"Demo record {path.name} skipped: {error}", stacklevel=2)
-            continue
-        n_new += int(result.created)
-    return n_new
+    report = import_files(db, paths, predictor_for=predictor_for, uploader=None, read=read)
+    for name, message in report.errors:
+        warnings.warn(f"Demo record {name} skipped: {message}", stacklevel=2)
+    return report.new
 
 
 def latest_prediction_id(db: Database, record_id: int, *, model_name: str | None = None,
@@ -330,10 +320,16 @@ def import_files(
     predictor_for: Callable[[ECGRecord], Predictor | None],
     uploader: str | None,
     on_progress: Callable[[BulkImportReport], None] | None = None,
+    read: Callable[[Path], ECGRecord] | None = None,
 ) -> BulkImportReport:
-    """Import many ECG files (e.g. a folder or an unpacked zip); a bad file is listed, never fatal."""
+    """Import many ECG files (e.g. a folder or an unpacked zip); a bad file is listed, never fatal.
+
+    ``read`` defaults to :func:`ecgcore.io.read`. A WFDB header is stored with its signal files.
+    """
     from ecgcore.errors import ECGError
-    from ecgcore.io import read
+
+    if read is None:
+        from ecgcore.io import read
 
     report = BulkImportReport(total=len(paths))
     for path in paths:

@@ -158,8 +158,8 @@ def _saliency_panel(ecg, predictor: Predictor, prediction: Prediction) -> list[H
 
 
 def _verdict_form(db, record_id: int, user: SessionUser, prediction: Prediction | None, prediction_id: int | None,
-                  blinded: bool) -> None:
-    version = workspace.latest_review_version(db, record_id, user.name)
+                  blinded: bool, version: int) -> None:
+    """``version``: the reviewer's latest saved version of this record (0 = first reading)."""
     st.subheader("Your verdict" + (f" (you saved version {version}; saving adds a new version)" if version else ""))
     offered = list(prediction.findings[:FORM_FINDINGS]) if prediction is not None and not blinded else []
     with st.form(f"verdict_{record_id}", clear_on_submit=False):
@@ -219,7 +219,8 @@ def page() -> None:
     findings_col, verdict_col = st.columns([3, 2], gap="large")
 
     predictor = services.predictor_for(ecg)
-    blinded = user.role == "annotator" and workspace.latest_review_version(db, record_id, user.name) == 0
+    version = workspace.latest_review_version(db, record_id, user.name)
+    blinded = user.role == "annotator" and version == 0
     prediction = prediction_id = None
     with findings_col:
         if predictor is None:
@@ -240,4 +241,4 @@ def page() -> None:
         _draw_ecg(ecg, highlights)
     if allowed(user.role, "review"):
         with verdict_col:
-            _verdict_form(db, record_id, user, prediction, prediction_id, blinded)
+            _verdict_form(db, record_id, user, prediction, prediction_id, blinded, version)
