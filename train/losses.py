@@ -56,13 +56,19 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
 
 @register_loss("pu")
 def make_nnpu_loss(labeled_fraction: Sequence[float] | torch.Tensor, label_frequency: float | Sequence[float] = 1.0,
-                   beta: float = 0.0, gamma: float = 1.0) -> LossFn:
+                   prior: float | Sequence[float] | None = None, beta: float = 0.0, gamma: float = 1.0) -> LossFn:
     """nnPU for every label; ``labeled_fraction`` per label from the training set (:func:`labeled_fractions`).
 
-    ``label_frequency`` c: the chance that a true positive is labelled (1 = complete labels);
-    a scalar for all labels or one value per label.
+    Give either ``label_frequency`` c (the chance that a true positive is labelled; 1 = complete
+    labels; e.g. from :func:`estimate_label_frequency`) or the class ``prior`` pi (the true
+    prevalence, e.g. from a fully labelled reference population); a scalar or one value per label.
     """
     p_obs = torch.as_tensor(labeled_fraction, dtype=torch.float32)
+    if prior is not None:
+        pi = torch.as_tensor(prior, dtype=torch.float32).expand_as(p_obs)
+        if (pi <= 0).any() or (pi > 1).any():
+            raise ValueError("prior must be in (0, 1]")
+        label_frequency = (p_obs / pi).clamp(min=1e-3, max=1.0)
     c = torch.as_tensor(label_frequency, dtype=torch.float32).expand_as(p_obs)
     if (c <= 0).any() or (c > 1).any():
         raise ValueError("label_frequency must be in (0, 1]")
@@ -108,6 +114,22 @@ def labeled_fractions(targets: np.ndarray, mask: np.ndarray) -> np.ndarray:
     n_known = known.sum(0)
     n_pos = (targets.astype(bool) & known).sum(0)
     return np.where(n_known > 0, n_pos / np.maximum(n_known, 1), 0.0).astype(np.float32)
+
+
+def estimate_label_frequency(scores: np.ndarray, labeled: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Elkan & Noto's (KDD 2008) estimator e1 of c per label: the mean score on labelled positives.
+
+    ``scores`` must come from a "labelled vs unlabelled" classifier (a model trained with plain
+    BCE on the incomplete labels) on records it was *not* trained on (a validation split or
+    cross-fitted predictions); on its own training records it would be overconfident (c near 1).
+    Returns NaN for labels without labelled positives.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    keep = np.asarray(labeled).astype(bool)
+    if mask is not None:
+        keep &= np.asarray(mask).astype(bool)
+    n = keep.sum(0)
+    return np.where(n > 0, (scores * keep).sum(0) / np.maximum(n, 1), np.nan).clip(max=1.0)
 
 
 def get_loss(name: str, **options) -> LossFn:

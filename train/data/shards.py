@@ -15,6 +15,7 @@ preprocessed or labelled is skipped, counted and listed in the manifest (never a
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -210,6 +211,15 @@ class TrainingSet:
         if missing:
             raise KeyError(f"labels not in this training set's vocabulary: {missing[:5]}")
         return np.array([lookup[n] for n in names], dtype=np.int64)
+
+    def with_labels(self, labels: np.ndarray, mask: np.ndarray | None = None) -> "TrainingSet":
+        """The same signals and metadata with other targets (e.g. positives hidden for an experiment)."""
+        if labels.shape != self.labels.shape or (mask is not None and mask.shape != self.mask.shape):
+            raise ValueError(f"labels must have shape {self.labels.shape}")
+        other = copy.copy(self)
+        other.labels = labels
+        other.mask = self.mask if mask is None else mask
+        return other
 
     def positives(self, idx: np.ndarray | None = None) -> dict[str, int]:
         idx = np.arange(len(self)) if idx is None else idx

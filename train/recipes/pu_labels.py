@@ -1,0 +1,179 @@
+"""Experiment 1 (issue #7): does positive-unlabeled (PU) learning beat BCE when labels are incomplete?
+
+Protocol (one command: ``python scripts/run_experiment.py pu``, about 35 min on 2 CPU cores):
+
+1. The real 12-lead data (PTB-XL folds 1-9 + CinC 2021 + CODE-15% samples) and the default
+   model's labels (>= 10 positives and negatives).
+2. Patient-disjoint 5-fold CV over PTB-XL ``strat_fold`` (as for the default model).
+3. In the *training* rows only, a random 30% or 60% of each label's positives are set to 0
+   (stratified per label, seeded); the held-out fold keeps its complete labels.
+4. Same recipe, budget and seeds for both losses: plain masked BCE (hidden positives become
+   negatives) and nnPU with the label frequency c = 1 - hidden fraction (the "given" prior;
+   ``train.losses.estimate_label_frequency`` estimates it when it is not known).
+5. Out-of-fold macro AUROC/AUPRC over all labels and over the 10 most frequent ones, averaged
+   over seeds; paired bootstrap CIs of PU - BCE. The complete-label BCE model is the ceiling.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from train.data import ensure_dataset
+from train.data.shards import TrainingSet
+from train.experiments import cv_splits, fmt_ci, fmt_diff, paired_bootstrap, run_jobs
+from train.fit import FitConfig, fit, predict_probabilities, select_labels
+from train.recipes.default_12lead import RECIPE as DEFAULT_RECIPE
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data"
+HIDDEN_FRACTIONS = (0.3, 0.6)
+SEEDS = (0, 1)
+EPOCHS = 20
+RECIPE = replace(DEFAULT_RECIPE, epochs=EPOCHS, bundle_name="pu-experiment")
+
+
+def hide_positives(labels: np.ndarray, mask: np.ndarray, rows: np.ndarray, columns: np.ndarray,
+                   fraction: float, seed: int) -> np.ndarray:
+    """Copy of ``labels`` with ``fraction`` of each column's known positives among ``rows`` set to 0.
+
+    The entries stay *known* (mask unchanged): to the model they look like negatives, as an
+    unreported diagnosis does in a real ECG report.
+    """
+    out = labels.copy()
+    rng = np.random.default_rng(seed)
+    rows = np.asarray(rows)
+    for j in columns:
+        positive_rows = rows[(labels[rows, j] == 1) & mask[rows, j]]
+        n_hide = int(round(fraction * len(positive_rows)))
+        if n_hide:
+            out[rng.choice(positive_rows, size=n_hide, replace=False), j] = 0
+    return out
+
+
+@dataclass(frozen=True)
+class Job:
+    dataset: str
+    work: str
+    labels: tuple[str, ...]
+    loss: str           # "bce" or "pu"
+    hidden: float       # fraction of training positives hidden
+    seed: int
+    fold: int
+    epochs: int
+
+
+def run_job(job: Job) -> np.ndarray:
+    """Train one (loss, hidden fraction, seed, fold) and return its held-out probabilities."""
+    ts = TrainingSet(job.dataset)
+    train_idx, held = cv_splits(ts)[job.fold]
+    cols = ts.label_columns(job.labels)
+    if job.hidden > 0:
+        # Hidden per (fraction, seed) over every record; the held-out fold is scored on ts.labels.
+        hidden = hide_positives(ts.labels, ts.mask, np.arange(len(ts)), cols, job.hidden, seed=1000 + job.seed)
+        ts_train = ts.with_labels(hidden)
+    else:
+        ts_train = ts
+    options = {"label_frequency": 1.0 - job.hidden} if job.loss == "pu" else {}
+    out = Path(job.work) / f"{job.loss}-h{int(job.hidden * 100)}-s{job.seed}-f{job.fold}"
+    config = replace(RECIPE, out_dir=str(out), labels=list(job.labels), epochs=job.epochs, loss=job.loss,
+                     loss_options=options, seed=RECIPE.seed + job.seed)
+    result = fit(config, ts_train, train_idx, None)
+    return predict_probabilities(result.model, ts, held)[:, cols]
+
+
+def run(*, work: Path = REPO / "artifacts" / "pu_labels", docs: Path = REPO / "docs" / "experiments",
+        data_dir: Path = REPO / "data" / "local" / "shared-12lead", shared: Path = SHARED,
+        hidden_fractions=HIDDEN_FRACTIONS, seeds=SEEDS, epochs: int = EPOCHS, workers: int | None = None,
+        n_boot: int = 500, log=print) -> dict:
+    t0 = time.time()
+    ts = ensure_dataset("shared", shared, data_dir)
+    labels = select_labels(ts, np.arange(len(ts)), RECIPE.min_positives)
+    splits = cv_splits(ts)
+    variants = [("bce", 0.0)] + [(loss, h) for h in hidden_fractions for loss in ("bce", "pu")]
+    jobs = [Job(str(ts.path), str(work), tuple(labels), loss, h, seed, k, epochs)
+            for loss, h in variants for seed in seeds for k in range(len(splits))]
+    log(f"{len(labels)} labels, {len(splits)} folds, {len(jobs)} fits")
+    probs = run_jobs(run_job, jobs, workers=workers, desc="PU experiment")
+    held = np.concatenate([h for _, h in splits])
+    cols = ts.label_columns(labels)
+    y, m = ts.labels[held][:, cols], ts.mask[held][:, cols]
+    oof: dict[tuple[str, float], list[np.ndarray]] = {}
+    for loss, h in variants:
+        per_seed = []
+        for seed in seeds:
+            parts = [p for j, p in zip(jobs, probs) if (j.loss, j.hidden, j.seed) == (loss, h, seed)]
+            per_seed.append(np.concatenate(parts))
+        oof[(loss, h)] = per_seed
+    work.mkdir(parents=True, exist_ok=True)
+    np.savez(work / "oof.npz", held=held, labels=np.array(labels),
+             **{f"{loss}_h{int(h * 100)}": np.stack(v) for (loss, h), v in oof.items()})
+
+    top10 = [labels[j] for j in np.argsort(-(y * m).sum(0), kind="stable")[:10]]
+    top_cols = np.array([labels.index(n) for n in top10])
+    results = {"labels": labels, "top10": top10, "seeds": list(seeds), "epochs": epochs, "n_records": int(len(held)),
+               "comparisons": [], "n_boot": n_boot}
+    for h in hidden_fractions:
+        for subset, sel in (("all labels", np.arange(len(labels))), ("10 most frequent", top_cols)):
+            for metric in ("auroc", "auprc"):
+                c = paired_bootstrap(y[:, sel], m[:, sel], [s[:, sel] for s in oof[("bce", h)]],
+                                     [s[:, sel] for s in oof[("pu", h)]], metric=metric, n_boot=n_boot)
+                ceiling = paired_bootstrap(y[:, sel], m[:, sel], [s[:, sel] for s in oof[("bce", 0.0)]],
+                                           [s[:, sel] for s in oof[("bce", 0.0)]], metric=metric, n_boot=n_boot)
+                results["comparisons"].append({"hidden": h, "subset": subset, **c.to_dict(),
+                                               "complete_bce": ceiling.a, "complete_bce_ci": ceiling.a_ci})
+                log(f"hidden {h:.0%} {subset} {metric}: BCE {c.a:.3f} PU {c.b:.3f} diff {c.diff:+.3f} "
+                    f"{c.diff_ci}")
+    results["minutes"] = (time.time() - t0) / 60
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "pu_labels.json").write_text(json.dumps(results, indent=1) + "\n")
+    _plot(results, docs / "pu_labels.png")
+    (docs / "pu_labels.md").write_text(report(results))
+    log(f"done in {results['minutes']:.0f} min")
+    return results
+
+
+def report(results: dict) -> str:
+    lines = ["## 1. PU learning for incomplete labels", "",
+             f"Out-of-fold over {results['n_records']} PTB-XL records (patient-disjoint 5-fold CV), "
+             f"{len(results['labels'])} labels, {results['epochs']} epochs, mean of {len(results['seeds'])} seeds; "
+             f"95% CIs from a paired bootstrap over records ({results['n_boot']} resamples). Hidden positives are removed from "
+             "the training folds only; the held-out labels are complete.", "",
+             "| hidden positives | labels | metric | BCE | nnPU | nnPU − BCE | complete-label BCE |",
+             "|---|---|---|---|---|---|---|"]
+    for c in results["comparisons"]:
+        lines.append(f"| {c['hidden']:.0%} | {c['subset']} | {c['metric'].upper()} | {fmt_ci(c['a'], c['a_ci'])} | "
+                     f"{fmt_ci(c['b'], c['b_ci'])} | {fmt_diff(c['diff'], c['diff_ci'])} | "
+                     f"{fmt_ci(c['complete_bce'], c['complete_bce_ci'])} |")
+    lines += ["", f"10 most frequent labels: {', '.join(results['top10'])}.", "",
+              "![PU vs BCE](pu_labels.png)", ""]
+    return "\n".join(lines)
+
+
+def _plot(results: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [c for c in results["comparisons"] if c["metric"] == "auroc"]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    for ax, subset in zip(axes, ("all labels", "10 most frequent")):
+        sel = [c for c in rows if c["subset"] == subset]
+        x = np.arange(len(sel))
+        for offset, key, name in ((-0.15, "a", "BCE"), (0.15, "b", "nnPU")):
+            vals = np.array([c[key] for c in sel])
+            ci = np.array([c[f"{key}_ci"] for c in sel])
+            ax.errorbar(x + offset, vals, yerr=[vals - ci[:, 0], ci[:, 1] - vals], fmt="o", capsize=3, label=name)
+        if sel:
+            ax.axhline(sel[0]["complete_bce"], color="grey", ls="--", lw=1, label="complete labels (BCE)")
+        ax.set_xticks(x, [f"{c['hidden']:.0%} hidden" for c in sel])
+        ax.set_title(f"macro AUROC, {subset}")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
