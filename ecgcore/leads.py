@@ -55,9 +55,11 @@ def frontal_dipole(lead_i: np.ndarray, lead_ii: np.ndarray) -> tuple[np.ndarray,
     """Cartesian components (x to the patient's left, y to the feet) of the frontal dipole.
 
     Scaled so that projecting onto 0 degrees gives lead I and onto 60 degrees gives lead II.
+    NumPy arrays and torch tensors pass through as they are (training augments tensors).
     """
-    x = np.asarray(lead_i)
-    y = (2.0 * np.asarray(lead_ii) - x) / np.sqrt(3.0)
+    x = np.asarray(lead_i) if isinstance(lead_i, (list, tuple)) else lead_i
+    ii = np.asarray(lead_ii) if isinstance(lead_ii, (list, tuple)) else lead_ii
+    y = (2.0 * ii - x) / np.sqrt(3.0)
     return x, y
 
 

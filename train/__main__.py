@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build-dataset", help="adapters -> one on-disk training set (built once, reused)")
-    b.add_argument("kind", choices=["ptbxl", "challenge", "code15", "review-export", "shared"])
+    b.add_argument("kind", choices=["ptbxl", "challenge", "code15", "review-export", "shared", "cinc2017"])
     b.add_argument("root", help="dataset folder (PTB-XL root, Challenge folder, export folder, ../shared/data)")
     b.add_argument("out", help="output folder, e.g. data/local/ptbxl")
     b.add_argument("--sampling-rate", type=int, default=None, help="PTB-XL: 100 or 500 Hz (default 500)")

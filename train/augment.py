@@ -1,7 +1,8 @@
 """Batch augmentation for (batch, leads, samples) z-scored ECGs, seeded through a torch.Generator.
 
-Amplitude scaling, Gaussian noise, baseline wander, time shift (zero fill), lead dropout.
-Electrical-axis (frontal-plane projection) augmentation is issue #7.
+Amplitude scaling, Gaussian noise, baseline wander, time shift (zero fill), lead dropout; and the
+electrical-axis augmentation that turns 12-lead records into virtual single leads
+(:func:`virtual_single_lead`, ECGFounder's recipe for its single-lead model).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
+
+from ecgcore.leads import frontal_dipole
 
 
 @dataclass(frozen=True)
@@ -64,3 +67,68 @@ def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator) 
         keep = torch.where(all_off, torch.ones_like(keep), keep)
         out = out * keep
     return out
+
+
+# -- electrical-axis augmentation ---------------------------------------------------------------
+@dataclass(frozen=True)
+class AxisAugmentConfig:
+    """Virtual single leads from the frontal-plane dipole of 12-lead records.
+
+    A single-lead device (a watch, AliveCor) records roughly lead I, but its axis depends on how
+    it is held, and electrodes get swapped. Projecting the cardiac dipole (from leads I and II) on
+    a random frontal axis shows the model every such lead from each 12-lead record.
+    """
+
+    p_virtual: float = 0.7                          # share of 12-lead records replaced by a virtual lead
+    angle_deg: tuple[float, float] = (-60.0, 120.0)  # axis range; 0 = lead I, 60 = II, 90 = aVF, -30 = aVL
+    p_invert: float = 0.1                           # polarity flip (device held the other way round)
+    p_misplaced: float = 0.1                        # a limb-electrode swap before projecting
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Limb-electrode swaps as maps of (I, II) -> (I', II'): RA<->LA, RA<->LL, LA<->LL.
+_SWAPS = (
+    lambda i, ii: (-i, ii - i),
+    lambda i, ii: (i - ii, -ii),
+    lambda i, ii: (ii, i),
+)
+
+
+def zscore_records(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Z-score each record over all its leads and real samples (trailing zero padding excluded),
+    as ``ecgcore.preprocess`` does for a record with these leads only."""
+    out = torch.zeros_like(x)
+    nonzero = (x != 0).any(dim=1)                      # (b, n)
+    for i in range(x.shape[0]):
+        idx = torch.nonzero(nonzero[i])
+        n_real = int(idx[-1]) + 1 if len(idx) else 0
+        if n_real:
+            seg = x[i, :, :n_real]
+            out[i, :, :n_real] = (seg - seg.mean()) / (seg.std(unbiased=False) + eps)
+    return out
+
+
+def virtual_single_lead(lead_i: torch.Tensor, lead_ii: torch.Tensor, config: AxisAugmentConfig,
+                        generator: torch.Generator) -> torch.Tensor:
+    """(b, 1, n) virtual leads, z-scored per record, from (b, n) leads I and II of 12-lead records.
+
+    Records not chosen (probability ``1 - p_virtual``) keep their real lead I.
+    """
+    b = lead_i.shape[0]
+    g = generator
+    i, ii = lead_i.clone(), lead_ii.clone()
+    swap = torch.rand(b, generator=g) < config.p_misplaced
+    which = torch.randint(0, len(_SWAPS), (b,), generator=g)
+    for k in torch.nonzero(swap).flatten().tolist():
+        i[k], ii[k] = _SWAPS[int(which[k])](lead_i[k], lead_ii[k])
+    x, y = frontal_dipole(i, ii)
+    lo, hi = config.angle_deg
+    theta = torch.deg2rad(lo + (hi - lo) * torch.rand(b, 1, generator=g))
+    virtual = torch.rand(b, 1, generator=g) < config.p_virtual
+    theta = torch.where(virtual, theta, torch.zeros_like(theta))
+    lead = x * torch.cos(theta) + y * torch.sin(theta)
+    lead = torch.where(virtual | swap[:, None], lead, lead_i)
+    sign = torch.where(torch.rand(b, 1, generator=g) < config.p_invert, -1.0, 1.0)
+    return zscore_records((lead * sign)[:, None, :])

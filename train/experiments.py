@@ -25,20 +25,20 @@ from train.data.shards import TrainingSet
 CV_GROUPS: tuple[tuple[int, ...], ...] = ((1, 2), (3, 4), (5, 6), (7, 8), (9,))
 
 
-def cv_splits(ts: TrainingSet, *, source: str = "ptbxl",
+def cv_splits(ts: TrainingSet, *, sources: Sequence[str] = ("ptbxl",),
               groups: Sequence[Sequence[int]] = CV_GROUPS) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, held-out) record indices per fold; records of other sources are always in training.
 
     Raises if a patient appears on both sides (PTB-XL's strat_fold keeps patients together).
     """
-    cv_source = ts.indices(sources=[source])
+    cv_source = ts.indices(sources=list(sources))
     if len(cv_source) == 0:
-        raise ValueError(f"no {source!r} records in {ts.path}: the cross-validation folds come from them")
+        raise ValueError(f"no {list(sources)} records in {ts.path}: the cross-validation folds come from them")
     others = np.setdiff1d(np.arange(len(ts)), cv_source)
     patients = ts.meta.patient_id.to_numpy()
     splits = []
     for group in groups:
-        held = ts.indices(sources=[source], folds=group)
+        held = ts.indices(sources=list(sources), folds=group)
         train = np.concatenate([np.setdiff1d(cv_source, held), others])
         leaked = set(patients[held]) & set(patients[train])
         if leaked:

@@ -258,7 +258,7 @@ def fit(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, val_idx: np.n
             idx = order[start:start + config.batch_size]
             if len(idx) < 2:
                 continue  # BatchNorm needs two samples
-            x = augment(torch.from_numpy(ts.signals(idx)), config.augment, gen).to(device)
+            x = augment(torch.from_numpy(ts.training_signals(idx, gen)), config.augment, gen).to(device)
             y, m = labels_all[idx].to(device), mask_all[idx].to(device)
             with autocast:
                 logits = net(x)

@@ -1,7 +1,8 @@
 """Dataset adapters -> one on-disk training format (see :mod:`train.data.shards`).
 
 ``build_dataset(kind, root, out_dir)`` with ``kind`` one of ``ptbxl``, ``challenge``, ``code15``,
-``review-export``, ``shared`` (the real data in ../shared/data: PTB-XL 500 Hz + CinC 2021 + CODE-15%).
+``review-export``, ``shared`` (the real data in ../shared/data: PTB-XL 500 Hz + CinC 2021 + CODE-15%),
+``cinc2017`` (single lead, built with lead I only).
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from train.data.cinc2017 import cinc2017_examples
 from train.data.challenge import challenge_examples, challenge_headers
 from train.data.code15 import code15_examples
 from train.data.ptbxl import ptbxl_examples
 from train.data.review_export import review_export_examples
+from ecgcore.leads import LEADS_12
+
 from train.data.shards import BuildResult, Example, TrainingSet, build
 
-KINDS = ("ptbxl", "challenge", "code15", "review-export", "shared")
+KINDS = ("ptbxl", "challenge", "code15", "review-export", "shared", "cinc2017")
+LEADS_OF_KIND = {"cinc2017": ("I",)}  # every other kind is built as 12-lead
 
 
 def shared_examples(root: str | os.PathLike[str], *, sampling_rate: int = 500) -> Iterator[Example]:
@@ -41,6 +46,8 @@ def examples_for(kind: str, root: str | os.PathLike[str], **options) -> Iterator
         return review_export_examples(root, **options)
     if kind == "shared":
         return shared_examples(root, **options)
+    if kind == "cinc2017":
+        return cinc2017_examples(root, **options)
     raise ValueError(f"unknown dataset kind {kind!r}; choose one of {', '.join(KINDS)}")
 
 
@@ -50,7 +57,8 @@ def build_dataset(kind: str, root: str | os.PathLike[str], out_dir: str | os.Pat
     examples = examples_for(kind, root, **options)
     if limit is not None:
         examples = itertools.islice(examples, limit)
-    return build(examples, out_dir, description=f"{kind} from {root}", progress=progress)
+    return build(examples, out_dir, leads=LEADS_OF_KIND.get(kind, LEADS_12), description=f"{kind} from {root}",
+                 progress=progress)
 
 
 def ensure_dataset(kind: str, root: str | os.PathLike[str], out_dir: str | os.PathLike[str], **options) -> TrainingSet:
@@ -61,6 +69,6 @@ def ensure_dataset(kind: str, root: str | os.PathLike[str], out_dir: str | os.Pa
     return TrainingSet(out_dir)
 
 
-__all__ = ["BuildResult", "Example", "KINDS", "TrainingSet", "build", "build_dataset", "challenge_examples",
+__all__ = ["BuildResult", "Example", "KINDS", "cinc2017_examples", "TrainingSet", "build", "build_dataset", "challenge_examples",
            "challenge_headers", "code15_examples", "ensure_dataset", "examples_for", "ptbxl_examples",
            "review_export_examples", "shared_examples"]

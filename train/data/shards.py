@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm import tqdm
 
 from ecgcore.labels import N_ECGFOUNDER_LABELS, ecgfounder_labels
@@ -192,6 +193,11 @@ class TrainingSet:
             sel = np.nonzero(shard_of == s)[0]
             out[sel] = self._shards[s][idx[sel] - self._starts[s]]
         return out
+
+    def training_signals(self, idx: Sequence[int] | np.ndarray, generator: torch.Generator) -> np.ndarray:
+        """What a training step sees before batch augmentation (views such as
+        :class:`train.data.single_lead.SingleLeadSet` transform it; here it is :meth:`signals`)."""
+        return self.signals(idx)
 
     def indices(self, *, split: str | Sequence[str] | None = None, folds: Sequence[int] | None = None,
                 sources: Sequence[str] | None = None) -> np.ndarray:

@@ -95,8 +95,9 @@ def run(*, work: Path = REPO / "artifacts" / "pu_labels", docs: Path = REPO / "d
     labels = select_labels(ts, np.arange(len(ts)), RECIPE.min_positives)
     splits = cv_splits(ts)
     variants = [("bce", 0.0)] + [(loss, h) for h in hidden_fractions for loss in ("bce", "pu")]
+    # Seed-major order: if a run is cut short, the finished seeds are complete for every variant.
     jobs = [Job(str(ts.path), str(work), tuple(labels), loss, h, seed, k, epochs)
-            for loss, h in variants for seed in seeds for k in range(len(splits))]
+            for seed in seeds for loss, h in variants for k in range(len(splits))]
     log(f"{len(labels)} labels, {len(splits)} folds, {len(jobs)} fits")
     probs = run_jobs(run_job, jobs, workers=workers, desc="PU experiment")
     held = np.concatenate([h for _, h in splits])

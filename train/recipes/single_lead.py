@@ -1,0 +1,269 @@
+"""Experiment 2 (issue #7) and the shipped single-lead model: electrical-axis lead augmentation.
+
+One command: ``python scripts/run_experiment.py single-lead`` (about 45 min on 2 CPU cores).
+
+A. Does the augmentation help? Patient-disjoint 5-fold CV over PTB-XL (as for the default model),
+   the 12-lead training data only, the default model's labels, two seeds. Single-lead models
+   (``net1d-small-1lead``, lead I input) trained on real lead I vs on virtual leads
+   (:func:`train.augment.virtual_single_lead`), both scored on the *real* lead I of the held-out
+   fold, next to the 12-lead model with the same recipe (the PU experiment's complete-label BCE
+   fits, reused when present).
+B. The shipped single-lead model: the better variant of A trained on the 12-lead data (seen
+   through lead I) plus the 2,500 CinC 2017 AliveCor recordings (N/A/O/~). Held-out check on
+   CinC 2017 folds 1-2 (AF and sinus rhythm AUROC), then the final model on everything, saved as
+   ``models/net1d-small-1lead-default`` (the app's model for one-lead uploads). Thresholds: max F1
+   on the held-out predictions of A (PTB-XL labels) and B (CinC 2017 labels).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgcore.bundle import make_card, save_bundle
+
+from train.augment import AxisAugmentConfig
+from train.data import ensure_dataset
+from train.data.shards import TrainingSet
+from train.data.single_lead import SingleLeadSet
+from train.evaluate import choose_thresholds, evaluate_predictions
+from train.experiments import cv_splits, fmt_ci, fmt_diff, paired_bootstrap, run_jobs
+from train.fit import fit, predict_probabilities, select_labels
+from train.recipes import pu_labels
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data"
+NAME = "net1d-small-1lead-default"
+SEEDS = (0, 1)
+EPOCHS = pu_labels.EPOCHS           # the same budget as the 12-lead reference
+FINAL_EPOCHS = 12                   # 6x more records per epoch once CinC 2017 is in
+CINC_HOLDOUT_FOLDS = (1, 2)
+AXIS = AxisAugmentConfig()
+RECIPE = replace(pu_labels.RECIPE, model="net1d-small-1lead", bundle_name=NAME)
+VARIANTS = {"lead-i": None, "axis": AXIS}
+
+
+@dataclass(frozen=True)
+class Job:
+    data_12lead: str
+    data_cinc2017: str | None       # None: the 12-lead data only (part A)
+    work: str
+    labels: tuple[str, ...]
+    variant: str                    # "lead-i" or "axis"
+    seed: int
+    fold: int | None                # part A: CV fold; None: part B (CinC hold-out, or all with train_all)
+    epochs: int
+    train_all: bool = False
+
+
+def single_lead_set(data_12lead: str, data_cinc2017: str | None, variant: str) -> SingleLeadSet:
+    sets = [TrainingSet(data_12lead)] + ([TrainingSet(data_cinc2017)] if data_cinc2017 else [])
+    return SingleLeadSet(sets, lead="I", axis=VARIANTS[variant])
+
+
+def run_job(job: Job) -> Any:
+    ts = single_lead_set(job.data_12lead, job.data_cinc2017, job.variant)
+    if job.fold is not None:
+        train_idx, held = cv_splits(ts)[job.fold]
+        name = f"{job.variant}-s{job.seed}-f{job.fold}"
+    elif job.train_all:
+        train_idx, held = np.arange(len(ts)), None
+        name = f"final-{job.variant}"
+    else:
+        held = ts.indices(sources=["cinc2017"], folds=CINC_HOLDOUT_FOLDS)
+        train_idx = np.setdiff1d(np.arange(len(ts)), held)
+        name = f"cinc-holdout-{job.variant}-s{job.seed}"
+    config = replace(RECIPE, out_dir=str(Path(job.work) / name), labels=list(job.labels), epochs=job.epochs,
+                     seed=RECIPE.seed + job.seed)
+    result = fit(config, ts, train_idx, None)
+    if held is None:
+        return result.model.cpu().eval()
+    return predict_probabilities(result.model, ts, held)[:, ts.label_columns(job.labels)]
+
+
+def run(*, work: Path = REPO / "artifacts" / "single_lead", docs: Path = REPO / "docs" / "experiments",
+        models_dir: Path = REPO / "models", shared: Path = SHARED,
+        data_12lead: Path = REPO / "data" / "local" / "shared-12lead",
+        data_cinc2017: Path = REPO / "data" / "local" / "cinc2017", seeds=SEEDS, epochs: int = EPOCHS,
+        final_epochs: int = FINAL_EPOCHS, workers: int | None = None, n_boot: int = 500, ship: bool = True,
+        reference_work: Path = REPO / "artifacts" / "pu_labels", log=print) -> dict:
+    t0 = time.time()
+    ts12 = ensure_dataset("shared", shared, data_12lead)
+    cinc = ensure_dataset("cinc2017", shared / "cinc2017_subset", data_cinc2017)
+    labels = select_labels(ts12, np.arange(len(ts12)), RECIPE.min_positives)
+    splits = cv_splits(ts12)
+    cols = ts12.label_columns(labels)
+
+    # A: lead I vs axis augmentation vs the 12-lead reference, same folds, seeds and budget.
+    jobs_a = [Job(str(ts12.path), None, str(work), tuple(labels), v, seed, k, epochs)
+              for seed in seeds for v in VARIANTS for k in range(len(splits))]
+    ref_jobs = [pu_labels.Job(str(ts12.path), str(reference_work), tuple(labels), "bce", 0.0,
+                              seed, k, epochs) for seed in seeds for k in range(len(splits))]
+    log(f"A: {len(jobs_a)} single-lead fits + {len(ref_jobs)} 12-lead reference fits (reused when present)")
+    probs_a = run_jobs(run_job, jobs_a, workers=workers, desc="single-lead CV")
+    probs_ref = run_jobs(pu_labels.run_job, ref_jobs, workers=workers, desc="12-lead reference")
+    held = np.concatenate([h for _, h in splits])
+    y, m = ts12.labels[held][:, cols], ts12.mask[held][:, cols]
+
+    def oof(variant: str) -> list[np.ndarray]:
+        return [np.concatenate([p for j, p in zip(jobs_a, probs_a) if (j.variant, j.seed) == (variant, seed)])
+                for seed in seeds]
+
+    oof_ref = [np.concatenate([p for j, p in zip(ref_jobs, probs_ref) if j.seed == seed]) for seed in seeds]
+    results: dict[str, Any] = {"labels": labels, "seeds": list(seeds), "epochs": epochs, "n_records": int(len(held)),
+                               "n_boot": n_boot, "axis_config": AXIS.to_dict(), "comparisons": []}
+    for metric in ("auroc", "auprc"):
+        aug = paired_bootstrap(y, m, oof("lead-i"), oof("axis"), metric=metric, n_boot=n_boot)
+        gap = paired_bootstrap(y, m, oof_ref, oof("axis"), metric=metric, n_boot=n_boot)
+        gap_plain = paired_bootstrap(y, m, oof_ref, oof("lead-i"), metric=metric, n_boot=n_boot)
+        results["comparisons"].append({"metric": metric, "axis_vs_lead_i": aug.to_dict(),
+                                       "axis_vs_12lead": gap.to_dict(), "lead_i_vs_12lead": gap_plain.to_dict()})
+        log(f"A {metric}: 12-lead {gap.a:.3f}, lead I {aug.a:.3f}, lead I + axis {aug.b:.3f} "
+            f"(axis - lead I {aug.diff:+.3f} {aug.diff_ci})")
+    per_label = {}
+    mean = {name: np.mean(v, axis=0) for name, v in (("12-lead", oof_ref), ("lead-i", oof("lead-i")),
+                                                     ("axis", oof("axis")))}
+    for name, scores in mean.items():
+        ev = evaluate_predictions(y, scores, m, labels, n_boot=200)
+        per_label[name] = {r["label"]: {"auroc": r["auroc"], "auroc_ci": r["auroc_ci"], "positives": r["positives"]}
+                           for r in ev.labels}
+    results["per_label"] = per_label
+    auroc = next(c for c in results["comparisons"] if c["metric"] == "auroc")["axis_vs_lead_i"]
+    chosen = "axis" if auroc["diff"] >= 0 else "lead-i"
+    results["chosen_variant"] = chosen
+    log(f"shipped variant: {chosen}")
+
+    # B: CinC 2017 hold-out for both variants, then the final model.
+    both = SingleLeadSet([ts12, cinc])
+    all_labels = select_labels(both, np.arange(len(both)), RECIPE.min_positives)
+    cinc_held = both.indices(sources=["cinc2017"], folds=CINC_HOLDOUT_FOLDS)
+    cinc_labels = [n for n in ("ATRIAL FIBRILLATION", "SINUS RHYTHM") if n in all_labels]
+    jobs_b = [Job(str(ts12.path), str(cinc.path), str(work), tuple(all_labels), v, 0, None, final_epochs)
+              for v in VARIANTS]
+    if ship:
+        jobs_b.append(Job(str(ts12.path), str(cinc.path), str(work), tuple(all_labels), chosen, 0, None,
+                          final_epochs, train_all=True))
+    log(f"B: {len(jobs_b)} fits on 12-lead + CinC 2017 ({len(all_labels)} labels)")
+    out_b = run_jobs(run_job, jobs_b, workers=workers, desc="single-lead + CinC 2017")
+    bc = both.label_columns(cinc_labels)
+    yb, mb = both.labels[cinc_held][:, bc], both.mask[cinc_held][:, bc]
+    in_all = [all_labels.index(n) for n in cinc_labels]
+    results["cinc2017_holdout"] = {"folds": list(CINC_HOLDOUT_FOLDS), "n_records": int(len(cinc_held)),
+                                   "epochs": final_epochs}
+    for job, probs in zip(jobs_b, out_b):
+        if job.train_all:
+            continue
+        ev = evaluate_predictions(yb, probs[:, in_all], mb, cinc_labels, n_boot=1000)
+        results["cinc2017_holdout"][job.variant] = {r["label"]: {"auroc": r["auroc"], "auroc_ci": r["auroc_ci"],
+                                                                 "auprc": r["auprc"], "auprc_ci": r["auprc_ci"],
+                                                                 "positives": r["positives"], "n": r["n"]}
+                                                    for r in ev.labels}
+    results["minutes"] = (time.time() - t0) / 60
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "single_lead.json").write_text(json.dumps(results, indent=1) + "\n")
+    (docs / "single_lead.md").write_text(report(results))
+    _plot(results, docs / "single_lead.png")
+    if ship:
+        cinc_probs = next(p for j, p in zip(jobs_b, out_b) if j.variant == chosen and not j.train_all)
+        _ship(out_b[-1], both, all_labels, labels, mean[chosen], y, m, cinc_labels, cinc_probs[:, in_all], yb, mb,
+              results, models_dir / NAME, final_epochs)
+        log(f"bundle written to {models_dir / NAME}")
+    log(f"done in {(time.time() - t0) / 60:.0f} min")
+    return results
+
+
+def _ship(model, both: SingleLeadSet, all_labels, cv_labels, cv_scores, y, m, cinc_labels, cinc_scores, yb, mb,
+          results: dict, bundle_dir: Path, epochs: int) -> None:
+    """Thresholds from held-out predictions (PTB-XL OOF lead I; CinC 2017 hold-out), then save."""
+    thresholds = choose_thresholds(y, cv_scores, m, cv_labels)
+    thresholds.update(choose_thresholds(yb, cinc_scores, mb, cinc_labels))
+    names = list(both.label_names)
+    chosen = results["chosen_variant"]
+    per_label = {k: dict(v) for k, v in results["per_label"][chosen].items()}
+    for k, v in results["cinc2017_holdout"][chosen].items():
+        per_label[k] = {**v, "evaluated_on": "CinC 2017 hold-out"}
+    config = replace(RECIPE, out_dir="", labels=list(all_labels), epochs=epochs)
+    card = make_card(
+        NAME, model, names, version="1.0.0", architecture="net1d-small-1lead",
+        thresholds=[thresholds.get(n, 0.5) for n in names], trained_labels=list(all_labels), input_leads=["I"],
+        preprocessing=both.preprocess_config(),
+        training={"data": {"sources": both.manifest["sources"], "n_records": len(both),
+                           "description": "PTB-XL folds 1-9 + CinC 2021 + CODE-15% samples seen through lead I "
+                                          + ("with electrical-axis augmentation" if chosen == "axis" else "")
+                                          + "; CinC 2017 AliveCor subset (2,500 recordings, first 10 s)"},
+                  "recipe": "train/recipes/single_lead.py (python scripts/run_experiment.py single-lead)",
+                  "config": {**config.to_dict(), "axis_augment": AXIS.to_dict() if chosen == "axis" else None},
+                  "thresholds_from": "max F1 on held-out predictions (PTB-XL OOF real lead I; CinC 2017 folds 1-2)"},
+        metrics={"evaluation": "PTB-XL labels: out-of-fold on real lead I, patient-disjoint 5-fold CV, 12-lead "
+                               "training data only, mean of seeds; ATRIAL FIBRILLATION / SINUS RHYTHM: CinC 2017 "
+                               "folds 1-2 held out (record-level split: no patient ids are published)",
+                 "per_label": per_label, "comparisons": results["comparisons"]},
+        default=True,
+        description="Small single-lead Net1D (lead I, e.g. a smartwatch or AliveCor recording exported as CSV), "
+                    "trained from scratch on real ECGs. Predicts only its trained labels. Research software, "
+                    "not a diagnosis.")
+    if bundle_dir.exists():
+        for f in ("model.safetensors", "card.json"):
+            (bundle_dir / f).unlink(missing_ok=True)
+    save_bundle(model, card, bundle_dir)
+
+
+def report(results: dict) -> str:
+    lines = ["## 2. Electrical-axis lead augmentation and the single-lead model", "",
+             f"**A. PTB-XL, real lead I.** Out-of-fold over {results['n_records']} PTB-XL records (patient-disjoint "
+             f"5-fold CV, 12-lead training data only), {len(results['labels'])} labels, {results['epochs']} epochs, "
+             f"mean of {len(results['seeds'])} seeds; 95% CIs from a paired bootstrap over records "
+             f"({results['n_boot']} resamples).", "",
+             "| metric | 12-lead model | lead I | lead I + axis augmentation | axis − lead I | axis − 12-lead |",
+             "|---|---|---|---|---|---|"]
+    for c in results["comparisons"]:
+        a, g = c["axis_vs_lead_i"], c["axis_vs_12lead"]
+        lines.append(f"| macro {c['metric'].upper()} | {fmt_ci(g['a'], g['a_ci'])} | {fmt_ci(a['a'], a['a_ci'])} | "
+                     f"{fmt_ci(a['b'], a['b_ci'])} | {fmt_diff(a['diff'], a['diff_ci'])} | "
+                     f"{fmt_diff(g['diff'], g['diff_ci'])} |")
+    lines += ["", "Per label (AUROC, seed-averaged predictions, bootstrap 95% CI):", "",
+              "| label | positives | 12-lead | lead I | lead I + axis |", "|---|---|---|---|---|"]
+    pl = results["per_label"]
+    for name in sorted(pl["12-lead"], key=lambda n: -pl["12-lead"][n]["positives"]):
+        cells = [fmt_ci(pl[v][name]["auroc"], pl[v][name]["auroc_ci"]) if name in pl[v] else "–"
+                 for v in ("12-lead", "lead-i", "axis")]
+        lines.append(f"| {name} | {pl['12-lead'][name]['positives']} | " + " | ".join(cells) + " |")
+    h = results["cinc2017_holdout"]
+    lines += ["", f"**B. CinC 2017 hold-out** (folds {h['folds']}, {h['n_records']} AliveCor recordings; trained on "
+              f"the other CinC 2017 folds + the 12-lead data through lead I, {h['epochs']} epochs, one seed):", "",
+              "| label | positives | lead I | lead I + axis |", "|---|---|---|---|"]
+    for name in h.get("lead-i", {}):
+        cells = [fmt_ci(h[v][name]["auroc"], h[v][name]["auroc_ci"]) for v in ("lead-i", "axis") if v in h]
+        lines.append(f"| {name} | {h['lead-i'][name]['positives']} / {h['lead-i'][name]['n']} | "
+                     + " | ".join(cells) + " |")
+    lines += ["", f"Shipped: `models/{NAME}` ({'with' if results['chosen_variant'] == 'axis' else 'without'} the "
+              "augmentation, chosen by A's macro AUROC).", "", "![single-lead](single_lead.png)", ""]
+    return "\n".join(lines)
+
+
+def _plot(results: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pl = results["per_label"]
+    names = sorted(pl["12-lead"], key=lambda n: -pl["12-lead"][n]["positives"])
+    fig, ax = plt.subplots(figsize=(10, 4))
+    x = np.arange(len(names))
+    for offset, key, label in ((-0.25, "12-lead", "12-lead"), (0.0, "lead-i", "lead I"),
+                               (0.25, "axis", "lead I + axis aug.")):
+        vals = [pl[key].get(n, {}).get("auroc", np.nan) for n in names]
+        ax.bar(x + offset, vals, width=0.25, label=label)
+    ax.set_xticks(x, [n.title()[:22] for n in names], rotation=60, ha="right", fontsize=7)
+    ax.set_ylim(0.4, 1.0)
+    ax.set_ylabel("out-of-fold AUROC")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
