@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
+from scipy.special import expit
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
@@ -147,17 +148,23 @@ def _lr_lambda(config: FitConfig, steps_per_epoch: int):
 
 
 @torch.no_grad()
-def predict_probabilities(model: Net1D, ts: TrainingSet, idx: np.ndarray, batch_size: int = 64,
-                          device: torch.device | str = "cpu") -> np.ndarray:
-    """Sigmoid outputs ``(len(idx), n_outputs)`` in eval mode."""
+def predict_outputs(model: Net1D, ts: TrainingSet, idx: np.ndarray, batch_size: int = 64,
+                    device: torch.device | str = "cpu") -> np.ndarray:
+    """Raw outputs (logits, or standardised values of regression tasks) ``(len(idx), n_outputs)``, eval mode."""
     was_training = model.training
     model.eval()
     out = []
     for start in range(0, len(idx), batch_size):
         x = torch.from_numpy(ts.signals(idx[start:start + batch_size])).to(device)
-        out.append(torch.sigmoid(model(x).float()).cpu().numpy())
+        out.append(model(x).float().cpu().numpy())
     model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, model.config.n_classes), np.float32)
+
+
+def predict_probabilities(model: Net1D, ts: TrainingSet, idx: np.ndarray, batch_size: int = 64,
+                          device: torch.device | str = "cpu") -> np.ndarray:
+    """Sigmoid outputs ``(len(idx), n_outputs)`` in eval mode."""
+    return expit(predict_outputs(model, ts, idx, batch_size, device))
 
 
 def _atomic_save(obj: Any, path: Path) -> None:

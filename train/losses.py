@@ -116,6 +116,24 @@ def labeled_fractions(targets: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(n_known > 0, n_pos / np.maximum(n_known, 1), 0.0).astype(np.float32)
 
 
+@register_loss("multitask")
+def make_multitask_loss(regression: Sequence[bool]) -> LossFn:
+    """Downstream tasks in one head: mean squared error on (standardised) regression outputs,
+    BCE on the others; each task weighs the same, unknown targets (mask False) are left out."""
+    is_regression = torch.as_tensor(list(regression), dtype=torch.bool)
+
+    def loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        z, t, known = logits.float(), targets.float(), mask.to(torch.float32)
+        reg = is_regression.to(z.device)
+        per = torch.where(reg, (z - t) ** 2, F.binary_cross_entropy_with_logits(z, t, reduction="none"))
+        n = known.sum(0)
+        per_task = (per * known).sum(0) / n.clamp_min(1.0)
+        active = n > 0
+        return per_task[active].mean() if active.any() else z.sum() * 0.0
+
+    return loss
+
+
 def estimate_label_frequency(scores: np.ndarray, labeled: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Elkan & Noto's (KDD 2008) estimator e1 of c per label: the mean score on labelled positives.
 
