@@ -25,3 +25,15 @@ def small_set(tmp_path_factory, ptbxl_root, shared_data_dir) -> TrainingSet:
     )
     build(examples, out, progress=False)
     return TrainingSet(out)
+
+
+@pytest.fixture(scope="session")
+def cinc2017_set(tmp_path_factory, shared_data_dir) -> TrainingSet:
+    """60 real CinC 2017 AliveCor recordings, built with lead I only."""
+    from train.data import cinc2017_examples
+    from train.data.single_lead import SingleLeadSet  # noqa: F401 - import check for the view module
+
+    out = tmp_path_factory.mktemp("sets") / "cinc2017"
+    build(itertools.islice(cinc2017_examples(shared_data_dir / "cinc2017_subset"), 60), out, leads=("I",),
+          progress=False)
+    return TrainingSet(out)

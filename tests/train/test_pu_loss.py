@@ -90,3 +90,51 @@ def test_pu_recovers_probabilities_when_positives_are_hidden() -> None:
     # BCE on incomplete labels under-estimates every positive; PU lands near the complete-label model
     assert mean_pos["naive"] < 0.6 * mean_pos["complete"]
     assert abs(mean_pos["pu"] - mean_pos["complete"]) < 0.1
+
+
+def test_prior_option_equals_the_matching_label_frequency() -> None:
+    from train.losses import get_loss
+
+    p_obs = torch.tensor([0.1, 0.2])
+    logits = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+    y = (torch.rand(16, 2, generator=torch.Generator().manual_seed(1)) < 0.2).float()
+    mask = torch.ones_like(y, dtype=torch.bool)
+    by_prior = get_loss("pu", labeled_fraction=p_obs, prior=[0.2, 0.4])(logits, y, mask)
+    by_c = get_loss("pu", labeled_fraction=p_obs, label_frequency=0.5)(logits, y, mask)
+    assert torch.isclose(by_prior, by_c)
+    with pytest.raises(ValueError, match="prior"):
+        get_loss("pu", labeled_fraction=p_obs, prior=0.0)
+
+
+def test_elkan_noto_estimate_recovers_the_label_frequency() -> None:
+    from train.losses import estimate_label_frequency
+
+    # An ideal "labelled vs unlabelled" classifier outputs c on every true positive: the mean score
+    # on labelled positives is c, whatever the class prior.
+    rng = np.random.default_rng(0)
+    n, c = 4000, np.array([0.7, 0.4])
+    positive = rng.random((n, 2)) < [0.3, 0.1]
+    labeled = positive & (rng.random((n, 2)) < c)
+    scores = np.where(positive, c, 0.0)
+    assert np.allclose(estimate_label_frequency(scores, labeled), c)
+    mask = np.ones_like(labeled)
+    mask[:, 1] = False
+    est = estimate_label_frequency(scores, labeled, mask)
+    assert est[0] == pytest.approx(0.7) and np.isnan(est[1])
+
+
+def test_hide_positives_hides_the_fraction_in_the_given_rows_only() -> None:
+    from train.recipes.pu_labels import hide_positives
+
+    labels = np.zeros((100, 3), np.uint8)
+    labels[:40, 0] = 1
+    labels[::2, 2] = 1
+    mask = np.ones_like(labels, bool)
+    rows = np.arange(50)
+    hidden = hide_positives(labels, mask, rows, np.array([0, 2]), 0.3, seed=0)
+    assert labels[:40, 0].sum() - hidden[:40, 0].sum() == 12          # 30% of 40
+    assert labels[rows, 2].sum() - hidden[rows, 2].sum() == round(0.3 * 25)
+    assert np.array_equal(hidden[50:], labels[50:])                 # held-out rows keep every positive
+    assert np.array_equal(hidden[:, 1], labels[:, 1])
+    assert np.array_equal(hidden, hide_positives(labels, mask, rows, np.array([0, 2]), 0.3, seed=0))
+    assert not (hidden > labels).any()
