@@ -26,7 +26,7 @@ import numpy as np
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
 from train.experiments import cv_splits, fmt_ci, fmt_diff, paired_bootstrap, run_jobs
-from train.fit import FitConfig, fit, predict_probabilities, select_labels
+from train.fit import fit, predict_probabilities, select_labels
 from train.recipes.default_12lead import RECIPE as DEFAULT_RECIPE
 
 REPO = Path(__file__).resolve().parents[2]
