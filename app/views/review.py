@@ -28,6 +28,8 @@ from ecgcore.preprocess import filter_mv
 from ecgcore.predict import Prediction, Predictor
 
 VERDICT_CHOICES = ("present", "absent", "uncertain")
+NEXT_RECORD_KEY = "Alt+N"     # Streamlit reserves C and R; Ctrl+N opens a browser window
+SAVE_VERDICT_KEY = "Alt+S"
 FORM_FINDINGS = 8  # findings offered for a verdict: positives first, then the most probable
 METHOD_NAMES = {"ig": "Integrated gradients", "gradcam": "Grad-CAM (fast, coarse)", "occlusion": "Occlusion",
                 "saliency": "Gradient saliency"}
@@ -43,7 +45,7 @@ def _record_picker(db, user: SessionUser) -> None:
     left = right = st.sidebar
     with left:
         st.markdown("**Next record**")
-        if st.button("Open next record", type="primary", width="stretch"):
+        if st.button("Open next record", type="primary", width="stretch", shortcut=NEXT_RECORD_KEY):
             queue = workspace.worklist(db, reviewer=user.name, order=st.session_state.get("worklist_order", "priority"))
             if queue.empty:
                 st.info("Nothing is waiting for your review.")
@@ -51,6 +53,7 @@ def _record_picker(db, user: SessionUser) -> None:
                 _open_record(int(queue.iloc[0]["record_id"]))
         st.selectbox("Worklist order", ["priority", "uncertainty", "oldest"], key="worklist_order",
                      help="priority: adjudication, then second reviews, then new records")
+        st.caption(f"Keyboard: **{NEXT_RECORD_KEY}** next record, **{SAVE_VERDICT_KEY}** save the verdict.")
     with right:
         if allowed(user.role, "upload"):
             flash = st.session_state.pop("upload_flash", None)
@@ -178,7 +181,7 @@ def _verdict_form(db, record_id: int, user: SessionUser, prediction: Prediction 
         adjudicate = False
         if allowed(user.role, "adjudicate"):
             adjudicate = st.checkbox("This is an adjudication (overrides the majority)", key=f"adj_{record_id}")
-        if st.form_submit_button("Save verdict", type="primary"):
+        if st.form_submit_button("Save verdict", type="primary", shortcut=SAVE_VERDICT_KEY):
             if not verdicts and not added:
                 st.error("Nothing to save: give at least one verdict or add a finding.")
                 return
