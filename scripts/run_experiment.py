@@ -3,6 +3,7 @@
     python scripts/run_experiment.py pu            # PU vs BCE with 30%/60% hidden positives (~35 min)
     python scripts/run_experiment.py single-lead   # electrical-axis augmentation, single-lead bundle (~40 min)
     python scripts/run_experiment.py downstream    # linear probe vs fine-tune vs scratch (~35 min)
+    python scripts/run_experiment.py contrastive   # SimCLR pretraining, then the same probes (~15 min)
 
 Options: --epochs N, --seeds 0,1, --workers N (default: one per core). Intermediate fits go to
 artifacts/<experiment>/ (resumable: finished fits are reused when the same command runs again).
@@ -18,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 EXPERIMENTS = {"pu": "train.recipes.pu_labels", "single-lead": "train.recipes.single_lead",
-               "downstream": "train.recipes.downstream"}
+               "downstream": "train.recipes.downstream", "contrastive": "train.recipes.contrastive"}
 
 
 def main() -> None:
