@@ -43,6 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--patience", type=int, default=8, help="early stopping patience (0: off)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--no-augment", action="store_true")
+    f.add_argument("--loss", choices=["bce", "pu"], default="bce",
+                   help="pu: positive-unlabeled (nnPU) for incomplete labels; give --label-frequency or --prior")
+    f.add_argument("--label-frequency", type=float, default=None,
+                   help="PU: chance that a true positive carries its label (e.g. 0.7 if ~30%% are missing)")
+    f.add_argument("--prior", type=float, default=None, help="PU: true prevalence of every label instead")
+    f.add_argument("--single-lead", default=None, metavar="LEAD",
+                   help="train a single-lead model on this lead of a 12-lead set (e.g. I)")
+    f.add_argument("--axis-augment", action="store_true",
+                   help="with --single-lead: virtual leads from the frontal-plane dipole (electrical-axis augmentation)")
+    f.add_argument("--extra-dataset", action="append", default=[],
+                   help="with --single-lead: another (e.g. single-lead CinC 2017) set to train on as well")
     f.add_argument("--no-resume", action="store_true", help="start over even if OUT_DIR/last.pt exists")
     f.add_argument("--name", default="net1d-model", help="bundle name")
 
@@ -69,6 +80,20 @@ def main(argv: list[str] | None = None) -> int:
         from train.fit import FitConfig, fit
 
         ts = TrainingSet(args.dataset)
+        if args.single_lead:
+            from train.augment import AxisAugmentConfig
+            from train.data.single_lead import SingleLeadSet
+
+            ts = SingleLeadSet([ts] + [TrainingSet(p) for p in args.extra_dataset], lead=args.single_lead,
+                               axis=AxisAugmentConfig() if args.axis_augment else None)
+        elif args.axis_augment or args.extra_dataset:
+            parser.error("--axis-augment and --extra-dataset need --single-lead")
+        loss_options = {}
+        if args.loss == "pu":
+            if (args.label_frequency is None) == (args.prior is None):
+                parser.error("--loss pu needs exactly one of --label-frequency and --prior")
+            loss_options = ({"label_frequency": args.label_frequency} if args.label_frequency is not None
+                            else {"prior": args.prior})
         train_idx = ts.indices(folds=_folds(args.train_folds)) if args.train_folds else ts.indices(split=args.train_split)
         val_idx = (ts.indices(folds=_folds(args.val_folds)) if args.val_folds else
                    ts.indices(split=args.val_split) if args.val_split else np.array([], np.int64))
@@ -79,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            weight_decay=args.weight_decay, patience=args.patience or None, seed=args.seed,
                            augment=NO_AUGMENT if args.no_augment else AugmentConfig(), resume=not args.no_resume,
-                           bundle_name=args.name)
+                           bundle_name=args.name, loss=args.loss, loss_options=loss_options,
+                           model_overrides={"in_channels": 1} if args.single_lead and not args.init else {})
         result = fit(config, ts, train_idx, val_idx)
         if result.bundle_dir:
             print(f"bundle: {result.bundle_dir} (best epoch {result.best_epoch}, val macro AUROC "

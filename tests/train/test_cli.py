@@ -39,3 +39,24 @@ def test_evaluate_refuses_overlapping_splits(tmp_path, small_set):
     save_bundle(model, make_card("t", model, list(small_set.label_names)), tmp_path / "b")
     with pytest.raises(ValueError, match="overlap"):
         evaluate_bundle(str(tmp_path / "b"), str(small_set.path), test_split="train", val_split="train")
+
+
+@pytest.mark.slow
+def test_cli_single_lead_with_axis_augmentation_and_pu(tmp_path, small_set, cinc2017_set):
+    out = tmp_path / "single"
+    assert main(["fit", str(small_set.path), str(out), "--model", "net1d-tiny", "--epochs", "1", "--train-folds",
+                 "1,2,3,4,5,6,7,8", "--val-split", "", "--single-lead", "I", "--axis-augment", "--extra-dataset",
+                 str(cinc2017_set.path), "--labels", "SINUS RHYTHM,ABNORMAL ECG", "--loss", "pu",
+                 "--label-frequency", "0.7", "--batch-size", "8"]) == 0
+    card = json.loads((out / "bundle" / "card.json").read_text())
+    assert card["input_leads"] == ["I"] and card["config"]["in_channels"] == 1
+    assert card["training"]["config"]["loss"] == "pu"
+    assert card["training"]["config"]["loss_options"] == {"label_frequency": 0.7}
+    assert "axis augmentation" in card["training"]["dataset"]
+
+
+@pytest.mark.parametrize("extra", [["--loss", "pu"], ["--loss", "pu", "--prior", "0.1", "--label-frequency", "0.5"],
+                                   ["--axis-augment"]])
+def test_cli_refuses_incomplete_options(tmp_path, small_set, extra):
+    with pytest.raises(SystemExit):
+        main(["fit", str(small_set.path), str(tmp_path / "x"), "--model", "net1d-tiny", *extra])
