@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,6 +22,8 @@ from ecgcore.io.writers import write_aecg, write_csv, write_edf, write_npz  # no
 
 SAMPLES = REPO / "data" / "samples"
 SOURCE_RECORD = SAMPLES / "ptbxl" / "00001_hr.hea"
+SINGLE_LEAD_RECORD = SAMPLES / "cinc2017" / "A00054.hea"
+SINGLE_LEAD_SECONDS = 30
 DEMO = SAMPLES / "demo"
 
 LICENSE_TEXT = """# Demo files (derived from PTB-XL)
@@ -36,6 +39,13 @@ ecgcore's own writers:
 - `ptbxl_00001_hr_wfdb.zip`: the original `.hea` + `.dat`, zipped (the upload form of WFDB).
 
 Changes from the original: format conversion only (values rounded to each format's resolution).
+
+`cinc2017_A00054_lead_I.csv` is different: a single-lead AliveCor recording (CinC 2017 record
+`A00054`, labelled A = atrial fibrillation, 300 Hz, shipped unchanged in `../cinc2017/`), written as a
+`time_s,I` CSV as a smartwatch or handheld device would export lead I; the first 30 s. It is under
+the Open Data Commons Attribution License v1.0 (ODC-By 1.0) of the PhysioNet/CinC Challenge 2017
+data; cite Clifford GD et al., "AF Classification from a Short Single Lead ECG Recording: the
+PhysioNet/Computing in Cardiology Challenge 2017", Computing in Cardiology 44 (2017).
 
 ## License
 
@@ -66,10 +76,15 @@ def main() -> None:
             member = SOURCE_RECORD.with_suffix(suffix)
             archive.write(member, arcname=member.name)
     outputs.append(zip_path)
+    single = read(SINGLE_LEAD_RECORD)
+    n = int(SINGLE_LEAD_SECONDS * single.fs)
+    single = replace(single, signal=single.signal[:, :n])
+    outputs.append(write_csv(single, DEMO / "cinc2017_A00054_lead_I.csv"))
     (DEMO / "LICENSE.md").write_text(LICENSE_TEXT, encoding="utf-8")
     for path in outputs:
         back = read(path)  # every demo must read back as the same ECG
-        error_mv = float(abs(back.signal - record.signal).max())
+        source = single if back.n_leads == 1 else record
+        error_mv = float(abs(back.signal - source.signal).max())
         print(f"{path.relative_to(REPO)}: {path.stat().st_size / 1024:.0f} KiB, {back!r}, max error {error_mv:.2g} mV")
 
 
