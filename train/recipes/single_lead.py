@@ -211,10 +211,7 @@ def _ship(model, both: SingleLeadSet, all_labels, cv_labels, cv_scores, y, m, ci
         description="Small single-lead Net1D (lead I, e.g. a smartwatch or AliveCor recording exported as CSV), "
                     "trained from scratch on real ECGs. Predicts only its trained labels. Research software, "
                     "not a diagnosis.")
-    if bundle_dir.exists():
-        for f in ("model.safetensors", "card.json"):
-            (bundle_dir / f).unlink(missing_ok=True)
-    save_bundle(model, card, bundle_dir)
+    save_bundle(model, card, bundle_dir)  # overwrites weights and card of an earlier run
 
 
 def report(results: dict) -> str:
