@@ -36,6 +36,9 @@ def main() -> None:
     if args.seeds:
         options["seeds"] = tuple(int(s) for s in args.seeds.split(","))
     recipe.run(**options)
+    from train.experiments import write_experiments_index
+
+    print(f"updated {write_experiments_index(Path(__file__).resolve().parents[1] / 'docs' / 'experiments')}")
 
 
 if __name__ == "__main__":

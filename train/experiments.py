@@ -9,9 +9,11 @@ variants gives the CI of the difference, which is what "did it help?" asks.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 import multiprocessing
 from typing import Any
 
@@ -172,3 +174,25 @@ def fmt_ci(value: float, ci: Sequence[float], digits: int = 3) -> str:
 
 def fmt_diff(value: float, ci: Sequence[float], digits: int = 3) -> str:
     return f"{value:+.{digits}f} ({ci[0]:+.{digits}f} to {ci[1]:+.{digits}f})"
+
+
+EXPERIMENT_SECTIONS = ("summary.md", "pu_labels.md", "single_lead.md", "downstream.md", "contrastive.md")
+
+
+def write_experiments_index(docs_dir: Path, out: Path | None = None) -> Path:
+    """``docs/experiments.md`` = the hand-written summary + every recipe's section present, so the
+    page always shows the tables the recipes last wrote (image links rebased to ``experiments/``)."""
+    docs_dir = Path(docs_dir)
+    out = out or docs_dir.parent / "experiments.md"
+    parts = ["# Experiments (issue #7)\n",
+             "Every table below is written by a seeded recipe: `python scripts/run_experiment.py "
+             "pu|single-lead|downstream|contrastive` (see docs/training.md). Data: the real records in "
+             "../shared/data; PTB-XL fold 10 and the other hold-out sets are never used.\n"]
+    for name in EXPERIMENT_SECTIONS:
+        path = docs_dir / name
+        if path.is_file():
+            text = path.read_text()
+            text = re.sub(r"\]\((?!https?:|experiments/)([^)]+\.png)\)", r"](experiments/\1)", text)
+            parts.append(text.strip() + "\n")
+    out.write_text("\n".join(parts))
+    return out

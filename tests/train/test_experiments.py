@@ -69,3 +69,18 @@ def _square(x: int) -> int:
 def test_run_jobs_keeps_job_order_across_processes():
     assert run_jobs(_square, [3, 1, 2], workers=2) == [9, 1, 4]
     assert run_jobs(_square, [3, 1, 2], workers=1) == [9, 1, 4]
+
+
+def test_experiments_index_collects_sections_and_rebases_images(tmp_path):
+    from train.experiments import write_experiments_index
+
+    docs = tmp_path / "docs" / "experiments"
+    docs.mkdir(parents=True)
+    (docs / "summary.md").write_text("## Summary\nPU helped by +0.01.\n")
+    (docs / "pu_labels.md").write_text("## 1. PU\n![plot](pu_labels.png) ![web](https://x.org/a.png)\n")
+    out = write_experiments_index(docs)
+    text = out.read_text()
+    assert out == tmp_path / "docs" / "experiments.md"
+    assert text.index("## Summary") < text.index("## 1. PU")
+    assert "](experiments/pu_labels.png)" in text and "](https://x.org/a.png)" in text
+    assert "## 3." not in text                                   # absent sections are skipped
