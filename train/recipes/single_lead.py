@@ -188,9 +188,12 @@ def _ship(model, both: SingleLeadSet, all_labels, cv_labels, cv_scores, y, m, ci
     thresholds.update(choose_thresholds(yb, cinc_scores, mb, cinc_labels))
     names = list(both.label_names)
     chosen = results["chosen_variant"]
-    per_label = {k: dict(v) for k, v in results["per_label"][chosen].items()}
+    per_label = {k: {**v, "evaluated_on": "PTB-XL out-of-fold, real lead I"}
+                 for k, v in results["per_label"][chosen].items()}
     for k, v in results["cinc2017_holdout"][chosen].items():
         per_label[k] = {**v, "evaluated_on": "CinC 2017 hold-out"}
+    for k in per_label:
+        per_label[k]["threshold"] = thresholds.get(k)
     config = replace(RECIPE, out_dir="", labels=list(all_labels), epochs=epochs)
     card = make_card(
         NAME, model, names, version="1.0.0", architecture="net1d-small-1lead",
