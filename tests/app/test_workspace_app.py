@@ -270,3 +270,27 @@ def test_models_page_switches_the_bundle_for_the_session(team: Database, env: di
     assert page.success and "In use" in page.success[0].value
     [b for b in page.button if b.label == "Back to the default model"][0].click().run()
     assert any(t.value == "active={}" for t in page.text)
+
+
+def _upload_single_lead_csv(at) -> None:  # noqa: ANN001
+    csv = SAMPLES_DIR / "demo" / "cinc2017_A00054_lead_I.csv"
+    at.file_uploader[0].set_value((csv.name, csv.read_bytes(), "text/csv")).run()
+    [b for b in at.button if b.label == "Import upload"][0].click().run()
+    assert not at.exception, at.exception
+
+
+def test_single_lead_upload_goes_to_the_single_lead_model(team: Database, env: dict) -> None:
+    from tests.ecgcore.helpers import tiny_bundle
+
+    tiny_bundle(env["tmp"] / "models" / "tiny-1lead", in_leads=("I",), default=True, name="tiny-single-lead")
+    at = sign_in("carla")
+    _upload_single_lead_csv(at)
+    assert at.success and "Model findings" in [s.value for s in at.subheader]
+    assert any("Model: tiny-single-lead" in c.value for c in at.caption)
+
+
+def test_single_lead_upload_without_a_single_lead_model_says_so(team: Database) -> None:
+    at = sign_in("carla")
+    _upload_single_lead_csv(at)
+    assert any("No trained single-lead model is installed" in w.value for w in at.warning)
+    assert "Model findings" not in [s.value for s in at.subheader]

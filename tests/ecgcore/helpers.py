@@ -17,13 +17,14 @@ def ptbxl_headers(n: int) -> list[Path]:
     return sorted(PTBXL_500.glob("*_hr.hea"))[:n]
 
 
-def tiny_bundle(directory: Path, *, in_leads: tuple[str, ...] | None = None, default: bool = False, seed: int = 0) -> Path:
+def tiny_bundle(directory: Path, *, in_leads: tuple[str, ...] | None = None, default: bool = False, seed: int = 0,
+                name: str = "tiny-test") -> Path:
     """A random-weight Net1D bundle (4 labels, last one untrained) for plumbing tests."""
     torch.manual_seed(seed)
     leads = in_leads or ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
     model = create_model("net1d-tiny", n_classes=len(TINY_LABELS), in_channels=len(leads))
     card = make_card(
-        "tiny-test",
+        name,
         model,
         TINY_LABELS,
         thresholds=[0.5, 0.4, 0.6, 0.5],
