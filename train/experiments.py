@@ -167,6 +167,17 @@ def paired_bootstrap(y: np.ndarray, mask: np.ndarray, scores_a: Sequence[np.ndar
                       n_records=int(len(y)), n_labels=n_labels)
 
 
+def bootstrap_statistic(statistic: Callable[[np.ndarray], float], n: int, *, n_boot: int = 500, seed: int = 0,
+                        alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile CI of ``statistic(record_indices)`` over ``n_boot`` resamples of ``n`` records."""
+    rng = np.random.default_rng(seed)
+    values = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return float("nan"), float("nan")
+    return float(np.percentile(values, 100 * alpha / 2)), float(np.percentile(values, 100 * (1 - alpha / 2)))
+
+
 def fmt_ci(value: float, ci: Sequence[float], digits: int = 3) -> str:
     """``0.812 (0.771–0.850)``; signed when the value is a difference that can be negative."""
     return f"{value:.{digits}f} ({ci[0]:.{digits}f}–{ci[1]:.{digits}f})"

@@ -36,6 +36,14 @@ def test_pu_recipe_writes_its_table(tiny_recipes, small_set, tmp_path):
     assert "| 50% | all labels | AUROC |" in text and (tmp_path / "docs" / "pu_labels.png").stat().st_size > 1000
     oof = np.load(tmp_path / "work" / "oof.npz")
     assert oof["bce_h50"].shape == oof["pu_h50"].shape == (1, len(oof["held"]), len(results["labels"]))
+    calibration = {(c["loss"], c["hidden"]): c for c in results["calibration"]}
+    assert set(calibration) == {("bce", 0.0), ("bce", 0.5), ("pu", 0.5)}
+    assert "predicted / true positives" in text
+    # A second run with the same configuration reuses the saved predictions instead of training.
+    logs: list[str] = []
+    again = pu_labels.run(work=tmp_path / "work", docs=tmp_path / "docs", data_dir=small_set.path,
+                          hidden_fractions=(0.5,), seeds=(0,), epochs=1, workers=1, n_boot=20, log=logs.append)
+    assert any("reusing" in line for line in logs) and again["comparisons"][0]["a"] == row["a"]
 
 
 @pytest.mark.slow

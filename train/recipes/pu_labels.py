@@ -25,7 +25,7 @@ import numpy as np
 
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
-from train.experiments import cv_splits, fmt_ci, fmt_diff, paired_bootstrap, run_jobs
+from train.experiments import bootstrap_statistic, cv_splits, fmt_ci, fmt_diff, paired_bootstrap, run_jobs
 from train.fit import fit, predict_probabilities, select_labels
 from train.recipes.default_12lead import RECIPE as DEFAULT_RECIPE
 
@@ -98,21 +98,24 @@ def run(*, work: Path = REPO / "artifacts" / "pu_labels", docs: Path = REPO / "d
     # Seed-major order: if a run is cut short, the finished seeds are complete for every variant.
     jobs = [Job(str(ts.path), str(work), tuple(labels), loss, h, seed, k, epochs)
             for seed in seeds for loss, h in variants for k in range(len(splits))]
-    log(f"{len(labels)} labels, {len(splits)} folds, {len(jobs)} fits")
-    probs = run_jobs(run_job, jobs, workers=workers, desc="PU experiment")
     held = np.concatenate([h for _, h in splits])
     cols = ts.label_columns(labels)
     y, m = ts.labels[held][:, cols], ts.mask[held][:, cols]
-    oof: dict[tuple[str, float], list[np.ndarray]] = {}
-    for loss, h in variants:
-        per_seed = []
-        for seed in seeds:
-            parts = [p for j, p in zip(jobs, probs) if (j.loss, j.hidden, j.seed) == (loss, h, seed)]
-            per_seed.append(np.concatenate(parts))
-        oof[(loss, h)] = per_seed
-    work.mkdir(parents=True, exist_ok=True)
-    np.savez(work / "oof.npz", held=held, labels=np.array(labels),
-             **{f"{loss}_h{int(h * 100)}": np.stack(v) for (loss, h), v in oof.items()})
+    signature = json.dumps({"labels": labels, "seeds": list(seeds), "variants": variants, "epochs": epochs,
+                            "recipe": RECIPE.to_dict() | {"out_dir": None}}, sort_keys=True, default=str)
+    oof = _cached_oof(work / "oof.npz", signature, variants)
+    if oof is None:
+        log(f"{len(labels)} labels, {len(splits)} folds, {len(jobs)} fits")
+        probs = run_jobs(run_job, jobs, workers=workers, desc="PU experiment")
+        oof = {}
+        for loss, h in variants:
+            oof[(loss, h)] = [np.concatenate([p for j, p in zip(jobs, probs) if (j.loss, j.hidden, j.seed) ==
+                                              (loss, h, seed)]) for seed in seeds]
+        work.mkdir(parents=True, exist_ok=True)
+        np.savez(work / "oof.npz", held=held, labels=np.array(labels), signature=np.array(signature),
+                 **{_key(loss, h): np.stack(v) for (loss, h), v in oof.items()})
+    else:
+        log(f"reusing the out-of-fold predictions in {work / 'oof.npz'} (same labels, seeds, epochs, recipe)")
 
     top10 = [labels[j] for j in np.argsort(-(y * m).sum(0), kind="stable")[:10]]
     top_cols = np.array([labels.index(n) for n in top10])
@@ -129,6 +132,7 @@ def run(*, work: Path = REPO / "artifacts" / "pu_labels", docs: Path = REPO / "d
                                                "complete_bce": ceiling.a, "complete_bce_ci": ceiling.a_ci})
                 log(f"hidden {h:.0%} {subset} {metric}: BCE {c.a:.3f} PU {c.b:.3f} diff {c.diff:+.3f} "
                     f"{c.diff_ci}")
+    results["calibration"] = [_calibration(y, m, loss, h, oof[(loss, h)], n_boot) for loss, h in variants]
     results["minutes"] = (time.time() - t0) / 60
     docs.mkdir(parents=True, exist_ok=True)
     (docs / "pu_labels.json").write_text(json.dumps(results, indent=1) + "\n")
@@ -136,6 +140,41 @@ def run(*, work: Path = REPO / "artifacts" / "pu_labels", docs: Path = REPO / "d
     (docs / "pu_labels.md").write_text(report(results))
     log(f"done in {results['minutes']:.0f} min")
     return results
+
+
+def _key(loss: str, hidden: float) -> str:
+    return f"{loss}_h{int(round(hidden * 100))}"
+
+
+def _cached_oof(path: Path, signature: str, variants) -> dict | None:
+    """The saved out-of-fold predictions if they come from exactly this configuration."""
+    if not path.is_file():
+        return None
+    saved = np.load(path)
+    if "signature" not in saved or str(saved["signature"]) != signature:
+        return None
+    return {(loss, h): list(saved[_key(loss, h)]) for loss, h in variants}
+
+
+def _calibration(y: np.ndarray, m: np.ndarray, loss: str, hidden: float, per_seed: list[np.ndarray],
+                 n_boot: int) -> dict:
+    """Calibration in the large (predicted / true positives, pooled over labels) and the pooled
+    sensitivity at p >= 0.5: what hidden labels do to a model's probabilities, which AUROC ignores."""
+    p = np.mean(per_seed, axis=0)
+
+    def ratio(idx):
+        return float((p[idx] * m[idx]).sum() / max((y[idx] * m[idx]).sum(), 1))
+
+    def sensitivity(idx):
+        pos = (y[idx] == 1) & m[idx]
+        return float((p[idx][pos] >= 0.5).mean()) if pos.any() else float("nan")
+
+    everything = np.arange(len(y))
+    return {"loss": loss, "hidden": hidden,
+            "predicted_over_true_positives": ratio(everything),
+            "predicted_over_true_positives_ci": bootstrap_statistic(ratio, len(y), n_boot=n_boot),
+            "sensitivity_at_0.5": sensitivity(everything),
+            "sensitivity_at_0.5_ci": bootstrap_statistic(sensitivity, len(y), n_boot=n_boot)}
 
 
 def report(results: dict) -> str:
@@ -150,7 +189,20 @@ def report(results: dict) -> str:
         lines.append(f"| {c['hidden']:.0%} | {c['subset']} | {c['metric'].upper()} | {fmt_ci(c['a'], c['a_ci'])} | "
                      f"{fmt_ci(c['b'], c['b_ci'])} | {fmt_diff(c['diff'], c['diff_ci'])} | "
                      f"{fmt_ci(c['complete_bce'], c['complete_bce_ci'])} |")
-    lines += ["", f"10 most frequent labels: {', '.join(results['top10'])}.", "",
+    lines += ["", f"10 most frequent labels: {', '.join(results['top10'])}.", ""]
+    if results.get("calibration"):
+        lines += ["What the hidden labels do to the probabilities (all labels pooled, seed-averaged predictions, "
+                  "bootstrap 95% CIs): the sum of predicted probabilities over the number of true positives "
+                  "(1 = calibrated in the large) and the share of true positives with p >= 0.5.", "",
+                  "| training labels | loss | predicted / true positives | sensitivity at p >= 0.5 |",
+                  "|---|---|---|---|"]
+        for c in results["calibration"]:
+            lines.append(f"| {'complete' if c['hidden'] == 0 else format(c['hidden'], '.0%') + ' hidden'} | "
+                         f"{'nnPU' if c['loss'] == 'pu' else 'BCE'} | "
+                         f"{fmt_ci(c['predicted_over_true_positives'], c['predicted_over_true_positives_ci'], 2)} | "
+                         f"{fmt_ci(c['sensitivity_at_0.5'], c['sensitivity_at_0.5_ci'], 2)} |")
+        lines.append("")
+    lines += [
               "![PU vs BCE](pu_labels.png)", ""]
     return "\n".join(lines)
 
