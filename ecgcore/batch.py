@@ -51,14 +51,20 @@ class PreparedItem:
     record_id: str
     array: np.ndarray | None = None
     error: str | None = None
+    single_lead: bool = False   # prepared for the single-lead model
 
 
 @dataclass(frozen=True)
 class Preparer:
-    """What a worker needs to turn a file into a model input: picklable, no model weights."""
+    """What a worker needs to turn a file into a model input: picklable, no model weights.
+
+    With ``single_lead`` (that model's input leads and preprocessing), one-lead records are
+    prepared for it instead, as the app routes a smartwatch lead I to the single-lead model.
+    """
 
     input_leads: tuple[str, ...]
     config: PreprocessConfig
+    single_lead: tuple[tuple[str, ...], PreprocessConfig] | None = None
 
     def __call__(self, path: Path) -> PreparedItem:
         from ecgcore.io import read  # imported in the worker
@@ -66,6 +72,10 @@ class Preparer:
         record_id = path.stem
         try:
             record = read(path)
+            if self.single_lead is not None and record.n_leads == 1 and len(self.input_leads) > 1:
+                leads, config = self.single_lead
+                return PreparedItem(path, record.record_id, preprocess(record, leads=leads, config=config),
+                                    single_lead=True)
             return PreparedItem(path, record.record_id, preprocess(record, leads=self.input_leads, config=self.config))
         except ECGError as exc:
             return PreparedItem(path, record_id, error=str(exc))
@@ -95,14 +105,16 @@ def default_num_workers() -> int:
 
 
 def iterate_prepared_batches(
-    predictor: "Predictor", files: list[Path], *, batch_size: int = 32, num_workers: int | None = None
+    predictor: "Predictor", files: list[Path], *, batch_size: int = 32, num_workers: int | None = None,
+    single_lead: "Predictor | None" = None,
 ) -> Iterator[list[PreparedItem]]:
     """Batches of prepared items in file order; ``num_workers=0`` reads in the main process."""
     if not files:
         return
     workers = default_num_workers() if num_workers is None else num_workers
+    routed = (tuple(single_lead.input_leads), single_lead.preprocess_config) if single_lead is not None else None
     loader = DataLoader(
-        _FileDataset(files, Preparer(predictor.input_leads, predictor.preprocess_config)),
+        _FileDataset(files, Preparer(predictor.input_leads, predictor.preprocess_config, routed)),
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,

@@ -77,6 +77,7 @@ def run_predict(args: argparse.Namespace) -> int:
     except ECGError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    single_lead = _default_single_lead(predictor) if not args.model else None
 
     results = predictor.predict_files(
         files,
@@ -84,6 +85,7 @@ def run_predict(args: argparse.Namespace) -> int:
         num_workers=args.workers,
         include_untrained=args.include_untrained,
         progress=not args.quiet and sys.stderr.isatty(),
+        single_lead=single_lead,
     )
     out: TextIO = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     n_failed = 0
@@ -101,12 +103,26 @@ def run_predict(args: argparse.Namespace) -> int:
             out.close()
     n_ok = len(files) - n_failed
     seconds = time.perf_counter() - started
+    models = predictor.name + (f" (one-lead records: {single_lead.name})" if single_lead is not None else "")
     print(
-        f"scored {n_ok} of {len(files)} file(s) with {predictor.name}; {n_failed} failed; "
+        f"scored {n_ok} of {len(files)} file(s) with {models}; {n_failed} failed; "
         f"{seconds:.1f} s, {len(files) / max(seconds, 1e-9):.1f} records/s",
         file=sys.stderr,
     )
     return 1 if n_failed else 0
+
+
+def _default_single_lead(predictor):  # noqa: ANN001, ANN202 - Predictor, imported lazily
+    """The installed single-lead default for one-lead files, when the main model is multi-lead."""
+    from ecgcore.errors import NoDefaultModelError
+    from ecgcore.predict import Predictor
+
+    if len(predictor.input_leads) == 1:
+        return None
+    try:
+        return Predictor.default(1)
+    except NoDefaultModelError:
+        return None
 
 
 EXPLAIN_FIGURE_SUFFIXES = (".png", ".pdf", ".svg")

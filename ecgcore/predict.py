@@ -154,26 +154,33 @@ class Predictor:
         num_workers: int | None = None,
         include_untrained: bool = False,
         progress: bool = False,
+        single_lead: "Predictor | None" = None,
     ) -> Iterator[FileResult]:
         """Score many files: workers read and preprocess while the model runs; errors never stop the run.
 
         Results come back in input order. A file that cannot be read or preprocessed yields a
-        ``FileResult`` with ``error`` set; the others are scored normally.
+        ``FileResult`` with ``error`` set; the others are scored normally. With ``single_lead``,
+        one-lead records are scored by that model (each prediction names its model).
         """
         from ecgcore.batch import iterate_prepared_batches  # local import: torch DataLoader machinery
 
         files = [Path(p) for p in paths]
         bar = _progress_bar(len(files), enabled=progress)
         try:
-            for items in iterate_prepared_batches(self, files, batch_size=batch_size, num_workers=num_workers):
-                good = [item for item in items if item.array is not None]
-                probabilities = self.probabilities(np.stack([g.array for g in good])) if good else []
-                scored = {id(g): p for g, p in zip(good, probabilities)}
+            for items in iterate_prepared_batches(self, files, batch_size=batch_size, num_workers=num_workers,
+                                                  single_lead=single_lead):
+                scored: dict[int, tuple[Predictor, np.ndarray]] = {}
+                for model, routed in ((self, False), (single_lead, True)):
+                    good = [item for item in items if item.array is not None and item.single_lead == routed]
+                    if good and model is not None:
+                        probabilities = model.probabilities(np.stack([g.array for g in good]))
+                        scored.update({id(g): (model, p) for g, p in zip(good, probabilities)})
                 for item in items:
                     if item.array is None:
                         yield FileResult(path=item.path, error=item.error)
                     else:
-                        prediction = self.rank(item.record_id, scored[id(item)], include_untrained=include_untrained)
+                        model, probabilities = scored[id(item)]
+                        prediction = model.rank(item.record_id, probabilities, include_untrained=include_untrained)
                         yield FileResult(path=item.path, prediction=prediction)
                 bar.update(len(items))
         finally:

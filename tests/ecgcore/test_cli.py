@@ -135,3 +135,22 @@ def read_short_signal(folder: Path) -> tuple[np.ndarray, tuple[str, ...]]:
 
     record = read(folder / "00001_hr.hea")
     return record.signal[:, :1500], record.leads
+
+
+def test_one_lead_files_go_to_the_single_lead_default(folder: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    models = tmp_path / "models"
+    tiny_bundle(models / "twelve", default=True, name="tiny-12lead")
+    tiny_bundle(models / "one", in_leads=("I",), default=True, name="tiny-1lead")
+    monkeypatch.setenv("ECG_MODEL_DIR", str(models))
+    monkeypatch.delenv("ECG_DEFAULT_MODEL", raising=False)
+    shutil.copy(REPO_ROOT / "data" / "samples" / "demo" / "cinc2017_A00054_lead_I.csv", folder / "watch.csv")
+    out = tmp_path / "out.json"
+    assert main(["predict", str(folder), "--format", "json", "-o", str(out), "-q"]) == 0
+    models_used = {Path(d["path"]).name: d["model"] for d in json.loads(out.read_text())}
+    assert models_used["watch.csv"].startswith("tiny-1lead")
+    assert models_used["00001_hr.hea"].startswith("tiny-12lead")
+    assert "one-lead records: tiny-1lead" in capsys.readouterr().err
+    # Without a single-lead model the one-lead file is reported as an error, the rest is scored.
+    shutil.rmtree(models / "one")
+    assert main(["predict", str(folder), "--format", "json", "-o", str(out), "-q"]) == 1
+    assert "lacks lead(s) II" in capsys.readouterr().err

@@ -74,3 +74,9 @@ def test_downstream_recipe_compares_four_methods(tiny_recipes, small_set, tmp_pa
         assert np.isfinite(row["age"]["mae"]) and row["age"]["n"] > 0
     saved = json.loads((tmp_path / "docs" / "downstream.json").read_text())
     assert saved["pretraining_labels"] and downstream.HELD_OUT_LABEL not in saved["pretraining_labels"]
+
+
+def test_labels_without_skill_are_hidden():
+    per_label = {"A": {"auroc": 0.9, "auroc_ci": [0.8, 0.95]}, "B": {"auroc": 0.6, "auroc_ci": [0.45, 0.75]},
+                 "C": {"auroc": 0.7}}
+    assert single_lead.labels_with_skill(per_label, ["A", "B", "C", "D"]) == ["A"]

@@ -13,7 +13,8 @@ B. The shipped single-lead model: the better variant of A trained on the 12-lead
    CinC 2017 folds 1-2 (AF and sinus rhythm AUROC; both variants with ``compare_on_cinc``), then
    the final model on everything, saved as
    ``models/net1d-small-1lead-default`` (the app's model for one-lead uploads). Thresholds: max F1
-   on the held-out predictions of A (PTB-XL labels) and B (CinC 2017 labels).
+   on the held-out predictions of A (PTB-XL labels) and B (CinC 2017 labels). Labels whose
+   held-out AUROC CI does not exclude chance are hidden (:func:`labels_with_skill`).
 """
 
 from __future__ import annotations
@@ -167,6 +168,8 @@ def run(*, work: Path = REPO / "artifacts" / "single_lead", docs: Path = REPO / 
                                                                  "auprc": r["auprc"], "auprc_ci": r["auprc_ci"],
                                                                  "positives": r["positives"], "n": r["n"]}
                                                     for r in ev.labels}
+    held_out = {**results["per_label"][chosen], **results["cinc2017_holdout"][chosen]}
+    results["shown_labels"] = labels_with_skill(held_out, all_labels)
     results["minutes"] = (time.time() - t0) / 60
     docs.mkdir(parents=True, exist_ok=True)
     (docs / "single_lead.json").write_text(json.dumps(results, indent=1) + "\n")
@@ -179,6 +182,15 @@ def run(*, work: Path = REPO / "artifacts" / "single_lead", docs: Path = REPO / 
         log(f"bundle written to {models_dir / NAME}")
     log(f"done in {(time.time() - t0) / 60:.0f} min")
     return results
+
+
+def labels_with_skill(per_label: dict[str, dict], labels: list[str], chance: float = 0.5) -> list[str]:
+    """Labels whose held-out AUROC 95% CI lies above chance; the others are hidden as untrained.
+
+    A single lead carries no information for some findings (LAFB is read from the frontal axis,
+    incomplete RBBB from V1): a model that cannot beat chance on them must not show them.
+    """
+    return [n for n in labels if n in per_label and (per_label[n].get("auroc_ci") or [0.0])[0] > chance]
 
 
 def _ship(model, both: SingleLeadSet, all_labels, cv_labels, cv_scores, y, m, cinc_labels, cinc_scores, yb, mb,
@@ -194,10 +206,11 @@ def _ship(model, both: SingleLeadSet, all_labels, cv_labels, cv_scores, y, m, ci
         per_label[k] = {**v, "evaluated_on": "CinC 2017 hold-out"}
     for k in per_label:
         per_label[k]["threshold"] = thresholds.get(k)
+    shown = results["shown_labels"]
     config = replace(RECIPE, out_dir="", labels=list(all_labels), epochs=epochs)
     card = make_card(
         NAME, model, names, version="1.0.0", architecture="net1d-small-1lead",
-        thresholds=[thresholds.get(n, 0.5) for n in names], trained_labels=list(all_labels), input_leads=["I"],
+        thresholds=[thresholds.get(n, 0.5) for n in names], trained_labels=shown, input_leads=["I"],
         preprocessing=both.preprocess_config(),
         training={"data": {"sources": both.manifest["sources"], "n_records": len(both),
                            "description": "PTB-XL folds 1-9 + CinC 2021 + CODE-15% samples seen through lead I "
@@ -205,7 +218,11 @@ def _ship(model, both: SingleLeadSet, all_labels, cv_labels, cv_scores, y, m, ci
                                           + "; CinC 2017 AliveCor subset (2,500 recordings, first 10 s)"},
                   "recipe": "train/recipes/single_lead.py (python scripts/run_experiment.py single-lead)",
                   "config": {**config.to_dict(), "axis_augment": AXIS.to_dict() if chosen == "axis" else None},
-                  "thresholds_from": "max F1 on held-out predictions (PTB-XL OOF real lead I; CinC 2017 folds 1-2)"},
+                  "thresholds_from": "max F1 on held-out predictions (PTB-XL OOF real lead I; CinC 2017 folds 1-2)",
+                  "labels_rule": "trained on every label with >= 10 positives and negatives; shown (trained_labels) "
+                                 "only where the held-out AUROC's 95% CI excludes chance (lower bound > 0.5): one "
+                                 "lead cannot show axis-based or precordial findings",
+                  "trained_on": list(all_labels)},
         metrics={"evaluation": "PTB-XL labels: out-of-fold on real lead I, patient-disjoint 5-fold CV, 12-lead "
                                "training data only, mean of seeds; ATRIAL FIBRILLATION / SINUS RHYTHM: CinC 2017 "
                                "folds 1-2 held out (record-level split: no patient ids are published)",
@@ -246,8 +263,11 @@ def report(results: dict) -> str:
     for name in h[first]:
         cells = [fmt_ci(h[v][name]["auroc"], h[v][name]["auroc_ci"]) for v in VARIANTS if v in h]
         lines.append(f"| {name} | {h[first][name]['positives']} / {h[first][name]['n']} | " + " | ".join(cells) + " |")
+    hidden = [n for n in results["labels"] if n not in results.get("shown_labels", results["labels"])]
     lines += ["", f"Shipped: `models/{NAME}` ({'with' if results['chosen_variant'] == 'axis' else 'without'} the "
-              "augmentation, chosen by A's macro AUROC).", "", "![single-lead](single_lead.png)", ""]
+              "augmentation, chosen by A's macro AUROC). It shows the "
+              f"{len(results.get('shown_labels', []))} labels whose held-out AUROC CI excludes chance; hidden as "
+              f"untrained: {', '.join(hidden) or 'none'}.", "", "![single-lead](single_lead.png)", ""]
     return "\n".join(lines)
 
 
