@@ -49,6 +49,12 @@ def main() -> None:
             page.get_by_text("evidence in").first.wait_for(timeout=120_000)
             page.wait_for_timeout(2000)
             page.screenshot(path=str(args.out / "review_findings.png"))  # findings, saliency in words, verdict
+            watch = REPO / "data" / "samples" / "demo" / "cinc2017_A00054_lead_I.csv"
+            page.locator('input[type="file"]').set_input_files(str(watch))
+            page.get_by_role("button", name="Import upload").click()
+            page.get_by_text("net1d-small-1lead-default").first.wait_for(timeout=120_000)
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(args.out / "review_single_lead.png"))  # a lead I upload, single-lead model
             for title, name in (("Worklist", "worklist"), ("Agreement", "agreement"), ("Models", "models")):
                 page.get_by_role("link", name=title).click()
                 page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)

@@ -153,3 +153,27 @@ def task_metrics(task: Task, y: np.ndarray, pred: np.ndarray, *, n_boot: int = 1
     mae, mlo, mhi = bootstrap_ci(y, pred, mean_absolute_error, n_boot=n_boot, seed=seed)
     r2, rlo, rhi = bootstrap_ci(y, pred, r2_score, n_boot=n_boot, seed=seed)
     return {"n": int(len(y)), "mae": mae, "mae_ci": [mlo, mhi], "r2": r2, "r2_ci": [rlo, rhi]}
+
+
+def paired_task_difference(task: Task, y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *, n_boot: int = 1000,
+                           seed: int = 0) -> dict:
+    """B minus A on the same records with a paired bootstrap CI: AUROC for binary tasks, MAE
+    (years; negative = B better) for regression."""
+    keep = np.isfinite(y) & np.isfinite(pred_a) & np.isfinite(pred_b)
+    y, a, b = y[keep], pred_a[keep], pred_b[keep]
+    if task.kind == "binary":
+        metric, name = (lambda t, p: roc_auc_score(t.astype(int), p)), "auroc"
+    else:
+        metric, name = mean_absolute_error, "mae"
+
+    def diff(idx: np.ndarray) -> float:
+        t = y[idx]
+        if task.kind == "binary" and len(np.unique(t)) < 2:
+            return float("nan")
+        return float(metric(t, b[idx]) - metric(t, a[idx]))
+
+    rng = np.random.default_rng(seed)
+    values = np.array([diff(rng.integers(0, len(y), len(y))) for _ in range(n_boot)])
+    values = values[np.isfinite(values)]
+    ci = [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))] if values.size else [np.nan, np.nan]
+    return {"metric": name, "diff": diff(np.arange(len(y))) if len(y) else float("nan"), "diff_ci": ci}

@@ -72,6 +72,8 @@ def test_downstream_recipe_compares_four_methods(tiny_recipes, small_set, tmp_pa
         (f, m) for f in downstream.FRACTIONS for m in downstream.METHODS]
     for row in results["rows"]:
         assert np.isfinite(row["age"]["mae"]) and row["age"]["n"] > 0
+    assert {(d["a"], d["b"]) for d in results["differences"]} == set(downstream.COMPARISONS)
+    assert "fine-tune − scratch" in (tmp_path / "docs" / "downstream.md").read_text()
     saved = json.loads((tmp_path / "docs" / "downstream.json").read_text())
     assert saved["pretraining_labels"] and downstream.HELD_OUT_LABEL not in saved["pretraining_labels"]
 

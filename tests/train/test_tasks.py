@@ -102,3 +102,16 @@ def test_fit_learns_age_and_sex_from_real_records(small_set, tmp_path):
     y = raw_targets(small_set, TASKS[:2])
     naive_mae = np.nanmean(np.abs(y[:, 0] - np.nanmean(y[:, 0])))
     assert task_metrics(AGE, y[:, 0], pred[:, 0], n_boot=10)["mae"] < naive_mae   # learned more than the mean
+
+
+def test_paired_task_difference_signs():
+    from train.tasks import paired_task_difference
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.4).astype(float)
+    good, bad = y + 0.5 * rng.normal(size=300), y + 3 * rng.normal(size=300)
+    d = paired_task_difference(SEX, y, bad, good, n_boot=200)
+    assert d["metric"] == "auroc" and d["diff"] > 0 and d["diff_ci"][0] > 0
+    age = 50 + 10 * rng.normal(size=300)
+    d = paired_task_difference(AGE, age, age + 8 * rng.normal(size=300), age + rng.normal(size=300), n_boot=200)
+    assert d["metric"] == "mae" and d["diff"] < 0 and d["diff_ci"][1] < 0

@@ -36,11 +36,11 @@ from ecgcore.model import create_model
 
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
-from train.experiments import cv_splits, fmt_ci, run_jobs, subsample
+from train.experiments import cv_splits, fmt_ci, fmt_diff, run_jobs, subsample
 from train.fit import fit, predict_outputs, select_labels
 from train.recipes import pu_labels
-from train.tasks import (AGE, SEX, Task, extract_features, linear_probe, outputs_to_predictions, raw_targets,
-                         task_loss_options, task_metrics, task_set)
+from train.tasks import (AGE, SEX, Task, extract_features, linear_probe, outputs_to_predictions,
+                         paired_task_difference, raw_targets, task_loss_options, task_metrics, task_set)
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
@@ -52,6 +52,7 @@ SUBSAMPLES = {0.1: (0, 1), 1.0: (0,)}
 PRETRAIN_EPOCHS = pu_labels.EPOCHS
 TASK_EPOCHS = {1.0: 15, 0.1: 45}        # 3x the epochs on 10% of the data: still 30% of the steps
 METHODS = ("linear probe", "random-init probe", "fine-tune", "scratch")
+COMPARISONS = (("scratch", "fine-tune"), ("random-init probe", "linear probe"))  # (A, B): is B better?
 PRETRAIN = replace(pu_labels.RECIPE, bundle_name="pretrained-no-lvh")
 FINETUNE_LR = 1e-3                      # scratch keeps the recipe's 3e-3
 
@@ -128,6 +129,7 @@ def run(*, work: Path = REPO / "artifacts" / "downstream", docs: Path = REPO / "
                                "n_train_per_fold": {f"{int(f * 100)}%": int(np.mean(
                                    [len(subsample(tr, f, 0)) for tr, _ in splits])) for f in FRACTIONS},
                                "rows": []}
+    pooled: dict[tuple[float, str], np.ndarray] = {}
     for fraction in FRACTIONS:
         for method in METHODS:
             per_sub = []
@@ -135,6 +137,7 @@ def run(*, work: Path = REPO / "artifacts" / "downstream", docs: Path = REPO / "
                 parts = [p for j, p in zip(jobs, preds) if (j.method, j.fraction, j.subsample) == (method, fraction, s)]
                 per_sub.append(np.concatenate(parts))
             pred = np.mean(per_sub, axis=0)  # subsample-averaged predictions (one subsample at 100%)
+            pooled[(fraction, method)] = pred
             row = {"fraction": fraction, "method": method, "subsamples": len(per_sub)}
             row["n_train_per_fold"] = results["n_train_per_fold"][f"{int(fraction * 100)}%"]
             for k, task in enumerate(TASKS):
@@ -145,6 +148,13 @@ def run(*, work: Path = REPO / "artifacts" / "downstream", docs: Path = REPO / "
             results["rows"].append(row)
             log(f"{int(fraction * 100)}% {method}: " + ", ".join(
                 f"{t.name} {_headline(t, row[t.name])}" for t in TASKS))
+    results["differences"] = []
+    for fraction in FRACTIONS:
+        for a, b in COMPARISONS:
+            for k, task in enumerate(TASKS):
+                d = paired_task_difference(task, y[:, k], pooled[(fraction, a)][:, k], pooled[(fraction, b)][:, k],
+                                           n_boot=n_boot)
+                results["differences"].append({"fraction": fraction, "a": a, "b": b, "task": task.name, **d})
     results["minutes"] = (time.time() - t0) / 60
     docs.mkdir(parents=True, exist_ok=True)
     (docs / "downstream.json").write_text(json.dumps(results, indent=1) + "\n")
@@ -181,6 +191,19 @@ def report(results: dict) -> str:
             else:
                 cells.append(fmt_ci(m["auroc"], m["auroc_ci"]))
         lines.append(f"| {int(row['fraction'] * 100)}% | {row['method']} | " + " | ".join(cells) + " |")
+    if results.get("differences"):
+        lines += ["", "Does pretraining help? Paired differences on the same held-out records (bootstrap 95% CI): "
+                  "AUROC B − A (positive = pretraining better), age MAE B − A in years (negative = pretraining better).",
+                  "", "| data | B − A | " + " | ".join(
+                      "age MAE" if t.kind == "regression" else f"{t.name.lower()} AUROC" for t in tasks) + " |",
+                  "|---|---|" + "---|" * len(tasks)]
+        for fraction in results["fractions"]:
+            for a, b in COMPARISONS:
+                rows = {d["task"]: d for d in results["differences"]
+                        if d["fraction"] == fraction and (d["a"], d["b"]) == (a, b)}
+                cells = [fmt_diff(rows[t.name]["diff"], rows[t.name]["diff_ci"], 1 if t.kind == "regression" else 3)
+                         for t in tasks]
+                lines.append(f"| {int(fraction * 100)}% | {b} − {a} | " + " | ".join(cells) + " |")
     lines += ["", "![downstream](downstream.png)", ""]
     return "\n".join(lines)
 
