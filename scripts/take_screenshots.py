@@ -53,6 +53,8 @@ def main() -> None:
             page.locator('input[type="file"]').set_input_files(str(watch))
             page.get_by_role("button", name="Import upload").click()
             page.get_by_text("net1d-small-1lead-default").first.wait_for(timeout=120_000)
+            page.evaluate("document.querySelectorAll('[data-testid=\"stMain\"], section.main, "
+                          "[data-testid=\"stAppViewContainer\"]').forEach(e => e.scrollTo(0, 0))")
             page.wait_for_timeout(2000)
             page.screenshot(path=str(args.out / "review_single_lead.png"))  # a lead I upload, single-lead model
             for title, name in (("Worklist", "worklist"), ("Agreement", "agreement"), ("Models", "models")):
