@@ -46,22 +46,41 @@ def test_pu_recipe_writes_its_table(tiny_recipes, small_set, tmp_path):
     assert any("reusing" in line for line in logs) and again["comparisons"][0]["a"] == row["a"]
 
 
+def _run_single_lead(small_set, cinc2017_set, tmp_path, log=lambda m: None):
+    return single_lead.run(work=tmp_path / "work", docs=tmp_path / "docs", models_dir=tmp_path / "models",
+                           data_12lead=small_set.path, data_cinc2017=cinc2017_set.path,
+                           reference_work=tmp_path / "ref", seeds=(0,), epochs=1, final_epochs=1, workers=1,
+                           n_boot=20, log=log)
+
+
 @pytest.mark.slow
 def test_single_lead_recipe_ships_a_working_bundle(tiny_recipes, small_set, cinc2017_set, tmp_path,
-                                                   shared_data_dir):
-    results = single_lead.run(work=tmp_path / "work", docs=tmp_path / "docs", models_dir=tmp_path / "models",
-                              data_12lead=small_set.path, data_cinc2017=cinc2017_set.path,
-                              reference_work=tmp_path / "ref", seeds=(0,), epochs=1, final_epochs=1, workers=1,
-                              n_boot=20, log=lambda m: None)
+                                                   shared_data_dir, monkeypatch):
+    # A tiny model on 60 recordings validates nothing on the device hold-out; pretend one label passed
+    # to exercise the shipping path (the rule itself is tested below and in the next test).
+    monkeypatch.setattr(single_lead, "labels_with_skill", lambda per_label, labels: ["SINUS RHYTHM"])
+    results = _run_single_lead(small_set, cinc2017_set, tmp_path)
     assert results["chosen_variant"] in ("lead-i", "axis")
     assert set(results["per_label"]) == {"12-lead", "lead-i", "axis"}
     bundle = load_bundle(tmp_path / "models" / single_lead.NAME)
     assert bundle.card.input_leads == ["I"] and bundle.card.default
     assert bundle.card.training["data"]["sources"]["cinc2017"] == len(cinc2017_set)
+    assert bundle.card.trained_labels == ["SINUS RHYTHM"]
     record = read(shared_data_dir / "cinc2017_subset" / "training2017" / "A00001.hea")
     prediction = Predictor(bundle).predict(record)
-    assert prediction.findings and all(0 <= f.probability <= 1 for f in prediction.findings)
-    assert "CinC 2017 hold-out" in (tmp_path / "docs" / "single_lead.md").read_text()
+    assert [f.label for f in prediction.findings] == ["SINUS RHYTHM"] and 0 <= prediction.findings[0].probability <= 1
+    assert set(results["device_check"]) == set(bundle.card.training["trained_on"])
+    assert "Device check" in (tmp_path / "docs" / "single_lead.md").read_text()
+
+
+@pytest.mark.slow
+def test_single_lead_recipe_ships_nothing_without_a_validated_label(tiny_recipes, small_set, cinc2017_set,
+                                                                     tmp_path, monkeypatch):
+    monkeypatch.setattr(single_lead, "labels_with_skill", lambda per_label, labels: [])
+    logs: list[str] = []
+    _run_single_lead(small_set, cinc2017_set, tmp_path, log=logs.append)
+    assert not (tmp_path / "models" / single_lead.NAME).exists()
+    assert any("NOT written" in line for line in logs)
 
 
 @pytest.mark.slow
