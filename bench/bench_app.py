@@ -69,12 +69,15 @@ def main() -> None:
         "median_s": statistics.median(upload_s),
         "max_s": max(upload_s),
         "first_s": upload_s[0],
+        "max_cached_model_s": max(upload_s[1:]) if len(upload_s) > 1 else None,
         "saliency_on_trace_s": saliency,
     }
     print(f"\n{'measure':<46}{'value':>10}  target")
     print("-" * 66)
     print(f"{'upload -> findings on screen, median (s)':<46}{result['median_s']:>10.2f}  < 2 s")
-    print(f"{'upload -> findings on screen, first (s)':<46}{result['first_s']:>10.2f}")
+    print(f"{'upload -> findings on screen, first (s)':<46}{result['first_s']:>10.2f}  (loads the model)")
+    if result["max_cached_model_s"] is not None:
+        print(f"{'upload -> findings, worst with model cached (s)':<46}{result['max_cached_model_s']:>10.2f}  < 2 s")
     print(f"{'upload -> findings on screen, worst (s)':<46}{result['max_s']:>10.2f}")
     for method, seconds in saliency.items():
         print(f"{'saliency ' + method + ' shown on the trace (s)':<46}{seconds:>10.2f}")
