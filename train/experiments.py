@@ -18,10 +18,10 @@ import multiprocessing
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 from tqdm import tqdm
 
 from train.data.shards import TrainingSet
+from train.metrics import fast_auroc, fast_average_precision
 
 # PTB-XL strat_fold groups: 5 patient-disjoint folds over folds 1-9 (fold 10 is not in the shared data).
 CV_GROUPS: tuple[tuple[int, ...], ...] = ((1, 2), (3, 4), (5, 6), (7, 8), (9,))
@@ -79,29 +79,6 @@ def run_jobs(fn: Callable[[Any], Any], jobs: Iterable[Any], *, workers: int | No
         for future in tqdm(as_completed(futures), total=len(futures), desc=desc, unit="fit"):
             results[futures[future]] = future.result()
     return results
-
-
-def fast_auroc(y: np.ndarray, scores: np.ndarray) -> float:
-    """AUROC by the Mann-Whitney rank sum (ties averaged): sklearn's value, without its per-call cost,
-    which dominates a bootstrap of thousands of small resamples."""
-    y = np.asarray(y).astype(bool)
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    ranks = rankdata(scores)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def fast_average_precision(y: np.ndarray, scores: np.ndarray) -> float:
-    """sklearn's average precision (step-wise, one point per distinct score) in a few numpy calls."""
-    y = np.asarray(y).astype(bool)
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    s, t = np.asarray(scores)[order], y[order]
-    last_of_tie = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
-    tp = np.cumsum(t)[last_of_tie]
-    fp = (last_of_tie + 1) - tp
-    precision = tp / (tp + fp)
-    recall = tp / tp[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
 _METRICS = {"auroc": fast_auroc, "auprc": fast_average_precision}

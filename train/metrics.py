@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 
@@ -123,3 +124,26 @@ def confusion_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> di
     spec = tn / (tn + fp) if tn + fp else float("nan")
     f1 = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else float("nan")
     return {"sensitivity": sens, "specificity": spec, "f1": f1, "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+
+
+def fast_auroc(y: np.ndarray, scores: np.ndarray) -> float:
+    """AUROC by the Mann-Whitney rank sum (ties averaged): sklearn's value, without its per-call cost,
+    which dominates a bootstrap of thousands of small resamples."""
+    y = np.asarray(y).astype(bool)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    ranks = rankdata(scores)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def fast_average_precision(y: np.ndarray, scores: np.ndarray) -> float:
+    """sklearn's average precision (step-wise, one point per distinct score) in a few numpy calls."""
+    y = np.asarray(y).astype(bool)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    s, t = np.asarray(scores)[order], y[order]
+    last_of_tie = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    tp = np.cumsum(t)[last_of_tie]
+    fp = (last_of_tie + 1) - tp
+    precision = tp / (tp + fp)
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from train.experiments import (cv_splits, fast_auroc, fast_average_precision, macro_metric, paired_bootstrap,
-                               run_jobs, subsample)
+from train.experiments import cv_splits, macro_metric, paired_bootstrap, run_jobs, subsample
+from train.metrics import fast_auroc, fast_average_precision
 
 
 def test_fast_metrics_equal_sklearn_with_ties():
