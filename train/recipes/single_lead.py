@@ -190,9 +190,7 @@ def run(*, work: Path = REPO / "artifacts" / "single_lead", docs: Path = REPO / 
         # A card with no trained labels would show every output: better no bundle than that.
         log("no label is validated on held-out device recordings: the single-lead bundle is NOT written")
     elif ship:
-        cinc_probs = next(p for j, p in zip(jobs_b, out_b) if j.variant == chosen and not j.train_all)
-        _ship(out_b[-1], both, all_labels, labels, mean[chosen], y, m, cinc_labels, cinc_probs[:, in_all], yb, mb,
-              results, models_dir / NAME, final_epochs)
+        _ship(out_b[-1], both, all_labels, thresholds, results, models_dir / NAME, final_epochs)
         log(f"bundle written to {models_dir / NAME}")
     log(f"done in {(time.time() - t0) / 60:.0f} min")
     return results
@@ -214,11 +212,9 @@ def labels_with_skill(per_label: dict[str, dict], labels: list[str], chance: flo
     return [n for n in labels if n in per_label and (per_label[n].get("auroc_ci") or [0.0])[0] > chance]
 
 
-def _ship(model, both: SingleLeadSet, all_labels, cv_labels, cv_scores, y, m, cinc_labels, cinc_scores, yb, mb,
-          results: dict, bundle_dir: Path, epochs: int) -> None:
-    """Thresholds from held-out predictions (PTB-XL OOF lead I; CinC 2017 hold-out), then save."""
-    thresholds = choose_thresholds(y, cv_scores, m, cv_labels)
-    thresholds.update(choose_thresholds(yb, cinc_scores, mb, cinc_labels))
+def _ship(model, both: SingleLeadSet, all_labels: list[str], thresholds: dict[str, float], results: dict,
+          bundle_dir: Path, epochs: int) -> None:
+    """Save the final model; ``thresholds`` come from held-out predictions (PTB-XL OOF lead I, CinC 2017)."""
     names = list(both.label_names)
     chosen = results["chosen_variant"]
     per_label = {k: {**v, "evaluated_on": "PTB-XL out-of-fold, real lead I"}
