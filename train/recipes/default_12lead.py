@@ -31,12 +31,12 @@ from train.augment import AugmentConfig
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
 from train.evaluate import choose_thresholds, evaluate_predictions, markdown_report, plot_report
+from train.experiments import CV_GROUPS, subsample
 from train.fit import FitConfig, fit, predict_probabilities, select_labels
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 NAME = "net1d-small-12lead-default"
-CV_GROUPS = ((1, 2), (3, 4), (5, 6), (7, 8), (9,))
 LEARNING_CURVE = (0.25, 0.5)
 
 RECIPE = FitConfig(
@@ -58,13 +58,6 @@ RECIPE = FitConfig(
 )
 
 
-def _subsample(idx: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    if fraction >= 1:
-        return idx
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(idx, size=max(8, int(round(fraction * len(idx)))), replace=False))
-
-
 def cross_validate(ts: TrainingSet, labels: list[str], work: Path, *, fraction: float = 1.0,
                    epochs: int | None = None, log=print) -> tuple[np.ndarray, np.ndarray]:
     """OOF probabilities over PTB-XL records; returns (record indices, probabilities (n, 150))."""
@@ -75,7 +68,7 @@ def cross_validate(ts: TrainingSet, labels: list[str], work: Path, *, fraction: 
         held = ts.indices(sources=["ptbxl"], folds=group)
         train_ptb = np.setdiff1d(ptb, held)
         assert not set(ts.meta.patient_id.iloc[held]) & set(ts.meta.patient_id.iloc[train_ptb]), "patient leak"
-        train_idx = np.concatenate([_subsample(train_ptb, fraction, RECIPE.seed + k), others])
+        train_idx = np.concatenate([subsample(train_ptb, fraction, RECIPE.seed + k), others])
         out = work / f"cv{int(fraction * 100)}-{k}"
         config = replace(RECIPE, out_dir=str(out), labels=labels, epochs=epochs or RECIPE.epochs)
         t0 = time.time()
