@@ -12,23 +12,23 @@ def _valid(y: np.ndarray, keep: np.ndarray) -> bool:
     return t.size > 0 and 0 < t.sum() < t.size
 
 
-def per_label_auroc(y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """AUROC per column over known rows; NaN where a label lacks positives or negatives."""
+def _per_label(metric, y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     mask = np.ones_like(y, bool) if mask is None else mask.astype(bool)
     out = np.full(y.shape[1], np.nan)
     for j in range(y.shape[1]):
         if _valid(y[:, j], mask[:, j]):
-            out[j] = roc_auc_score(y[mask[:, j], j], scores[mask[:, j], j])
+            out[j] = metric(y[mask[:, j], j], scores[mask[:, j], j])
     return out
+
+
+def per_label_auroc(y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """AUROC per column over known rows; NaN where a label lacks positives or negatives."""
+    return _per_label(roc_auc_score, y, scores, mask)
 
 
 def per_label_auprc(y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    mask = np.ones_like(y, bool) if mask is None else mask.astype(bool)
-    out = np.full(y.shape[1], np.nan)
-    for j in range(y.shape[1]):
-        if _valid(y[:, j], mask[:, j]):
-            out[j] = average_precision_score(y[mask[:, j], j], scores[mask[:, j], j])
-    return out
+    """AUPRC (average precision) per column over known rows; NaN where a label lacks either class."""
+    return _per_label(average_precision_score, y, scores, mask)
 
 
 def macro_auroc(y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None = None) -> float:
