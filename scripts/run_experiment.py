@@ -4,9 +4,10 @@
     python scripts/run_experiment.py single-lead   # electrical-axis augmentation, single-lead bundle (~40 min)
     python scripts/run_experiment.py downstream    # linear probe vs fine-tune vs scratch (~35 min)
     python scripts/run_experiment.py contrastive   # SimCLR pretraining, then the same probes (~15 min)
+    python scripts/run_experiment.py learning-curve  # the default recipe at 25/50/100% of the data, 3 seeds (~70 min)
 
 Options: --epochs N, --seeds 0,1, --workers N (default: one per core). Intermediate fits go to
-artifacts/<experiment>/ (resumable: finished fits are reused when the same command runs again).
+artifacts/<experiment>/ (the learning curve: artifacts/default_12lead/, sharing the shipped recipe's fits; resumable: finished fits are reused when the same command runs again).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 EXPERIMENTS = {"pu": "train.recipes.pu_labels", "single-lead": "train.recipes.single_lead",
-               "downstream": "train.recipes.downstream", "contrastive": "train.recipes.contrastive"}
+               "downstream": "train.recipes.downstream", "contrastive": "train.recipes.contrastive",
+               "learning-curve": "train.recipes.learning_curve"}
 
 
 def main() -> None:

@@ -164,7 +164,7 @@ def fmt_diff(value: float, ci: Sequence[float], digits: int = 3) -> str:
     return f"{value:+.{digits}f} ({ci[0]:+.{digits}f} to {ci[1]:+.{digits}f})"
 
 
-EXPERIMENT_SECTIONS = ("summary.md", "pu_labels.md", "single_lead.md", "downstream.md", "contrastive.md")
+EXPERIMENT_SECTIONS = ("summary.md", "pu_labels.md", "single_lead.md", "downstream.md", "contrastive.md", "learning_curve.md")
 
 
 def write_experiments_index(docs_dir: Path, out: Path | None = None) -> Path:
@@ -174,7 +174,7 @@ def write_experiments_index(docs_dir: Path, out: Path | None = None) -> Path:
     out = out or docs_dir.parent / "experiments.md"
     parts = ["# Experiments (issue #7)\n",
              "Every table below is written by a seeded recipe: `python scripts/run_experiment.py "
-             "pu|single-lead|downstream|contrastive` (see docs/training.md). Data: the real records in "
+             "pu|single-lead|downstream|contrastive|learning-curve` (see docs/training.md). Data: the real records in "
              "../shared/data; PTB-XL fold 10 and the other hold-out sets are never used.\n"]
     for name in EXPERIMENT_SECTIONS:
         path = docs_dir / name

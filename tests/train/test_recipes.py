@@ -13,7 +13,7 @@ import pytest
 from ecgcore.bundle import load_bundle
 from ecgcore.io import read
 from ecgcore.predict import Predictor
-from train.recipes import downstream, pu_labels, single_lead
+from train.recipes import downstream, learning_curve, pu_labels, single_lead
 
 TINY = {"model": "net1d-tiny", "batch_size": 16}
 
@@ -23,6 +23,7 @@ def tiny_recipes(monkeypatch):
     monkeypatch.setattr(pu_labels, "RECIPE", replace(pu_labels.RECIPE, **TINY))
     monkeypatch.setattr(single_lead, "RECIPE", replace(single_lead.RECIPE, **TINY, model_overrides={"in_channels": 1}))
     monkeypatch.setattr(downstream, "PRETRAIN", replace(downstream.PRETRAIN, **TINY))
+    monkeypatch.setattr(learning_curve, "RECIPE", replace(learning_curve.RECIPE, **TINY))
 
 
 @pytest.mark.slow
@@ -44,6 +45,44 @@ def test_pu_recipe_writes_its_table(tiny_recipes, small_set, tmp_path):
     again = pu_labels.run(work=tmp_path / "work", docs=tmp_path / "docs", data_dir=small_set.path,
                           hidden_fractions=(0.5,), seeds=(0,), epochs=1, workers=1, n_boot=20, log=logs.append)
     assert any("reusing" in line for line in logs) and again["comparisons"][0]["a"] == row["a"]
+
+
+@pytest.mark.slow
+def test_learning_curve_recipe_reports_gains_per_fraction(tiny_recipes, small_set, tmp_path):
+    results = learning_curve.run(work=tmp_path / "work", docs=tmp_path / "docs", data_dir=small_set.path,
+                                 fractions=(1.0, 0.5), seeds=(0, 1), epochs=1, workers=1, n_boot=20,
+                                 log=lambda m: None)
+    points = results["points"]
+    assert [p["fraction"] for p in points] == [0.5, 1.0]
+    assert points[0]["n_ptbxl_train_per_fold"] < points[1]["n_ptbxl_train_per_fold"]
+    for p in points:
+        assert len(p["macro_auroc_per_seed"]) == 2
+        assert p["macro_auroc"] == pytest.approx(np.mean(p["macro_auroc_per_seed"]))
+        assert p["macro_auroc_ci"][0] <= p["macro_auroc_ci"][1]
+    gain = next(g for g in results["gains"] if g["metric"] == "macro_auroc")
+    assert gain["gain"] == pytest.approx(points[1]["macro_auroc"] - points[0]["macro_auroc"])
+    # Seed 0 shares the shipped recipe's folder names; other seeds get their own.
+    assert (tmp_path / "work" / "cv50-0" / "last.pt").is_file()
+    assert (tmp_path / "work" / "cv100-4-s1" / "last.pt").is_file()
+    text = (tmp_path / "docs" / "learning_curve.md").read_text()
+    assert "per doubling" in text and (tmp_path / "docs" / "learning_curve.png").stat().st_size > 1000
+
+
+def test_learning_curve_seed_zero_draws_the_shipped_recipes_records(small_set):
+    from train.experiments import CV_GROUPS, subsample
+
+    ts = small_set
+    ptb = ts.indices(sources=["ptbxl"])
+    for fold, group in enumerate(CV_GROUPS):
+        held = ts.indices(sources=["ptbxl"], folds=group)
+        shipped = subsample(np.setdiff1d(ptb, held), 0.5, learning_curve.RECIPE.seed + fold)
+        ours = learning_curve.training_records(ts, fold, 0.5, seed=0)
+        assert np.array_equal(ours[: len(shipped)], shipped)
+        assert not np.array_equal(learning_curve.training_records(ts, fold, 0.5, seed=1), ours)
+
+
+def test_doubling_slope_is_the_gain_per_doubling():
+    assert learning_curve.doubling_slope(np.array([100, 200, 400]), np.array([0.70, 0.72, 0.74])) == pytest.approx(0.02)
 
 
 def _run_single_lead(small_set, cinc2017_set, tmp_path, log=lambda m: None):
