@@ -40,11 +40,13 @@ DEFAULT_RECORDS = REPO.parent / "shared" / "data" / "ptbxl_subset" / "records500
 
 
 def matmul_peak_gflops(repeats: int) -> dict:
-    """The machine's practical float32 GEMM peak: the best of two BLAS back-ends PyTorch uses.
+    """The machine's practical float32 GEMM peak: the best GEMM any of PyTorch's CPU back-ends reaches.
 
-    MKL's sgemm (``torch.mm``) does not reach this AMD CPU's peak; oneDNN's GEMM kernels, which run
-    PyTorch's convolutions, go further. A 1x1 convolution is a plain GEMM through oneDNN, so the
-    peak is the best of both, over a few sizes. Reporting MKL alone would flatter the model.
+    On this AMD (Zen 5, AVX-512) CPU the back-ends differ by 2x: MKL's sgemm (``torch.mm``) takes its
+    AVX2 path (~105 GFLOP/s per core), while oneDNN runs AVX-512 kernels. oneDNN's GEMM is reached
+    through a 1x1 convolution, and it is fastest in channels-last layout (NHWC: the GEMM's inner
+    dimension is contiguous). Until session 3 this function omitted the channels-last kernels and
+    reported ~310 GFLOP/s; the true peak is ~480, so earlier "% of peak" figures were ~1.5x too high.
     """
     results: dict[str, float] = {}
     with torch.inference_mode():
@@ -55,7 +57,12 @@ def matmul_peak_gflops(repeats: int) -> dict:
             conv = torch.nn.Conv1d(channels, channels, 1, bias=False)
             x = torch.randn(4, channels, length)
             seconds = median_seconds(lambda: conv(x), repeats, warmup=2)
-            results[f"onednn_gemm_{channels}x{length * 4}"] = 2 * 4 * channels**2 * length / seconds / 1e9
+            results[f"onednn_gemm_ncw_{channels}x{length * 4}"] = 2 * 4 * channels**2 * length / seconds / 1e9
+        for channels, length in ((512, 16384), (1024, 8192), (2048, 4096)):
+            conv = torch.nn.Conv2d(channels, channels, 1, bias=False).to(memory_format=torch.channels_last)
+            x = torch.randn(1, channels, 1, length).contiguous(memory_format=torch.channels_last)
+            seconds = median_seconds(lambda: conv(x), repeats, warmup=2)
+            results[f"onednn_gemm_nhwc_{channels}x{length}"] = 2 * channels**2 * length / seconds / 1e9
     return {"by_kernel": results, "peak": max(results.values())}
 
 

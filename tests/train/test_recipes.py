@@ -59,13 +59,14 @@ def test_learning_curve_recipe_reports_gains_per_fraction(tiny_recipes, small_se
         assert len(p["macro_auroc_per_seed"]) == 2
         assert p["macro_auroc"] == pytest.approx(np.mean(p["macro_auroc_per_seed"]))
         assert p["macro_auroc_ci"][0] <= p["macro_auroc_ci"][1]
+        assert 0 <= p["ensemble_macro_auroc"] <= 1
     gain = next(g for g in results["gains"] if g["metric"] == "macro_auroc")
     assert gain["gain"] == pytest.approx(points[1]["macro_auroc"] - points[0]["macro_auroc"])
     # Seed 0 shares the shipped recipe's folder names; other seeds get their own.
     assert (tmp_path / "work" / "cv50-0" / "last.pt").is_file()
     assert (tmp_path / "work" / "cv100-4-s1" / "last.pt").is_file()
     text = (tmp_path / "docs" / "learning_curve.md").read_text()
-    assert "per doubling" in text and (tmp_path / "docs" / "learning_curve.png").stat().st_size > 1000
+    assert "per doubling" in text and "2-seed ensemble" in text and (tmp_path / "docs" / "learning_curve.png").stat().st_size > 1000
 
 
 def test_learning_curve_seed_zero_draws_the_shipped_recipes_records(small_set):
