@@ -164,6 +164,20 @@ def fmt_diff(value: float, ci: Sequence[float], digits: int = 3) -> str:
     return f"{value:+.{digits}f} ({ci[0]:+.{digits}f} to {ci[1]:+.{digits}f})"
 
 
+def write_experiment_report(docs_dir: Path, stem: str, results: dict, markdown: str,
+                            plot: Callable[[dict, Path], None] | None = None) -> None:
+    """``<stem>.json`` (every figure), ``<stem>.md`` (the section docs/experiments.md shows) and, with
+    ``plot``, ``<stem>.png`` in ``docs_dir``: the three files each recipe leaves behind."""
+    import json
+
+    docs_dir = Path(docs_dir)
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    (docs_dir / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
+    (docs_dir / f"{stem}.md").write_text(markdown)
+    if plot is not None:
+        plot(results, docs_dir / f"{stem}.png")
+
+
 EXPERIMENT_SECTIONS = ("summary.md", "pu_labels.md", "single_lead.md", "downstream.md", "contrastive.md", "learning_curve.md")
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from train.contrastive import ContrastiveConfig, fit_contrastive
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
-from train.experiments import cv_splits, fmt_ci, run_jobs, subsample
+from train.experiments import cv_splits, fmt_ci, run_jobs, subsample, write_experiment_report
 from train.recipes import downstream
 from train.tasks import extract_features, linear_probe, raw_targets, task_metrics
 
@@ -77,11 +77,9 @@ def run(*, work: Path = REPO / "artifacts" / "contrastive", docs: Path = REPO / 
         log(f"{int(fraction * 100)}% contrastive probe: " + ", ".join(
             f"{t.name} {downstream._headline(t, row[t.name])}" for t in downstream.TASKS))
     results["minutes"] = (time.time() - t0) / 60
-    docs.mkdir(parents=True, exist_ok=True)
-    (docs / "contrastive.json").write_text(json.dumps(results, indent=1) + "\n")
     reference = docs / "downstream.json"
     others = json.loads(reference.read_text())["rows"] if reference.is_file() else []
-    (docs / "contrastive.md").write_text(report(results, others))
+    write_experiment_report(docs, "contrastive", results, report(results, others))
     log(f"done in {results['minutes']:.0f} min")
     return results
 

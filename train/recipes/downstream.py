@@ -21,7 +21,6 @@ measures transfer from diagnosis labels to new tasks, not the paper's 10-million
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,7 +35,7 @@ from ecgcore.model import create_model
 
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
-from train.experiments import cv_splits, fmt_ci, fmt_diff, run_jobs, subsample
+from train.experiments import cv_splits, fmt_ci, fmt_diff, run_jobs, subsample, write_experiment_report
 from train.fit import fit, predict_outputs, select_labels
 from train.recipes import pu_labels
 from train.tasks import (AGE, SEX, Task, extract_features, linear_probe, outputs_to_predictions,
@@ -156,10 +155,7 @@ def run(*, work: Path = REPO / "artifacts" / "downstream", docs: Path = REPO / "
                                            n_boot=n_boot)
                 results["differences"].append({"fraction": fraction, "a": a, "b": b, "task": task.name, **d})
     results["minutes"] = (time.time() - t0) / 60
-    docs.mkdir(parents=True, exist_ok=True)
-    (docs / "downstream.json").write_text(json.dumps(results, indent=1) + "\n")
-    (docs / "downstream.md").write_text(report(results))
-    _plot(results, docs / "downstream.png")
+    write_experiment_report(docs, "downstream", results, report(results), _plot)
     log(f"done in {results['minutes']:.0f} min")
     return results
 

@@ -21,7 +21,6 @@ seed 0's fits exist, about 70 min from nothing).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
-from train.experiments import cv_splits, fmt_ci, fmt_diff, macro_metric, run_jobs, subsample
+from train.experiments import cv_splits, fmt_ci, fmt_diff, macro_metric, run_jobs, subsample, write_experiment_report
 from train.fit import fit, predict_probabilities, select_labels
 from train.metrics import fast_auroc
 from train.recipes.default_12lead import RECIPE
@@ -156,10 +155,7 @@ def run(*, work: Path = REPO / "artifacts" / "default_12lead", docs: Path = REPO
         slopes = np.array([doubling_slope(n_axis, b[:, j]) for b in boots if np.all(np.isfinite(b[:, j]))])
         results["slope"][key] = {"per_doubling": doubling_slope(n_axis, observed[:, j]), "ci": ci(slopes)}
     results["minutes"] = (time.time() - t0) / 60
-    docs.mkdir(parents=True, exist_ok=True)
-    (docs / "learning_curve.json").write_text(json.dumps(results, indent=1) + "\n")
-    _plot(results, docs / "learning_curve.png")
-    (docs / "learning_curve.md").write_text(report(results))
+    write_experiment_report(docs, "learning_curve", results, report(results), _plot)
     log(f"done in {results['minutes']:.0f} min")
     return results
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
-from train.experiments import bootstrap_statistic, cv_splits, fmt_ci, fmt_diff, paired_bootstrap, run_jobs
+from train.experiments import bootstrap_statistic, cv_splits, fmt_ci, fmt_diff, paired_bootstrap, run_jobs, write_experiment_report
 from train.fit import fit, predict_probabilities, select_labels
 from train.recipes.default_12lead import RECIPE as DEFAULT_RECIPE
 
@@ -139,10 +139,7 @@ def run(*, work: Path = REPO / "artifacts" / "pu_labels", docs: Path = REPO / "d
                     f"{c.diff_ci}")
     results["calibration"] = [_calibration(y, m, loss, h, oof[(loss, h)], n_boot) for loss, h in variants]
     results["minutes"] = (time.time() - t0) / 60
-    docs.mkdir(parents=True, exist_ok=True)
-    (docs / "pu_labels.json").write_text(json.dumps(results, indent=1) + "\n")
-    _plot(results, docs / "pu_labels.png")
-    (docs / "pu_labels.md").write_text(report(results))
+    write_experiment_report(docs, "pu_labels", results, report(results), _plot)
     log(f"done in {results['minutes']:.0f} min")
     return results
 

@@ -20,7 +20,6 @@ B. The shipped single-lead model: the better variant of A trained on the 12-lead
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,7 +34,7 @@ from train.data import ensure_dataset
 from train.data.shards import TrainingSet
 from train.data.single_lead import SingleLeadSet
 from train.evaluate import choose_thresholds, evaluate_predictions
-from train.experiments import cv_splits, fmt_ci, fmt_diff, paired_bootstrap, run_jobs
+from train.experiments import cv_splits, fmt_ci, fmt_diff, paired_bootstrap, run_jobs, write_experiment_report
 from train.fit import fit, predict_probabilities, select_labels
 from train.recipes import pu_labels
 
@@ -182,10 +181,7 @@ def run(*, work: Path = REPO / "artifacts" / "single_lead", docs: Path = REPO / 
         for k, name in enumerate(all_labels)}
     results["shown_labels"] = labels_with_skill(results["cinc2017_holdout"][chosen], all_labels)
     results["minutes"] = (time.time() - t0) / 60
-    docs.mkdir(parents=True, exist_ok=True)
-    (docs / "single_lead.json").write_text(json.dumps(results, indent=1) + "\n")
-    (docs / "single_lead.md").write_text(report(results))
-    _plot(results, docs / "single_lead.png")
+    write_experiment_report(docs, "single_lead", results, report(results), _plot)
     if ship and not results["shown_labels"]:
         # A card with no trained labels would show every output: better no bundle than that.
         log("no label is validated on held-out device recordings: the single-lead bundle is NOT written")
