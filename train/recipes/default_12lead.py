@@ -209,6 +209,11 @@ def _ship(result, ts, labels, thresholds, ev, bundle_dir: Path, config: FitConfi
 SINGLE_LEAD_NOTE = '\n## Single-lead bundle\n\n`models/net1d-small-1lead-default/`: lead I input (a smartwatch or AliveCor recording), used by the app and the CLI for one-lead records. Made by `python scripts/run_experiment.py single-lead`; its evaluation (PTB-XL out-of-fold on real lead I, CinC 2017 hold-out) and the labels it shows are in [docs/experiments.md](../docs/experiments.md) and its card.\n'
 
 
+CURVE_NOTE = ("One seed per point. The same curve with 3 seeds, paired CIs of the gains, the gain per doubling "
+              "of the records and a seed ensemble: `python scripts/run_experiment.py learning-curve`, section 5 of "
+              "[docs/experiments.md](../docs/experiments.md).\n")
+
+
 def _write_readme(models_dir: Path, bundle_dir: Path, ev, labels, ts, curve, minutes: float) -> None:
     notes = [f"bundle: `{bundle_dir.relative_to(models_dir.parent) if bundle_dir.is_relative_to(models_dir.parent) else bundle_dir}` "
              f"(`net1d-small-12lead`, 0.5M parameters, default 12-lead model)",
@@ -229,6 +234,7 @@ def _write_readme(models_dir: Path, bundle_dir: Path, ev, labels, ts, curve, min
         for r in curve:
             text += f"| {int(r['fraction'] * 100)}% | {r['n_ptbxl_train_per_fold']} | {r['macro_auroc']:.3f} | " \
                     f"{(r['normal_ecg_auroc'] or float('nan')):.3f} |\n"
+        text += "\n" + CURVE_NOTE
     text += "\nPlots: `evaluation/roc_top_labels.png`, `evaluation/auroc_per_label.png` in the bundle folder.\n"
     text += SINGLE_LEAD_NOTE
     (models_dir / "README.md").write_text(text)
