@@ -70,16 +70,16 @@ def test_learning_curve_recipe_reports_gains_per_fraction(tiny_recipes, small_se
 
 
 def test_learning_curve_seed_zero_draws_the_shipped_recipes_records(small_set):
-    from train.experiments import CV_GROUPS, subsample
+    from train.experiments import CV_GROUPS, cv_splits, subsample
 
     ts = small_set
     ptb = ts.indices(sources=["ptbxl"])
-    for fold, group in enumerate(CV_GROUPS):
+    for fold, (group, (train, _)) in enumerate(zip(CV_GROUPS, cv_splits(ts))):
         held = ts.indices(sources=["ptbxl"], folds=group)
         shipped = subsample(np.setdiff1d(ptb, held), 0.5, learning_curve.RECIPE.seed + fold)
-        ours = learning_curve.training_records(ts, fold, 0.5, seed=0)
+        ours = learning_curve.training_records(ts, train, fold, 0.5, seed=0)
         assert np.array_equal(ours[: len(shipped)], shipped)
-        assert not np.array_equal(learning_curve.training_records(ts, fold, 0.5, seed=1), ours)
+        assert not np.array_equal(learning_curve.training_records(ts, train, fold, 0.5, seed=1), ours)
 
 
 def test_doubling_slope_is_the_gain_per_doubling():

@@ -57,12 +57,12 @@ def job_out_dir(job: Job) -> Path:
     return Path(job.work) / f"cv{int(round(job.fraction * 100))}-{job.fold}{suffix}"
 
 
-def training_records(ts: TrainingSet, fold: int, fraction: float, seed: int) -> np.ndarray:
-    """The fold's training rows: a seeded ``fraction`` of its PTB-XL records plus every other source.
+def training_records(ts: TrainingSet, train_idx: np.ndarray, fold: int, fraction: float, seed: int) -> np.ndarray:
+    """Fold ``fold``'s training rows ``train_idx`` cut to a seeded ``fraction`` of their PTB-XL records,
+    every other source kept.
 
     Seed 0 draws exactly the records the shipped recipe's curve drew (``RECIPE.seed + fold``).
     """
-    train_idx, _ = cv_splits(ts)[fold]
     ptb = np.intersect1d(train_idx, ts.indices(sources=["ptbxl"]))
     others = np.setdiff1d(train_idx, ptb)
     return np.concatenate([subsample(ptb, fraction, RECIPE.seed + fold + 7919 * seed), others])
@@ -71,10 +71,10 @@ def training_records(ts: TrainingSet, fold: int, fraction: float, seed: int) -> 
 def run_job(job: Job) -> np.ndarray:
     """Train one (fraction, seed, fold); return the held-out fold's probabilities (n, 150)."""
     ts = TrainingSet(job.dataset)
-    _, held = cv_splits(ts)[job.fold]
+    train_idx, held = cv_splits(ts)[job.fold]
     config = replace(RECIPE, out_dir=str(job_out_dir(job)), labels=list(job.labels), epochs=job.epochs,
                      seed=RECIPE.seed + job.seed)
-    result = fit(config, ts, training_records(ts, job.fold, job.fraction, job.seed), None)
+    result = fit(config, ts, training_records(ts, train_idx, job.fold, job.fraction, job.seed), None)
     return predict_probabilities(result.model, ts, held)
 
 
@@ -102,8 +102,9 @@ def run(*, work: Path = REPO / "artifacts" / "default_12lead", docs: Path = REPO
     probs = run_jobs(run_job, jobs, workers=workers, desc="learning curve")
     oof = {(f, s): np.concatenate([p[:, cols] for j, p in zip(jobs, probs) if (j.fraction, j.seed) == (f, s)])
            for f in fractions for s in seeds}
-    n_train = {f: int(np.mean([np.isin(training_records(ts, k, f, 0), ts.indices(sources=["ptbxl"])).sum()
-                               for k in range(len(splits))])) for f in fractions}
+    ptb = ts.indices(sources=["ptbxl"])
+    n_train = {f: int(np.mean([np.isin(training_records(ts, train, k, f, 0), ptb).sum()
+                               for k, (train, _) in enumerate(splits)])) for f in fractions}
     normal = labels.index("NORMAL ECG") if "NORMAL ECG" in labels else None
 
     def auroc_normal(idx: np.ndarray, scores: np.ndarray) -> float:
