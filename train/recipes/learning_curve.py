@@ -31,7 +31,6 @@ from train.data import ensure_dataset
 from train.data.shards import TrainingSet
 from train.experiments import cv_splits, fmt_ci, fmt_diff, macro_metric, run_jobs, subsample, write_experiment_report
 from train.fit import fit, predict_probabilities, select_labels
-from train.metrics import fast_auroc
 from train.recipes.default_12lead import RECIPE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,22 +106,22 @@ def run(*, work: Path = REPO / "artifacts" / "default_12lead", docs: Path = REPO
                                for k, (train, _) in enumerate(splits)])) for f in fractions}
     normal = labels.index("NORMAL ECG") if "NORMAL ECG" in labels else None
 
-    def auroc_normal(idx: np.ndarray, scores: np.ndarray) -> float:
-        keep = m[idx, normal]
-        t = y[idx, normal][keep]
-        return fast_auroc(t, scores[idx, normal][keep]) if 0 < t.sum() < t.size else np.nan
+    ensembles = {f: np.mean([oof[(f, s)] for s in seeds], axis=0) for f in fractions}
+    one_label = [normal] if normal is not None else []
 
     def point_estimates(idx: np.ndarray) -> np.ndarray:
         """(fractions, 4) on records ``idx``: seed-mean macro AUROC and NORMAL ECG AUROC, then the
         same two for the seed ensemble (probabilities averaged over seeds)."""
         out = np.full((len(fractions), 4), np.nan)
+        yi, mi = y[idx], m[idx]
         for i, f in enumerate(fractions):
-            ensemble = np.mean([oof[(f, s)] for s in seeds], axis=0)
-            out[i, 0] = np.mean([macro_metric(y[idx], oof[(f, s)][idx], m[idx]) for s in seeds])
-            out[i, 2] = macro_metric(y[idx], ensemble[idx], m[idx])
-            if normal is not None:
-                out[i, 1] = np.mean([auroc_normal(idx, oof[(f, s)]) for s in seeds])
-                out[i, 3] = auroc_normal(idx, ensemble)
+            runs = [oof[(f, s)][idx] for s in seeds]
+            ensemble = ensembles[f][idx]
+            out[i, 0] = np.mean([macro_metric(yi, p, mi) for p in runs])
+            out[i, 2] = macro_metric(yi, ensemble, mi)
+            if one_label:
+                out[i, 1] = np.mean([macro_metric(yi[:, one_label], p[:, one_label], mi[:, one_label]) for p in runs])
+                out[i, 3] = macro_metric(yi[:, one_label], ensemble[:, one_label], mi[:, one_label])
         return out
 
     everything = np.arange(len(held))
