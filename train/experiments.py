@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from train.data.shards import TrainingSet
-from train.metrics import fast_auroc, fast_average_precision
+from train.metrics import fast_auroc, fast_average_precision, percentile_ci
 
 # PTB-XL strat_fold groups: 5 patient-disjoint folds over folds 1-9 (fold 10 is not in the shared data).
 CV_GROUPS: tuple[tuple[int, ...], ...] = ((1, 2), (3, 4), (5, 6), (7, 8), (9,))
@@ -133,11 +133,9 @@ def paired_bootstrap(y: np.ndarray, mask: np.ndarray, scores_a: Sequence[np.ndar
     a, b = score(None)
     rng = np.random.default_rng(seed)
     samples = np.array([score(rng.integers(0, len(y), len(y))) for _ in range(n_boot)])
-    lo, hi = 100 * alpha / 2, 100 * (1 - alpha / 2)
 
     def ci(values: np.ndarray) -> tuple[float, float]:
-        values = values[np.isfinite(values)]
-        return (float(np.percentile(values, lo)), float(np.percentile(values, hi))) if values.size else (np.nan, np.nan)
+        return percentile_ci(values, alpha)
 
     n_labels = int(sum(1 for j in range(y.shape[1]) if 0 < y[mask[:, j], j].sum() < mask[:, j].sum()))
     return Comparison(metric, a, ci(samples[:, 0]), b, ci(samples[:, 1]), b - a, ci(samples[:, 1] - samples[:, 0]),
@@ -148,11 +146,8 @@ def bootstrap_statistic(statistic: Callable[[np.ndarray], float], n: int, *, n_b
                         alpha: float = 0.05) -> tuple[float, float]:
     """Percentile CI of ``statistic(record_indices)`` over ``n_boot`` resamples of ``n`` records."""
     rng = np.random.default_rng(seed)
-    values = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=float)
-    values = values[np.isfinite(values)]
-    if not values.size:
-        return float("nan"), float("nan")
-    return float(np.percentile(values, 100 * alpha / 2)), float(np.percentile(values, 100 * (1 - alpha / 2)))
+    return percentile_ci(np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=float), alpha)
+
 
 
 def fmt_ci(value: float, ci: Sequence[float], digits: int = 3) -> str:

@@ -72,10 +72,7 @@ def bootstrap_ci(y: np.ndarray, scores: np.ndarray, metric=roc_auc_score, *, n_b
         if t.min() == t.max():
             continue
         values.append(metric(t, scores[idx]))
-    if not values:
-        return point, float("nan"), float("nan")
-    low, high = np.percentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return point, float(low), float(high)
+    return (point, *percentile_ci(np.array(values, dtype=float), alpha))
 
 
 def bootstrap_macro_ci(y: np.ndarray, scores: np.ndarray, mask: np.ndarray, columns: np.ndarray, *,
@@ -147,3 +144,13 @@ def fast_average_precision(y: np.ndarray, scores: np.ndarray) -> float:
     precision = tp / (tp + fp)
     recall = tp / tp[-1]
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def percentile_ci(values: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
+    """The central ``1 - alpha`` percentile interval of bootstrap ``values``, ignoring NaNs (resamples
+    where the statistic is undefined, e.g. a label with no positives drawn); NaNs if none is left."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return float("nan"), float("nan")
+    return float(np.percentile(values, 100 * alpha / 2)), float(np.percentile(values, 100 * (1 - alpha / 2)))

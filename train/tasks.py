@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from ecgcore.model import Net1D
 
 from train.data.shards import TrainingSet
-from train.metrics import bootstrap_ci
+from train.metrics import bootstrap_ci, percentile_ci
 
 MAX_PLAUSIBLE_AGE = 110  # PTB-XL writes 300 for anonymised ages over 89: unknown, not 300
 
@@ -173,7 +173,5 @@ def paired_task_difference(task: Task, y: np.ndarray, pred_a: np.ndarray, pred_b
         return float(metric(t, b[idx]) - metric(t, a[idx]))
 
     rng = np.random.default_rng(seed)
-    values = np.array([diff(rng.integers(0, len(y), len(y))) for _ in range(n_boot)])
-    values = values[np.isfinite(values)]
-    ci = [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))] if values.size else [np.nan, np.nan]
-    return {"metric": name, "diff": diff(np.arange(len(y))) if len(y) else float("nan"), "diff_ci": ci}
+    ci = percentile_ci(np.array([diff(rng.integers(0, len(y), len(y))) for _ in range(n_boot)]))
+    return {"metric": name, "diff": diff(np.arange(len(y))) if len(y) else float("nan"), "diff_ci": list(ci)}

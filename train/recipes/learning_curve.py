@@ -31,6 +31,7 @@ from train.data import ensure_dataset
 from train.data.shards import TrainingSet
 from train.experiments import cv_splits, fmt_ci, fmt_diff, macro_metric, run_jobs, subsample, write_experiment_report
 from train.fit import fit, predict_probabilities, select_labels
+from train.metrics import percentile_ci
 from train.recipes.default_12lead import RECIPE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,30 +131,26 @@ def run(*, work: Path = REPO / "artifacts" / "default_12lead", docs: Path = REPO
     boots = np.array([point_estimates(rng.integers(0, len(held), len(held))) for _ in range(n_boot)])
     n_axis = np.array([n_train[f] for f in fractions], dtype=float)
 
-    def ci(values: np.ndarray) -> list[float]:
-        values = values[np.isfinite(values)]
-        return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))] if values.size else [np.nan] * 2
-
     per_seed = {f: [macro_metric(y, oof[(f, s)], m) for s in seeds] for f in fractions}
     results = {"labels": labels, "seeds": list(seeds), "epochs": epochs, "n_records": int(len(held)),
                "n_boot": n_boot, "points": [], "gains": [], "slope": {}}
     for i, f in enumerate(fractions):
         results["points"].append({"fraction": f, "n_ptbxl_train_per_fold": n_train[f],
-                                  "macro_auroc": observed[i, 0], "macro_auroc_ci": ci(boots[:, i, 0]),
+                                  "macro_auroc": observed[i, 0], "macro_auroc_ci": percentile_ci(boots[:, i, 0]),
                                   "macro_auroc_per_seed": per_seed[f],
-                                  "normal_ecg_auroc": observed[i, 1], "normal_ecg_auroc_ci": ci(boots[:, i, 1]),
-                                  "ensemble_macro_auroc": observed[i, 2], "ensemble_macro_auroc_ci": ci(boots[:, i, 2]),
+                                  "normal_ecg_auroc": observed[i, 1], "normal_ecg_auroc_ci": percentile_ci(boots[:, i, 1]),
+                                  "ensemble_macro_auroc": observed[i, 2], "ensemble_macro_auroc_ci": percentile_ci(boots[:, i, 2]),
                                   "ensemble_normal_ecg_auroc": observed[i, 3],
-                                  "ensemble_normal_ecg_auroc_ci": ci(boots[:, i, 3])})
+                                  "ensemble_normal_ecg_auroc_ci": percentile_ci(boots[:, i, 3])})
     top = len(fractions) - 1
     for i in range(top):
         for j, key in ((0, "macro_auroc"), (1, "normal_ecg_auroc")):
             results["gains"].append({"from": fractions[i], "to": fractions[top], "metric": key,
                                      "gain": observed[top, j] - observed[i, j],
-                                     "gain_ci": ci(boots[:, top, j] - boots[:, i, j])})
+                                     "gain_ci": percentile_ci(boots[:, top, j] - boots[:, i, j])})
     for j, key in ((0, "macro_auroc"), (1, "normal_ecg_auroc")):
         slopes = np.array([doubling_slope(n_axis, b[:, j]) for b in boots if np.all(np.isfinite(b[:, j]))])
-        results["slope"][key] = {"per_doubling": doubling_slope(n_axis, observed[:, j]), "ci": ci(slopes)}
+        results["slope"][key] = {"per_doubling": doubling_slope(n_axis, observed[:, j]), "ci": percentile_ci(slopes)}
     results["minutes"] = (time.time() - t0) / 60
     write_experiment_report(docs, "learning_curve", results, report(results), _plot)
     log(f"done in {results['minutes']:.0f} min")
