@@ -36,18 +36,23 @@ def test_augment_is_seeded_and_keeps_shape():
     assert torch.equal(augment(x, NO_AUGMENT, torch.Generator()), x)
 
 
-@pytest.mark.slow
-def test_tiny_model_overfits_32_real_records(small_set, tmp_path):
+def _overfit_32_records(small_set, out_dir, epochs: int, **options) -> tuple[list[float], np.ndarray]:
+    """Train net1d-tiny on 32 real records without augmentation; (loss per epoch, train AUROC per label)."""
     idx = small_set.indices(sources=["ptbxl"])[:32]
-    config = FitConfig(out_dir=str(tmp_path / "overfit"), model="net1d-tiny", labels=LABELS, epochs=40,
-                       batch_size=8, lr=1e-2, weight_decay=0.0, patience=None, augment=NO_AUGMENT, progress=False,
-                       warmup_epochs=0, schedule="constant", seed=0)
+    config = FitConfig(out_dir=str(out_dir), model="net1d-tiny", labels=LABELS, epochs=epochs, batch_size=8,
+                       lr=1e-2, weight_decay=0.0, patience=None, augment=NO_AUGMENT, progress=False, warmup_epochs=0,
+                       schedule="constant", seed=0, **options)
     result = fit(config, small_set, idx, idx)
-    losses = [row["train_loss"] for row in result.history]
-    assert np.mean(losses[-3:]) < 0.5 * losses[0]
     cols = small_set.label_columns(LABELS)
     probs = predict_probabilities(result.model, small_set, idx)
     auroc = per_label_auroc(small_set.labels[idx][:, cols], probs[:, cols], small_set.mask[idx][:, cols])
+    return [row["train_loss"] for row in result.history], auroc
+
+
+@pytest.mark.slow
+def test_tiny_model_overfits_32_real_records(small_set, tmp_path):
+    losses, auroc = _overfit_32_records(small_set, tmp_path / "overfit", epochs=40)
+    assert np.mean(losses[-3:]) < 0.5 * losses[0]
     assert np.nanmean(auroc) > 0.95, auroc
     assert (tmp_path / "overfit" / "history.csv").is_file() and (tmp_path / "overfit" / "bundle" / "card.json").is_file()
     card = load_bundle(tmp_path / "overfit" / "bundle").card
@@ -86,14 +91,7 @@ def test_linear_probe_from_bundle_keeps_backbone(small_set, tmp_path):
 
 def test_fit_with_pu_loss_learns_from_real_records(small_set, tmp_path):
     """The nnPU loss through the real loop: labelled fractions come from the training rows, loss falls."""
-    idx = small_set.indices(sources=["ptbxl"])[:32]
-    config = FitConfig(out_dir=str(tmp_path / "pu"), model="net1d-tiny", labels=LABELS, epochs=25, batch_size=8,
-                       lr=1e-2, weight_decay=0.0, patience=None, augment=NO_AUGMENT, progress=False, warmup_epochs=0,
-                       schedule="constant", seed=0, loss="pu", loss_options={"label_frequency": 0.8})
-    result = fit(config, small_set, idx, idx)
-    losses = [row["train_loss"] for row in result.history]
+    losses, auroc = _overfit_32_records(small_set, tmp_path / "pu", epochs=25, loss="pu",
+                                        loss_options={"label_frequency": 0.8})
     assert np.mean(losses[-3:]) < 0.6 * losses[0]
-    cols = small_set.label_columns(LABELS)
-    probs = predict_probabilities(result.model, small_set, idx)
-    auroc = per_label_auroc(small_set.labels[idx][:, cols], probs[:, cols], small_set.mask[idx][:, cols])
     assert np.nanmean(auroc) > 0.9, auroc
