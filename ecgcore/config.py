@@ -31,3 +31,15 @@ MAX_FILE_BYTES = int(_env_float("ECG_MAX_FILE_MB", 512.0) * 1024 * 1024)
 MAX_ABS_AMPLITUDE_MV = _env_float("ECG_MAX_ABS_AMPLITUDE_MV", 50.0)
 # A lead whose peak-to-peak range is below this (mV) carries no signal (electrode off, zero-filled).
 FLAT_LEAD_PTP_MV = _env_float("ECG_FLAT_LEAD_PTP_MV", 1e-3)
+
+
+def cache_dir() -> "os.PathLike[str]":
+    """Where ecgcore keeps machine-specific measurements (layout plans): ``ECG_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/ecgcore``, else ``~/.cache/ecgcore``. Read at call time so tests can redirect it."""
+    from pathlib import Path
+
+    explicit = os.environ.get("ECG_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ecgcore"

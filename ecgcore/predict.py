@@ -8,6 +8,7 @@ outputs carry no information (see ``ModelCard.trained_labels``).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +18,10 @@ import torch
 
 from ecgcore.bundle import Bundle, ModelCard, default_bundle_path, load_bundle
 from ecgcore.errors import ECGError, LabelError
+from ecgcore.layout_planner import PlanMeasurement
+from ecgcore.model import Net1D
+from ecgcore.plan_cache import layout_plan_for
+from ecgcore.planned_forward import PlannedNet1D
 from ecgcore.preprocess import preprocess
 from ecgcore.record import Record
 
@@ -72,10 +77,17 @@ class Predictor:
     unless ``device`` says otherwise.
     """
 
-    def __init__(self, bundle: Bundle | str | os.PathLike[str], device: str | torch.device = "cpu"):
+    def __init__(self, bundle: Bundle | str | os.PathLike[str], device: str | torch.device = "cpu",
+                 layout_plan: bool = True):
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.device = torch.device(device)
         self.model = self.bundle.model.to(self.device).eval()
+        # On the CPU each stage runs in the memory layout measured fastest on this machine
+        # (ecgcore.layout_planner, cached by ecgcore.plan_cache). Same outputs, to float32 rounding.
+        self.layout_plan_enabled = layout_plan and self.device.type == "cpu" and isinstance(self.model, Net1D)
+        self.layout_plan: PlanMeasurement | None = None
+        self._planned_model: PlannedNet1D | None = None
+        self._plan_lock = threading.Lock()
         card = self.bundle.card
         self.labels: tuple[str, ...] = tuple(card.labels)
         self.thresholds = np.asarray(card.thresholds, dtype=np.float64)
@@ -109,11 +121,27 @@ class Predictor:
         """The model input for one record: (len(input_leads), 5000) float32."""
         return preprocess(record, leads=self.input_leads, start_s=start_s, config=self.preprocess_config)
 
+    def inference_model(self, batch_size: int) -> torch.nn.Module:
+        """The module that scores batches: the layout-planned twin of ``model`` when enabled.
+
+        The plan is looked up (or measured, ~2 s for the official network at batch 32) once, at the
+        first batch's size, and reused for every batch after it: only speed depends on it.
+        Thread-safe: app sessions share one Predictor.
+        """
+        if not self.layout_plan_enabled:
+            return self.model
+        with self._plan_lock:
+            if self._planned_model is None:
+                self.layout_plan, _ = layout_plan_for(self.model, batch_size)
+                self._planned_model = PlannedNet1D(self.model, self.layout_plan.plan)
+        return self._planned_model
+
     def probabilities(self, batch: np.ndarray | torch.Tensor) -> np.ndarray:
         """Sigmoid outputs (batch, n_labels) for preprocessed inputs (batch, leads, 5000)."""
         x = torch.as_tensor(batch, dtype=torch.float32, device=self.device)
+        model = self.inference_model(x.shape[0])
         with torch.inference_mode():
-            return torch.sigmoid(self.model(x)).double().cpu().numpy()
+            return torch.sigmoid(model(x)).double().cpu().numpy()
 
     # -- records --------------------------------------------------------------------------
     def predict(self, record: Record, *, start_s: float | None = None, include_untrained: bool = False) -> Prediction:
@@ -165,6 +193,9 @@ class Predictor:
         from ecgcore.batch import iterate_prepared_batches  # local import: torch DataLoader machinery
 
         files = [Path(p) for p in paths]
+        if files:
+            # Plan layouts before the reader processes start: measured on a quiet CPU, not against them.
+            self.inference_model(min(batch_size, len(files)))
         bar = _progress_bar(len(files), enabled=progress)
         try:
             for items in iterate_prepared_batches(self, files, batch_size=batch_size, num_workers=num_workers,

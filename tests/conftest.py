@@ -23,6 +23,21 @@ def shared_data_dir() -> Path:
     return SHARED_DATA_DIR
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Layout plans measured by tests go to a throw-away cache, never the user's ~/.cache (the CLI
+    subprocesses inherit the variable)."""
+    import os
+
+    previous = os.environ.get("ECG_CACHE_DIR")
+    os.environ["ECG_CACHE_DIR"] = str(tmp_path_factory.mktemp("ecg-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("ECG_CACHE_DIR", None)
+    else:
+        os.environ["ECG_CACHE_DIR"] = previous
+
+
 @pytest.fixture(autouse=True)
 def _restore_main_module():
     """Streamlit's AppTest leaves its temporary script installed as ``__main__``; processes started

@@ -35,6 +35,18 @@ def test_probabilities_are_sigmoid_of_the_network_on_preprocessed_input(predicto
         assert prediction.probability(label) == pytest.approx(float(expected[i]), abs=1e-6)
 
 
+def test_layout_plan_is_measured_once_and_scores_like_the_eager_network(
+        predictor: Predictor, records: list) -> None:
+    batch = np.stack([preprocess(r) for r in records[:3]])
+    planned = predictor.probabilities(batch)
+    assert predictor.layout_plan is not None
+    network = predictor.inference_model(3)
+    assert network is not predictor.model and predictor.inference_model(1) is network  # one plan
+    eager = Predictor(predictor.bundle, layout_plan=False)
+    assert eager.inference_model(3) is eager.model and eager.layout_plan is None
+    np.testing.assert_allclose(planned, eager.probabilities(batch), rtol=0, atol=1e-6)
+
+
 def test_ranking_positives_first_then_probability(predictor: Predictor, records: list) -> None:
     for record in records:
         findings = predictor.predict(record, include_untrained=True).findings
