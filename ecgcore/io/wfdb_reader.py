@@ -6,7 +6,9 @@ adc_res adc_zero init_value checksum block_size description``. PhysioNet Challen
 records store the samples in a MATLAB v4 file (``.mat``, format ``16x1+24``: 16-bit, 24-byte
 MATLAB preamble) and put ``# Age:``, ``# Sex:`` and ``# Dx:`` (SNOMED CT codes) in header comments.
 
-We let ``wfdb.rdrecord`` decode, but first compare every signal file's size with what the
+Headers go through :mod:`ecgcore.io.wfdb_header` (a fast path for fully specified headers, else
+``wfdb.rdheader``); plain format-16 samples are decoded with NumPy, anything else by
+``wfdb.rdrecord``. Before decoding we compare every signal file's size with what the
 header declares, so a truncated download or a header from another record gives a specific
 message instead of wfdb's generic "Samples were not loaded correctly", and afterwards check
 the header's per-signal checksums, which catch a data file that belongs to another record.
@@ -23,6 +25,7 @@ import wfdb
 from ecgcore.errors import ECGFormatError
 from ecgcore.io._common import check_file_size, parse_age, parse_sex, resolve_fs, unit_scale_to_mv
 from ecgcore.io._finalize import finalize
+from ecgcore.io.wfdb_header import WfdbHeader, read_header
 from ecgcore.record import Record
 
 SOURCE = "WFDB"
@@ -63,7 +66,7 @@ def read_wfdb(
     check_file_size(header_path, "Header")
     record_base = str(header_path.with_suffix(""))
     try:
-        header = wfdb.rdheader(record_base)
+        header = read_header(header_path)
     except Exception as exc:  # wfdb raises bare ValueError/IndexError on malformed headers
         raise ECGFormatError(f"{header_path.name} is not a valid WFDB header: {exc}") from exc
     if not header.n_sig:
@@ -105,7 +108,7 @@ def read_wfdb(
     )
 
 
-def read_plain_format16(folder: Path, header: wfdb.Record) -> np.ndarray | None:
+def read_plain_format16(folder: Path, header: WfdbHeader | wfdb.Record) -> np.ndarray | None:
     """Digital samples (n_samples, n_sig) int32 for the commonest layout, or None for any other.
 
     PTB-XL and the PhysioNet Challenge .mat files keep every channel in one file as interleaved
@@ -131,7 +134,7 @@ def read_plain_format16(folder: Path, header: wfdb.Record) -> np.ndarray | None:
     return data.reshape(n_samples, n_sig).astype(np.int32)
 
 
-def _check_signal_files(folder: Path, header: wfdb.Record) -> None:
+def _check_signal_files(folder: Path, header: WfdbHeader | wfdb.Record) -> None:
     """Each signal file must exist, be within the size limit and hold what the header declares."""
     n_samples = header.sig_len
     by_file: dict[str, list[int]] = {}
