@@ -63,7 +63,8 @@ def activate(x: torch.Tensor, layout: str, *, owned: bool) -> torch.Tensor:
     """
     if in_layout(x, layout):
         return F.silu(x, inplace=owned)
-    if x.stride(1) == 1 if layout == CHANNELS_LAST else x.stride(-1) == 1:
+    innermost = 1 if layout == CHANNELS_LAST else -1  # the axis with unit stride in ``layout``
+    if x.stride(innermost) == 1:
         return F.silu(x)  # a non-dense view in the right order: an out-of-place SiLU makes it dense
     return F.silu(to_layout(x, layout), inplace=True)  # the copy is ours to overwrite
 
