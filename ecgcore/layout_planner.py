@@ -13,25 +13,34 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 
 from ecgcore.model import Net1D
 from ecgcore.planned_forward import CHANNELS_FIRST, CHANNELS_LAST, LAYOUTS, LayoutPlan, PlannedNet1D, to_layout
 
+T = TypeVar("T")
+
 
 def best_seconds(run: Callable[[], object], repeats: int) -> float:
-    """Fastest of ``repeats`` timed calls after one untimed warm-up (oneDNN builds its kernels then).
+    """Fastest of ``repeats`` timed calls after one untimed warm-up (oneDNN builds its kernels then)."""
+    return timed_best(run, repeats)[0]
 
-    The minimum, not the median: on a shared machine noise only ever adds time.
+
+def timed_best(run: Callable[[], T], repeats: int) -> tuple[float, T]:
+    """(fastest of ``repeats`` timed calls after one untimed warm-up, the last call's result).
+
+    The minimum, not the median: on a shared machine noise only ever adds time. The result lets
+    the planner feed a stage's output to the next stage without running it once more.
     """
-    run()
+    result = run()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        run()
+        result = run()
         best = min(best, time.perf_counter() - start)
-    return best
+    return best, result
 
 
 @dataclass(frozen=True)
@@ -82,20 +91,20 @@ def measure_layout_plan(model: Net1D, batch_size: int, *, repeats: int = 2,
     with torch.inference_mode():
         inputs = {layout: to_layout(x, layout) for layout in LAYOUTS}
         conversion_seconds["stem"] = best_seconds(lambda: to_layout(x, CHANNELS_LAST), repeats)
-        node_seconds["stem"] = {layout: best_seconds(lambda: nets[layout].stem_forward(inputs[layout]), repeats)
-                                for layout in LAYOUTS}
-        outputs = {layout: nets[layout].stem_forward(inputs[layout]) for layout in LAYOUTS}
+        stem = {layout: timed_best(lambda: nets[layout].stem_forward(inputs[layout]), repeats) for layout in LAYOUTS}
+        node_seconds["stem"] = {layout: seconds for layout, (seconds, _) in stem.items()}
+        outputs = {layout: out for layout, (_, out) in stem.items()}
         for i in range(n_stages):
             node = f"stage {i}"
             inputs = outputs
             # A conversion costs about the same either way; time the slower direction to be safe.
             conversion_seconds[node] = max(
                 best_seconds(lambda: to_layout(inputs[layout], _other(layout)), repeats) for layout in LAYOUTS)
-            node_seconds[node] = {
-                layout: best_seconds(lambda: nets[layout].stage_forward(nets[layout].stages[i], inputs[layout]),
-                                     repeats)
-                for layout in LAYOUTS}
-            outputs = {layout: nets[layout].stage_forward(nets[layout].stages[i], inputs[layout]) for layout in LAYOUTS}
+            stage = {layout: timed_best(lambda: nets[layout].stage_forward(nets[layout].stages[i], inputs[layout]),
+                                        repeats)
+                     for layout in LAYOUTS}
+            node_seconds[node] = {layout: seconds for layout, (seconds, _) in stage.items()}
+            outputs = {layout: out for layout, (_, out) in stage.items()}
 
     plan, predicted = _cheapest_chain(node_seconds, conversion_seconds)
     return PlanMeasurement(plan=plan, batch_size=batch_size, node_seconds=node_seconds,
