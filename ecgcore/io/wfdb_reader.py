@@ -4,7 +4,9 @@ Format: https://physionet.org/physiotools/wag/header-5.htm and signal-5.htm. The
 record line gives ``name n_sig fs n_samples``; each signal line gives ``file format gain(baseline)/units
 adc_res adc_zero init_value checksum block_size description``. PhysioNet Challenge 2020/2021
 records store the samples in a MATLAB v4 file (``.mat``, format ``16x1+24``: 16-bit, 24-byte
-MATLAB preamble) and put ``# Age:``, ``# Sex:`` and ``# Dx:`` (SNOMED CT codes) in header comments.
+MATLAB preamble) and put ``# Age:``, ``# Sex:`` and ``# Dx:`` (SNOMED CT codes) in header comments;
+LUDB writes ``# <age>:`` / ``# <sex>:`` / ``# <diagnoses>:`` and PTB ``# age:`` / ``# sex:``
+(all read by :func:`parse_comments`).
 
 Headers go through :mod:`ecgcore.io.wfdb_header` (a fast path for fully specified headers, else
 ``wfdb.rdheader``); plain format-16 samples are decoded with NumPy, anything else by
@@ -16,8 +18,9 @@ the header's per-signal checksums, which catch a data file that belongs to anoth
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import wfdb
@@ -29,6 +32,7 @@ from ecgcore.io.wfdb_header import WfdbHeader, read_header
 from ecgcore.record import Record
 
 SOURCE = "WFDB"
+T = TypeVar("T")
 
 # Bytes per sample for the fixed-width WFDB storage formats (212 packs 2 samples in 3 bytes,
 # 310/311 pack 3 samples in 4 bytes). FLAC formats (508, 516, 524) are compressed: not checked.
@@ -231,31 +235,85 @@ def _invalid_values(rec: wfdb.Record) -> list[int | None]:
     return [sentinels.get(str(f)) for f in rec.fmt]
 
 
+# Values the header conventions use for "not recorded" (Challenge ``NaN``/``Unknown``, PTB ``n/a``,
+# hand-typed ``?``). They become None without an ``*_raw`` entry: there is nothing more to keep.
+_MISSING_VALUES = frozenset({"", "nan", "unknown", "n/a", "na", "?", "none", "-"})
+_AGE_KEYS = frozenset({"age"})
+_SEX_KEYS = frozenset({"sex", "gender"})
+_DX_KEYS = frozenset({"dx"})
+_DIAGNOSES_KEY = "diagnoses"
+
+
+def split_comment(line: str) -> tuple[str | None, str, bool]:
+    """``(key, value, bracketed)`` of one comment line; key is None when the line has no colon.
+
+    The key is folded to one spelling so every convention reaches the same branch: Challenge
+    ``Age: 74``, PTB ``age: 81`` and LUDB ``<age>: 51`` (or ``< Age > :51``) all give ``"age"``.
+    ``bracketed`` says the key was in angle brackets, LUDB's mark for a field (as opposed to a
+    diagnosis such as ``Rhythm: Sinus rhythm.``).
+    """
+    key, sep, value = line.partition(":")
+    if not sep:
+        return None, line.strip(), False
+    key = key.strip()
+    bracketed = key.startswith("<") and key.endswith(">")
+    folded = " ".join(key.strip("<>").split()).lower()
+    return folded, value.strip(), bracketed
+
+
+def _demographic(value: str, parse: Callable[[str], T | None], raw_key: str, meta: dict[str, Any]) -> T | None:
+    """``parse(value)``; a value that is neither parseable nor a 'missing' marker (e.g. ``>89``, or
+    PTB-XL's ``300`` for 'over 89') is kept as ``meta[raw_key]``: nothing invented, nothing lost."""
+    parsed = parse(value)
+    if parsed is None and value.lower() not in _MISSING_VALUES:
+        meta[raw_key] = value
+    return parsed
+
+
 def parse_comments(comments: list[str]) -> tuple[float | None, str | None, list[str], dict[str, Any]]:
     """Age, sex, Dx codes and the remaining comments from WFDB header comment lines.
 
-    PhysioNet Challenge headers use ``Age: 78``, ``Sex: Male``, ``Dx: 164889003,59118001``;
-    PTB uses lower-case ``age: 81`` / ``sex: female``. Unparseable or missing values give None.
+    The one place that reads header comments, for every convention found in real data:
+
+    - PhysioNet Challenge 2020/2021: ``Age: 74`` / ``Age: NaN``, ``Sex: Male`` / ``Female``,
+      ``Dx: 164889003,59118001`` (-> labels), ``Rx:``/``Hx:`` kept as other comments.
+    - LUDB: ``<age>: 51``, ``<sex>: F``, then ``<diagnoses>:`` and one diagnosis per line until
+      the end or the next ``<field>:``; the diagnoses go to ``meta["diagnoses"]`` as written (they
+      are free text, not mapped to labels).
+    - PTB Diagnostic: lower-case ``age: 81`` / ``sex: female`` (``n/a`` when not recorded), then
+      the clinical summary, kept as other comments.
+
+    Keys are case-, space- and bracket-insensitive. Missing or unparseable values give None
+    (never a guess); unparseable ones are kept as ``meta["age_raw"]`` / ``meta["sex_raw"]``.
+    Every other line is kept, in order, in ``meta["header_comments"]``.
     """
     age: float | None = None
     sex: str | None = None
     labels: list[str] = []
     other: list[str] = []
+    diagnoses: list[str] = []
+    has_diagnoses = in_diagnoses = False
     meta: dict[str, Any] = {}
     for line in comments:
-        key, sep, value = line.partition(":")
-        key_l = key.strip().lower()
-        value = value.strip()
-        if sep and key_l == "age":
-            age = parse_age(value)
-            if age is None and value.lower() not in {"", "nan", "unknown"}:
-                meta["age_raw"] = value
-        elif sep and key_l in {"sex", "gender"}:
-            sex = parse_sex(value)
-        elif sep and key_l == "dx":
+        key, value, bracketed = split_comment(line)
+        if in_diagnoses and not bracketed:
+            if line.strip():
+                diagnoses.append(line.strip())
+            continue
+        in_diagnoses = False
+        if key in _AGE_KEYS:
+            age = _demographic(value, parse_age, "age_raw", meta)
+        elif key in _SEX_KEYS:
+            sex = _demographic(value, parse_sex, "sex_raw", meta)
+        elif key in _DX_KEYS:
             labels = [code.strip() for code in value.split(",") if code.strip()]
+        elif key == _DIAGNOSES_KEY and bracketed:
+            has_diagnoses = in_diagnoses = True
+            diagnoses += [value] if value else []
         else:
             other.append(line)
     if other:
         meta["header_comments"] = other
+    if has_diagnoses:
+        meta["diagnoses"] = diagnoses
     return age, sex, labels, meta
