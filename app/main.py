@@ -14,17 +14,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run a
 import streamlit as st  # noqa: E402
 
 from app import auth, services  # noqa: E402
-from app.views import admin, dashboard, model_card, review, worklist  # noqa: E402
+from app.views import account, admin, dashboard, model_card, review, worklist  # noqa: E402
 from db.permissions import allowed  # noqa: E402
 
 
 def main() -> None:
     st.set_page_config(page_title="ECG review workspace", page_icon=":anatomical_heart:", layout="wide")
+    services.apply_upload_limit()
     db = services.database()
     user = auth.current_user(db)
     if user is None:
         st.navigation([st.Page(lambda: auth.sign_in_page(db), title="Sign in", url_path="signin")], position="hidden").run()
         return
+    if user.must_change_password:
+        st.navigation([st.Page(lambda: auth.change_password_form(db, user, forced=True), title="New password",
+                               url_path="password")], position="hidden").run()
+        return
+    auth.keep_session_cookie(db)
     st.session_state["_user"] = user
     pages = {
         "review": st.Page(review.page, title="Review", icon=":material/ecg_heart:", url_path="review", default=True),
@@ -34,6 +40,9 @@ def main() -> None:
     }
     if user.demo:  # visitors see records and model output, not reviewers' names and verdicts
         del pages["agreement"]
+    if not user.demo:
+        pages["account"] = st.Page(lambda: account.page(db, user), title="My account", icon=":material/person:",
+                                   url_path="account")
     if allowed(user.role, "manage_users"):
         pages["admin"] = st.Page(admin.page, title="Admin", icon=":material/admin_panel_settings:", url_path="admin")
     st.session_state["_pages"] = pages

@@ -6,10 +6,13 @@ Created once per server process (``st.cache_resource``); tests clear the cache a
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from db import workspace
 from db.session import Database
+from ecgcore import config
 from ecgcore.demo import demo_records, read_demo, samples_dir
 from ecgcore.errors import NoDefaultModelError
 from ecgcore.predict import Predictor
@@ -63,3 +66,17 @@ def predictor_for(record: Record) -> Predictor | None:
     n_leads = 1 if record.n_leads == 1 else 12
     chosen = st.session_state.get(ACTIVE_KEY, {}).get(n_leads)
     return predictor_at(chosen) if chosen else predictor(n_leads)
+
+
+def upload_limit_mb() -> int:
+    """The upload box's limit in MB: ``ECG_MAX_FILE_MB``, the same limit the readers enforce."""
+    return max(1, math.ceil(config.megabytes(config.MAX_FILE_BYTES)))
+
+
+def apply_upload_limit() -> None:
+    """Make Streamlit's own upload limit (``server.maxUploadSize``, checked by its upload endpoint
+    on every request) the one ``ECG_MAX_FILE_MB`` setting, instead of a second number in config.toml."""
+    from streamlit import config as streamlit_config
+
+    if streamlit_config.get_option("server.maxUploadSize") != upload_limit_mb():
+        streamlit_config.set_option("server.maxUploadSize", upload_limit_mb())

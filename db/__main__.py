@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=["cardiologist", "annotator", "admin", "viewer"])
     p.add_argument("--full-name")
+    p = sub.add_parser("reset-password", help="set a temporary password that must be changed at the next sign-in")
+    p.add_argument("name")
     p = sub.add_parser("backup")
     p.add_argument("out")
     p.add_argument("--force", action="store_true")
@@ -68,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
 
             user = create_user(db, args.name, args.role, _password(args), full_name=args.full_name)
             print(f"created {user.name} ({user.role})")
+        elif args.command == "reset-password":
+            from db.users import reset_password
+
+            user = reset_password(db, args.name, _password(args))
+            print(f"password of {user.name} reset; it must be changed at the next sign-in")
         elif args.command == "backup":
             from db.backup import backup_sqlite
 

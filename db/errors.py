@@ -37,8 +37,20 @@ class AuthenticationError(DBError):
     """Wrong user name or password, or the account is deactivated."""
 
 
+class TooManyAttemptsError(AuthenticationError):
+    """Sign-ins for this name failed too often lately; the message says how long to wait."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class PermissionDeniedError(DBError):
     """The user's role does not allow the action (a viewer saving a review, say)."""
+
+
+class LastAdminError(PermissionDeniedError):
+    """The change would leave the workspace without an active administrator."""
 
 
 class ReviewConflictError(DBError):

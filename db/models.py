@@ -1,7 +1,8 @@
 """SQLAlchemy 2 typed ORM models of the review store.
 
 The schema itself is owned by Alembic (``db/migrations``); these classes must match it, which
-``tests/db/test_migrations.py`` checks by autogenerate-comparing them with the migrated database.
+``tests/db/test_operation.py`` (``test_models_match_the_migrated_schema_and_downgrade_works``)
+checks by autogenerate-comparing them with the migrated database.
 
 Design choices, each for "never lose or silently change a verdict":
 
@@ -31,6 +32,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -81,6 +83,11 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Bumped when the account changes in a way that must end its open sessions (role, status,
+    # password); a session started under another epoch is signed out at its next page run.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set by an admin's password reset: the next sign-in must choose a new password first.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def __repr__(self) -> str:
         return f"User({self.name!r}, {self.role}{'' if self.active else ', inactive'})"
@@ -129,6 +136,8 @@ class Prediction(Base):
     model_version: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Start of the 10-s window of the record the model read (the record's own time, seconds).
+    window_start_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
     scores: Mapped[list[PredictionScore]] = relationship(order_by="PredictionScore.id")
 

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from db import records as record_store
 from db import users
 from db.consensus import review_queue
+from db.errors import PermissionDeniedError
 from db.models import Prediction, PredictionScore, Record, Review, User
 from db.session import Database
 from ecgcore.predict import Predictor
@@ -28,27 +29,20 @@ ADMIN_PASSWORD_ENV = "ECG_ADMIN_PASSWORD"
 
 
 # -- first start -----------------------------------------------------------------------------
-def has_admin(db: Database) -> bool:
-    with db.transaction() as session:
-        return bool(session.scalar(select(func.count()).select_from(User).where(User.role == "admin", User.active)))
-
-
 def bootstrap_admin_from_env(db: Database) -> str | None:
-    """Create the first admin from ``ECG_ADMIN_USER``/``ECG_ADMIN_PASSWORD`` (deployments); its name or None."""
+    """Create the first admin from ``ECG_ADMIN_USER``/``ECG_ADMIN_PASSWORD`` (deployments); its name or None.
+
+    Like the first-start form, only while no administrator ever existed: the variables left in a
+    deployment's environment cannot recreate an admin someone deliberately removed.
+    """
     name, password = os.environ.get(ADMIN_USER_ENV), os.environ.get(ADMIN_PASSWORD_ENV)
-    if not name or not password or has_admin(db):
+    if not name or not password or not users.first_start_open(db):
         return None
-    users.create_user(db, name, "admin", password)
-    return name
-
-
-def create_first_admin(db: Database, name: str, password: str) -> None:
-    """The first-start form: only allowed while no admin exists (so it cannot be replayed later)."""
-    if has_admin(db):
-        from db.errors import PermissionDeniedError
-
-        raise PermissionDeniedError("An administrator already exists; sign in instead.")
-    users.create_user(db, name, "admin", password)
+    try:
+        users.create_first_admin(db, name, password)
+    except PermissionDeniedError:  # another process of the same deployment created it first
+        return None
+    return users.check_user_name(name)
 
 
 # -- imports -------------------------------------------------------------------------------

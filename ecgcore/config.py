@@ -25,8 +25,20 @@ MAX_FS_HZ = _env_float("ECG_MAX_FS_HZ", 20_000.0)
 MIN_DURATION_S = _env_float("ECG_MIN_DURATION_S", 2.0)
 # A 24-hour 12-lead Holter at 1 kHz is about 4 GB as float32; refuse beyond this many samples per lead.
 MAX_DURATION_S = _env_float("ECG_MAX_DURATION_S", 48 * 3600.0)
-# Files larger than this are refused before being read (bytes); zip members are counted uncompressed.
+# Files larger than this are refused before being read; zip members are counted uncompressed. The
+# app's upload limit (Streamlit's server.maxUploadSize) is set from the same number. 1 MB = 2**20 bytes.
 MAX_FILE_BYTES = int(_env_float("ECG_MAX_FILE_MB", 512.0) * 1024 * 1024)
+
+
+def megabytes(n_bytes: float) -> float:
+    """Bytes in the MB (2**20 bytes) that ``ECG_MAX_FILE_MB`` and the upload box count in."""
+    return n_bytes / (1024 * 1024)
+
+
+def format_megabytes(n_bytes: float) -> str:
+    """``n_bytes`` as the upload box and the limit messages say it: '512.0 MB', '0.048 MB'."""
+    mb = megabytes(n_bytes)
+    return f"{mb:.1f} MB" if mb >= 1 else f"{mb:.2g} MB"
 # Peak amplitudes above this (mV) almost always mean the file is in microvolts or raw ADC units.
 MAX_ABS_AMPLITUDE_MV = _env_float("ECG_MAX_ABS_AMPLITUDE_MV", 50.0)
 # A lead whose peak-to-peak range is below this (mV) carries no signal (electrode off, zero-filled).

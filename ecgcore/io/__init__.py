@@ -197,8 +197,8 @@ def stage_upload(files: list[tuple[str, bytes]], folder: Path) -> Path:
         total += len(data)
         if len(data) > limit or total > limit:
             raise ECGFileTooLargeError(
-                f"Upload {base} is too large: {total / 1e6:.1f} MB in total; the limit is "
-                f"{limit / 1e6:.1f} MB (ECG_MAX_FILE_MB)."
+                f"Upload {base} is too large: {config.format_megabytes(total)} in total; the limit is "
+                f"{config.format_megabytes(limit)} (ECG_MAX_FILE_MB)."
             )
         target = folder / base
         if target.exists():

@@ -54,7 +54,8 @@ def check_file_size(path: Path, what: str = "File") -> int:
     limit = config.MAX_FILE_BYTES
     if size > limit:
         raise ECGFileTooLargeError(
-            f"{what} {path.name} is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB (ECG_MAX_FILE_MB)."
+            f"{what} {path.name} is {config.format_megabytes(size)}; the limit is {config.format_megabytes(limit)} "
+            "(ECG_MAX_FILE_MB)."
         )
     if size == 0:
         raise ECGFormatError(f"{what} {path.name} is empty (0 bytes).")

@@ -89,7 +89,7 @@ def _validated_members(archive: zipfile.ZipFile, path: Path, max_members: int) -
         total += info.file_size
         if total > config.MAX_FILE_BYTES:
             raise ECGFileTooLargeError(
-                f"{path.name} would unpack to more than {config.MAX_FILE_BYTES / 1e6:.1f} MB "
+                f"{path.name} would unpack to more than {config.format_megabytes(config.MAX_FILE_BYTES)} "
                 "(ECG_MAX_FILE_MB); refused."
             )
         files.append(info)

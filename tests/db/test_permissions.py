@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from db import records, users
 from db.errors import PermissionDeniedError
 from db.export import export_expert_review
-from db.models import AuditEvent, Record, User
-from db.permissions import PERMISSIONS, allowed
+from db.models import ROLES, AuditEvent, Record, User
+from db.permissions import PERMISSIONS, allowed, reviewer_labels, sees_model_output
 from db.reviews import save_review
 from db.session import Database
 
@@ -25,7 +25,30 @@ def test_permission_table() -> None:
     assert allowed("admin", "manage_users") and not allowed("cardiologist", "manage_users")
     assert allowed("annotator", "upload") and not allowed("viewer", "upload")
     assert allowed("cardiologist", "export") and not allowed("annotator", "export")
-    assert set(PERMISSIONS) == {"upload", "review", "adjudicate", "export", "manage_users"}
+    assert set(PERMISSIONS) == {"upload", "review", "adjudicate", "export", "manage_users", "see_reviewer_names",
+                                "see_model_agreement"}
+
+
+def test_who_sees_what() -> None:
+    """Reviewer names only for cardiologists and admins; annotators never see pooled model statistics."""
+    assert [allowed(role, "see_reviewer_names") for role in ROLES] == [True, False, True, False]
+    assert [allowed(role, "see_model_agreement") for role in ROLES] == [True, False, True, True]
+    assert [allowed(role, "export") for role in ROLES] == [True, False, True, False]
+
+
+def test_blinded_annotators_see_model_output_only_after_their_own_reading() -> None:
+    assert not sees_model_output("annotator", 0)
+    assert sees_model_output("annotator", 1) and sees_model_output("annotator", 3)
+    for role in ("cardiologist", "admin", "viewer"):
+        assert sees_model_output(role, 0)
+
+
+def test_reviewer_labels_are_names_or_stable_pseudonyms() -> None:
+    names = ["zoe", "alice", "bob", "alice"]
+    assert reviewer_labels("admin", names) == {"alice": "alice", "bob": "bob", "zoe": "zoe"}
+    hidden = reviewer_labels("viewer", names)
+    assert hidden == {"alice": "reviewer 1", "bob": "reviewer 2", "zoe": "reviewer 3"}
+    assert reviewer_labels("annotator", reversed(names)) == hidden  # same numbers whatever the order
 
 
 def test_viewer_cannot_upload_and_nothing_is_stored(db: Database, team: dict, ptbxl_records: list) -> None:
@@ -50,8 +73,8 @@ def test_only_admins_manage_users(db: Database, team: dict) -> None:
     with pytest.raises(PermissionDeniedError):
         users.delete_user(db, "bob", actor="vic")
     with pytest.raises(PermissionDeniedError):
-        users.set_password(db, "bob", "hijacked-password", actor="alice")
-    users.set_password(db, "bob", "bob-new-password", actor="bob")  # one's own password: allowed
+        users.reset_password(db, "bob", "hijacked-password", actor="alice")
+    users.change_password(db, "bob", "bob-password", "bob-new-password")  # one's own password: allowed
     users.authenticate(db, "bob", "bob-new-password")
     users.set_role(db, "dan", "cardiologist", actor="erin")
     with db.transaction() as session:
@@ -60,6 +83,7 @@ def test_only_admins_manage_users(db: Database, team: dict) -> None:
 
 
 def test_deactivated_admin_cannot_act(db: Database, team: dict) -> None:
+    users.create_user(db, "frank", "admin", "frank-password")  # the last active admin cannot be deactivated
     users.set_active(db, "erin", False)
     with pytest.raises(PermissionDeniedError, match="deactivated"):
         users.create_user(db, "newbie", "viewer", "long-password", actor="erin")

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from db import workspace
-from db.errors import PermissionDeniedError
 from db.records import predictions_for
 from db.reviews import save_review
 from db.session import Database
@@ -24,24 +23,6 @@ def predictor(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
 
 def _ptbxl_paths() -> list[Path]:
     return sorted((SAMPLES_DIR / "ptbxl").glob("*.hea"))
-
-
-def test_first_admin_only_once(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert not workspace.has_admin(db)
-    workspace.create_first_admin(db, "root", "first-admin-pw")
-    assert workspace.has_admin(db)
-    with pytest.raises(PermissionDeniedError, match="already exists"):
-        workspace.create_first_admin(db, "intruder", "second-admin-pw")
-    monkeypatch.setenv(workspace.ADMIN_USER_ENV, "ops")
-    monkeypatch.setenv(workspace.ADMIN_PASSWORD_ENV, "ops-password")
-    assert workspace.bootstrap_admin_from_env(db) is None  # an admin exists already
-
-
-def test_admin_from_environment(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(workspace.ADMIN_USER_ENV, "ops")
-    monkeypatch.setenv(workspace.ADMIN_PASSWORD_ENV, "ops-password")
-    assert workspace.bootstrap_admin_from_env(db) == "ops"
-    assert workspace.has_admin(db)
 
 
 def test_import_stores_record_and_one_prediction_per_model(db: Database, team: dict, predictor: Predictor) -> None:

@@ -58,7 +58,7 @@ def test_missing_file(tmp_path):
 
 def test_size_limit_checked_before_reading(monkeypatch, ptbxl_header):
     monkeypatch.setattr(config, "MAX_FILE_BYTES", 50_000)
-    with pytest.raises(ECGFileTooLargeError, match=r"00001_hr\.dat is 0\.1 MB; the limit is 0\.1 MB"):
+    with pytest.raises(ECGFileTooLargeError, match=r"00001_hr\.dat is 0\.11 MB; the limit is 0\.048 MB"):
         read(ptbxl_header)  # the header is small; its 120 kB signal file is not
 
 
