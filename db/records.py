@@ -158,11 +158,14 @@ def load_ecg(db: Database, record: Record | int | str, *, verify: bool = True) -
 def add_prediction(db: Database, record: int | str, model_name: str, model_version: str,
                    probabilities: Mapping[str, float] | Sequence[float],
                    thresholds: Mapping[str, float] | Sequence[float] | None = None, *,
-                   actor: str | int | None = None) -> Prediction:
+                   actor: str | int | None = None, window_start_s: float = 0.0) -> Prediction:
     """Store one model run on a record. Re-running (any model) adds a run; nothing is overwritten.
 
     ``probabilities`` is a mapping label -> probability, or a sequence in vocabulary order.
+    ``window_start_s``: where the 10-s window the model read starts in the record (seconds).
     """
+    if not (float(window_start_s) >= 0.0):
+        raise InvalidInputError(f"window_start_s={window_start_s!r}; a window starts at 0 s or later.")
     names = vocabulary()
     if not isinstance(probabilities, Mapping):
         values = list(probabilities)
@@ -182,7 +185,7 @@ def add_prediction(db: Database, record: int | str, model_name: str, model_versi
         row = get_record(session, record)
         actor_id = get_user(session, actor).id if actor is not None else None
         prediction = Prediction(record_id=row.id, model_name=model_name, model_version=model_version,
-                                created_by_id=actor_id)
+                                created_by_id=actor_id, window_start_s=round(float(window_start_s), 3))
         prediction.scores = [
             PredictionScore(label=label, probability=float(p),
                             threshold=None if not thresholds or label not in thresholds else float(thresholds[label]))
@@ -191,7 +194,8 @@ def add_prediction(db: Database, record: int | str, model_name: str, model_versi
         session.add(prediction)
         session.flush()
         audit.log(session, "prediction", user_id=actor_id, target=f"record:{row.id}",
-                  details={"model": model_name, "version": model_version, "prediction": prediction.id})
+                  details={"model": model_name, "version": model_version, "prediction": prediction.id,
+                           "window_start_s": prediction.window_start_s})
     return prediction
 
 

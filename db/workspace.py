@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from db import records as record_store
 from db import users
-from db.consensus import review_queue
+from db.consensus import WAITING_STATUSES, review_queue
 from db.errors import PermissionDeniedError
 from db.models import Prediction, PredictionScore, Record, Review, User
 from db.session import Database
@@ -75,14 +75,26 @@ def import_ecg(
     return ImportResult(record_id=row.id, created=created, prediction_id=prediction_id)
 
 
+def scored_window_start_s(ecg: ECGRecord, predictor: Predictor, start_s: float | None = None) -> float:
+    """Where the window the model reads starts (s, on a sample): ``start_s`` checked against the
+    record, or the predictor's default window. Raises ECGValidationError if invalid."""
+    from ecgcore.preprocess import window_bounds
+
+    start, _ = window_bounds(ecg.n_samples, ecg.fs, predictor.preprocess_config, start_s)
+    return start / ecg.fs
+
+
 def ensure_prediction(db: Database, record_id: int, ecg: ECGRecord, predictor: Predictor, *,
-                      actor: str | None = None) -> int:
-    """The id of this model version's prediction on the record, scoring it now if there is none."""
+                      actor: str | None = None, start_s: float | None = None) -> int:
+    """The id of this model version's prediction on the record's window starting at ``start_s``
+    (default: the model's default window), scoring it now if there is none."""
     card = predictor.card
-    existing = latest_prediction_id(db, record_id, model_name=card.name, model_version=card.version)
+    window_start_s = scored_window_start_s(ecg, predictor, start_s)
+    existing = latest_prediction_id(db, record_id, model_name=card.name, model_version=card.version,
+                                    window_start_s=window_start_s)
     if existing is not None:
         return existing
-    probabilities = predictor.probabilities(predictor.prepare(ecg)[np.newaxis])[0]
+    probabilities = predictor.probabilities(predictor.prepare(ecg, window_start_s)[np.newaxis])[0]
     run = record_store.add_prediction(
         db,
         record_id,
@@ -91,6 +103,7 @@ def ensure_prediction(db: Database, record_id: int, ecg: ECGRecord, predictor: P
         dict(zip(predictor.labels, (float(p) for p in probabilities))),
         dict(zip(predictor.labels, (float(t) for t in predictor.thresholds))),
         actor=actor,
+        window_start_s=window_start_s,
     )
     return run.id
 
@@ -131,8 +144,10 @@ def preload_records(
 
 
 def latest_prediction_id(db: Database, record_id: int, *, model_name: str | None = None,
-                         model_version: str | None = None) -> int | None:
+                         model_version: str | None = None, window_start_s: float | None = None) -> int | None:
     query = select(Prediction.id).where(Prediction.record_id == record_id)
+    if window_start_s is not None:  # stored rounded to the ms
+        query = query.where(func.abs(Prediction.window_start_s - window_start_s) < 5e-4)
     if model_name is not None:
         query = query.where(Prediction.model_name == model_name)
     if model_version is not None:
@@ -142,61 +157,156 @@ def latest_prediction_id(db: Database, record_id: int, *, model_name: str | None
 
 
 # -- worklist --------------------------------------------------------------------------------
-_STATUS_PRIORITY = {"needs_adjudication": 0, "needs_second_review": 1, "needs_first_review": 2}
+_STATUS_PRIORITY = {status: rank for rank, status in enumerate(WAITING_STATUSES)}
+WORKLIST_SCOPES = ("tasks", "unread", "adjudication", "all")
+_LOGIT_CLIP = 1e-6  # probabilities and thresholds of exactly 0 or 1 would be infinitely far from anything
 
 
-def model_uncertainty(db: Database) -> pd.Series:
-    """Per record, how close the latest prediction sits to a decision: 1 - min |p - threshold| * 2.
+def installed_trained_labels(directory: str | os.PathLike[str] | None = None) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(model name, version) -> the labels it was trained on, for every bundle installed in the models
+    folder (``ECG_MODEL_DIR``) and ``ECG_DEFAULT_MODEL``. Reads only the model cards, not the weights."""
+    from ecgcore.bundle import list_bundles, load_card
+    from ecgcore.errors import ModelError
 
-    1.0 means some label sits exactly on its threshold (a verdict there teaches the model most);
-    0.0 means every label is far from it. Labels without a threshold use 0.5.
+    folders = [p for p in list_bundles(directory) if p.is_dir()]
+    if os.environ.get("ECG_DEFAULT_MODEL") and Path(os.environ["ECG_DEFAULT_MODEL"]).is_dir():
+        folders.append(Path(os.environ["ECG_DEFAULT_MODEL"]))
+    found: dict[tuple[str, str], tuple[str, ...]] = {}
+    for folder in folders:
+        try:
+            card = load_card(folder)
+        except ModelError:  # a broken bundle is reported where it is loaded, not here
+            continue
+        found[(card.name, card.version)] = tuple(card.trained_labels)
+    return found
+
+
+def model_uncertainty(db: Database, *,
+                      shown_labels: Mapping[tuple[str, str], Collection[str]] | None = None) -> pd.Series:
+    """Per record, how close the latest model run comes to changing one of its calls, in [0, 1].
+
+    Only the labels the model shows count: its trained labels, looked up by (model name, version)
+    in ``shown_labels`` (default: :func:`installed_trained_labels`); a run of a model not found
+    there counts every label it scored. For each label, the distance from the decision is taken in
+    log-odds, ``d = |logit(p) - logit(threshold)|`` (a missing threshold counts as 0.5; p and the
+    threshold are clipped to [1e-6, 1 - 1e-6]), and the score is::
+
+        uncertainty = exp(-min over labels of d)
+
+    that is, for the label closest to its threshold, the ratio of the probability's odds to the
+    threshold's odds (the smaller over the larger). 1: a call sits exactly on its threshold;
+    0.5: the closest call is 2-fold off in odds; 0.1: 10-fold; near 0: every call is clear-cut.
+    Log-odds, not |p - threshold|, because thresholds range from 0.04 to 0.97: p = 0.09 against a
+    threshold of 0.05 is as close a call (odds ratio 0.53) as p = 0.65 against 0.5 (0.54).
+
+    Why only the shown labels: the default models score 150 labels but were trained on about 20;
+    the untrained outputs scatter around their placeholder threshold of 0.5, so some label always
+    sat on it and the former score (1 - 2 min |p - threshold| over all labels) read 99.3-100% for
+    every record. Records without a model run are absent from the result.
     """
     latest = select(Prediction.record_id, func.max(Prediction.id).label("pid")).group_by(Prediction.record_id).subquery()
-    query = select(latest.c.record_id, PredictionScore.probability, PredictionScore.threshold).join(
-        PredictionScore, PredictionScore.prediction_id == latest.c.pid
+    query = (
+        select(latest.c.record_id, Prediction.model_name, Prediction.model_version, PredictionScore.label,
+               PredictionScore.probability, PredictionScore.threshold)
+        .join(Prediction, Prediction.id == latest.c.pid)
+        .join(PredictionScore, PredictionScore.prediction_id == latest.c.pid)
     )
     with db.transaction() as session:
         rows = session.execute(query).all()
     if not rows:
-        return pd.Series(dtype=float, name="uncertainty")
-    frame = pd.DataFrame(rows, columns=["record_id", "p", "thr"])
-    frame["margin"] = (frame["p"] - frame["thr"].fillna(0.5)).abs()
-    return (1.0 - 2.0 * frame.groupby("record_id")["margin"].min()).clip(0.0, 1.0).rename("uncertainty")
+        return pd.Series(dtype=float, name="uncertainty", index=pd.Index([], name="record_id"))
+    frame = pd.DataFrame(rows, columns=["record_id", "model", "version", "label", "p", "thr"])
+    shown = installed_trained_labels() if shown_labels is None else shown_labels
+    if shown:
+        shown_triples = {(*key, label) for key, labels in shown.items() for label in labels}
+        keep = [(model, version) not in shown or (model, version, label) in shown_triples
+                for model, version, label in zip(frame["model"], frame["version"], frame["label"])]
+        frame = frame[np.asarray(keep, dtype=bool)]
+
+    def logit(x: pd.Series) -> np.ndarray:
+        x = np.clip(x.to_numpy(dtype=float), _LOGIT_CLIP, 1.0 - _LOGIT_CLIP)
+        return np.log(x / (1.0 - x))
+
+    frame = frame.assign(d=np.abs(logit(frame["p"]) - logit(frame["thr"].fillna(0.5))))
+    return np.exp(-frame.groupby("record_id")["d"].min()).rename("uncertainty")
 
 
-def worklist(db: Database, *, reviewer: str | None = None, order: str = "priority", min_reviewers: int = 2) -> pd.DataFrame:
-    """Records awaiting review, one row each, in the order a reviewer should take them.
+def worklist(db: Database, *, reviewer: str | None = None, role: str | None = None, scope: str | None = None,
+             order: str = "priority", min_reviewers: int = 2,
+             shown_labels: Mapping[tuple[str, str], Collection[str]] | None = None) -> pd.DataFrame:
+    """Records awaiting review, one row each, in the order ``reviewer`` should take them.
 
-    ``order="priority"``: adjudication first, then second reviews, then new records, each by model
-    uncertainty; ``order="uncertainty"``: the most uncertain first (active learning);
-    ``order="oldest"``: by upload. With ``reviewer``, records that reviewer already read are left out
-    (except those awaiting adjudication, for adjudicators to see).
+    ``scope`` (default ``"tasks"`` with a reviewer, ``"all"`` without):
+
+    * ``"unread"``: records ``reviewer`` has not read (saved no review of), whatever their status;
+    * ``"adjudication"``: records awaiting adjudication (only for roles that adjudicate);
+    * ``"tasks"``: what ``reviewer`` can do next: unread records plus, for adjudicators, every
+      record awaiting adjudication (the review page's "next record");
+    * ``"all"``: every waiting record.
+
+    ``order="priority"``: adjudication, then second reviews, then first reviews, each most
+    uncertain first (see :func:`model_uncertainty`); ``"uncertainty"``: the most uncertain first
+    (active learning); ``"oldest"``: by upload.
+
+    Blinding: ``role`` (default: ``reviewer``'s role; no blinding when neither is given) decides
+    per row with :func:`db.permissions.sees_model_output`. A row whose model output that role may
+    not see yet (an annotator's unread record) gets no uncertainty (NaN), and is ordered by upload
+    time after the scored rows of its group, so the order reveals no score either. Records without
+    a model run are blank and ordered the same way.
+
+    Columns: record_id, name, uploaded_at, status (see :data:`db.consensus.STATUS_LABELS` for the
+    words to show), n_reviewers, uncertainty, unresolved.
     """
+    from db.errors import PermissionDeniedError
+    from db.permissions import allowed, sees_model_output
+
     if order not in ("priority", "uncertainty", "oldest"):
         raise ValueError(f"order must be priority, uncertainty or oldest; got {order!r}")
-    queue = review_queue(db, min_reviewers=min_reviewers, include_unreviewed=True)
+    scope = scope or ("tasks" if reviewer is not None else "all")
+    if scope not in WORKLIST_SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(WORKLIST_SCOPES)}; got {scope!r}")
+    if scope in ("unread", "tasks") and reviewer is None:
+        raise ValueError(f"scope {scope!r} needs a reviewer")
     columns = ["record_id", "name", "uploaded_at", "status", "n_reviewers", "uncertainty", "unresolved"]
+    read: dict[int, int] = {}  # record id -> versions of it the reviewer saved
+    if reviewer is not None:
+        with db.transaction() as session:
+            role = role or users.get_user(session, reviewer).role
+            read = dict(session.execute(
+                select(Review.record_id, func.count(Review.id)).join(User, User.id == Review.reviewer_id)
+                .where(User.name == reviewer).group_by(Review.record_id)
+            ).all())
+    adjudicates = role is None or allowed(role, "adjudicate")
+    if scope == "adjudication" and not adjudicates:
+        raise PermissionDeniedError(f"A {role} does not adjudicate; there is no adjudication worklist for them.")
+    queue = review_queue(db, min_reviewers=min_reviewers, include_unreviewed=True)
     if queue.empty:
         return pd.DataFrame(columns=columns)
+    unread = ~queue["record_id"].isin(list(read))
+    awaiting_adjudication = queue["status"] == "needs_adjudication"
+    if scope == "unread":
+        queue = queue[unread]
+    elif scope == "adjudication":
+        queue = queue[awaiting_adjudication]
+    elif scope == "tasks":
+        queue = queue[unread | (awaiting_adjudication & adjudicates)]
     with db.transaction() as session:
         meta = pd.DataFrame(
             session.execute(select(Record.id, Record.record_name, Record.uploaded_at)).all(),
             columns=["record_id", "name", "uploaded_at"],
         )
-        done: set[int] = set()
-        if reviewer is not None:
-            done = set(session.scalars(select(Review.record_id).join(User, User.id == Review.reviewer_id).where(User.name == reviewer)))
     table = queue.merge(meta, on="record_id", how="left")
-    table = table.join(model_uncertainty(db), on="record_id")
-    table["uncertainty"] = table["uncertainty"].fillna(0.0)
-    if reviewer is not None:
-        table = table[~table["record_id"].isin(done) | (table["status"] == "needs_adjudication")]
-    if order == "priority":
-        table = table.assign(_p=table["status"].map(_STATUS_PRIORITY)).sort_values(["_p", "uncertainty"], ascending=[True, False])
-    elif order == "uncertainty":
-        table = table.sort_values("uncertainty", ascending=False)
-    else:
-        table = table.sort_values("uploaded_at")
+    table = table.join(model_uncertainty(db, shown_labels=shown_labels), on="record_id")
+    if role is not None:
+        visible = [sees_model_output(role, read.get(int(rid), 0)) for rid in table["record_id"]]
+        table.loc[~np.asarray(visible, dtype=bool), "uncertainty"] = np.nan
+    # Unscored rows (blinded or no model run) after the scored ones, by upload time: no value leaks.
+    table = table.assign(_blank=table["uncertainty"].isna(), _u=-table["uncertainty"].fillna(0.0),
+                         _p=table["status"].map(_STATUS_PRIORITY))
+    keys = {"priority": ["_p", "_blank", "_u", "uploaded_at", "record_id"],
+            "uncertainty": ["_blank", "_u", "uploaded_at", "record_id"],
+            "oldest": ["uploaded_at", "record_id"]}[order]
+    table = table.sort_values(keys, kind="stable")
     return table[columns].reset_index(drop=True)
 
 
@@ -295,7 +405,10 @@ def export_zip(db: Database, exported_by: str | None) -> bytes:
 # -- bulk import -----------------------------------------------------------------------------
 @dataclass
 class BulkImportReport:
-    """What a bulk import did; ``errors`` lists (file name, message) for files that were skipped."""
+    """What a bulk import did; ``errors`` lists (file name, reader's message) for files that were skipped.
+
+    Show them with :meth:`error_lines`, which names each file once.
+    """
 
     total: int = 0
     done: int = 0
@@ -305,6 +418,11 @@ class BulkImportReport:
 
     def __post_init__(self) -> None:
         self.errors = [] if self.errors is None else self.errors
+
+    def error_lines(self) -> list[str]:
+        """One line per skipped file that names it once: readers' messages mostly name the file
+        already ("textnums.csv: column 'I' has ..."); the others get the name put in front."""
+        return [message if name in message else f"{name}: {message}" for name, message in self.errors]
 
 
 def import_files(

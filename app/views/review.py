@@ -16,7 +16,7 @@ from app.auth import SessionUser
 from app.figures import Highlight, rows_figure, sheet_figure
 from db import workspace
 from db.errors import DBError
-from db.permissions import allowed
+from db.permissions import allowed, sees_model_output
 from db.records import load_ecg
 from db.reviews import save_review
 from ecgcore.errors import ECGError
@@ -42,47 +42,50 @@ def _open_record(record_id: int) -> None:
 
 def _record_picker(db, user: SessionUser) -> None:
     """In the sidebar, so the next record and an upload are always one click away, never a scroll."""
-    left = right = st.sidebar
-    with left:
-        st.markdown("**Next record**")
+    with st.sidebar:
         if st.button("Open next record", type="primary", width="stretch", shortcut=NEXT_RECORD_KEY):
             queue = workspace.worklist(db, reviewer=user.name, order=st.session_state.get("worklist_order", "priority"))
             if queue.empty:
                 st.info("Nothing is waiting for your review.")
             else:
                 _open_record(int(queue.iloc[0]["record_id"]))
+        if allowed(user.role, "upload"):
+            _upload_box(db, user)
         st.selectbox("Worklist order", ["priority", "uncertainty", "oldest"], key="worklist_order",
                      help="priority: adjudication, then second reviews, then new records")
         st.caption(f"Keyboard: **{NEXT_RECORD_KEY}** next record, **{SAVE_VERDICT_KEY}** save the verdict.")
-    with right:
-        if allowed(user.role, "upload"):
-            flash = st.session_state.pop("upload_flash", None)
-            if flash:
-                st.success(flash)
-            upload_round = st.session_state.get("upload_round", 0)  # a new key empties the uploader
-            uploads = st.file_uploader(
-                "Upload an ECG (one file, a .zip, or a .hea with its .dat/.mat)",
-                accept_multiple_files=True,
-                help="Accepted: " + ", ".join(SUPPORTED_FORMATS),
-                key=f"upload_{upload_round}",
-            )
-            if uploads:
-                st.button("Import upload", width="stretch", on_click=_import_upload,
-                          args=(db, user, [(u.name, u.getvalue()) for u in uploads], upload_round))
-            error = st.session_state.pop("upload_error", None)
-            if error:
-                st.error(error)
+
+
+def _upload_box(db, user: SessionUser) -> None:
+    flash = st.session_state.pop("upload_flash", None)
+    if flash:
+        st.success(flash)
+    limit_mb = services.upload_limit_mb()
+    upload_round = st.session_state.get("upload_round", 0)  # a new key empties the uploader
+    uploads = st.file_uploader(
+        f"Upload an ECG (one file, a .zip, or a .hea with its .dat/.mat; up to {limit_mb} MB)",
+        accept_multiple_files=True,
+        max_upload_size=limit_mb,
+        help="Accepted: " + ", ".join(SUPPORTED_FORMATS) + f". Limit: {limit_mb} MB (ECG_MAX_FILE_MB).",
+        key=f"upload_{upload_round}",
+    )
+    if uploads:
+        st.button("Import upload", width="stretch", on_click=_import_upload,
+                  args=(db, user, [(u.name, u.getvalue()) for u in uploads], upload_round))
+    error = st.session_state.pop("upload_error", None)
+    if error:
+        st.error(error)
 
 
 def _import_upload(db, user: SessionUser, files: list[tuple[str, bytes]], upload_round: int) -> None:
     """Button callback: runs before the page script, so the import and the new page take one run."""
-    try:
+    st.session_state["upload_round"] = upload_round + 1  # a new key empties the uploader, after a failure too,
+    try:                                                  # so a bad file is never combined with the next one
         result, _ = workspace.import_upload(db, files, predictor_for=services.predictor_for, uploader=user.actor)
     except (ECGError, DBError) as exc:
         st.session_state["upload_error"] = f"This file cannot be used: {exc}"
         return
     _open_record(result.record_id)
-    st.session_state["upload_round"] = upload_round + 1  # a new key empties the uploader
     st.session_state["upload_flash"] = "Imported." if result.created else "This ECG is already in the store; opened it."
 
 
@@ -106,43 +109,63 @@ def _draw_ecg(ecg, highlights: list[Highlight]) -> None:
     st.plotly_chart(fig, width="stretch", config={"displaylogo": False, "scrollZoom": True})
 
 
-def _prediction(db, record_id: int, ecg, predictor: Predictor, user: SessionUser) -> tuple[Prediction, int]:
-    prediction_id = workspace.ensure_prediction(db, record_id, ecg, predictor, actor=user.actor)
+def _scored_window(ecg, predictor: Predictor | None, record_id: int) -> float:
+    """The start (s) of the 10 s the model reads; on a longer record the reviewer chooses it."""
+    window_s = predictor.preprocess_config.window_s if predictor is not None else 10.0
+    latest_start = round(ecg.duration_s - window_s, 1)
+    if predictor is None or latest_start <= 0:
+        return 0.0
+    start = st.slider(
+        f"Window the model reads: start (s) of {window_s:g} s out of {ecg.duration_s:.1f} s", 0.0, latest_start,
+        0.0, 0.5, key=f"scored_{record_id}",
+        help="The model reads 10 s. Move this to score another part of the record; the findings, saliency and "
+             "your verdict then refer to that window (it is stored with the prediction).")
+    return workspace.scored_window_start_s(ecg, predictor, start)
+
+
+def _prediction(db, record_id: int, ecg, predictor: Predictor, user: SessionUser,
+                start_s: float) -> tuple[Prediction, int]:
+    prediction_id = workspace.ensure_prediction(db, record_id, ecg, predictor, actor=user.actor, start_s=start_s)
     stored = workspace.stored_probabilities(db, prediction_id)
     vector = np.array([stored.get(label, 0.0) for label in predictor.labels])
     return predictor.rank(ecg.record_id, vector, include_untrained=False), prediction_id
 
 
 def _findings_table(prediction: Prediction) -> None:
+    """The finding's name comes last, so a long name never pushes the numbers out of view."""
     table = pd.DataFrame(
-        [{"Finding": f.label, "Probability": f.probability, "Threshold": f.threshold, "Positive": f.positive}
+        [{"Positive": f.positive, "Probability": f.probability, "Threshold": f.threshold, "Finding": f.label}
          for f in prediction.findings]
     )
     st.dataframe(
         table, hide_index=True, width="stretch",
         column_config={
-            "Probability": st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0),
-            "Threshold": st.column_config.NumberColumn(format="%.3f"),
+            "Positive": st.column_config.CheckboxColumn(width="small"),
+            "Probability": st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0, width="small"),
+            "Threshold": st.column_config.NumberColumn(format="%.3f", width="small"),
+            "Finding": st.column_config.TextColumn(width="large"),
         },
     )
 
 
 @st.cache_data(max_entries=256, show_spinner="Computing saliency...")
-def _cached_explanation(content_hash: str, model: str, label: str, method: str, *, _ecg, _predictor) -> Explanation:
-    """One explanation per (record, model, label, method), shared by every session."""
-    return explain(_predictor, _ecg, label, method)
+def _cached_explanation(content_hash: str, model: str, label: str, method: str, start_s: float, *, _ecg,
+                        _predictor) -> Explanation:
+    """One explanation per (record, model, label, method, window), shared by every session."""
+    return explain(_predictor, _ecg, label, method, start_s=start_s)
 
 
-def _saliency_panel(ecg, predictor: Predictor, prediction: Prediction) -> list[Highlight]:
+def _saliency_panel(ecg, predictor: Predictor, prediction: Prediction, start_s: float) -> list[Highlight]:
     """Pick a finding and a method; returns the segments to shade on the trace."""
     st.subheader("Why? Saliency")
-    left, right, toggle_col = st.columns([2, 1, 1])
-    label = left.selectbox("Finding", [f.label for f in prediction.findings], key="explain_label")
-    method = right.selectbox("Method", METHODS, format_func=METHOD_NAMES.get, key="explain_method")
+    label = st.selectbox("Finding", [f.label for f in prediction.findings], key="explain_label")
+    method_col, toggle_col = st.columns([3, 2])
+    method = method_col.selectbox("Method", METHODS, format_func=METHOD_NAMES.get, key="explain_method")
     if not toggle_col.toggle("Show on the trace", key="explain_on"):
         return []
     try:
-        result = _cached_explanation(ecg.content_hash(), predictor.name, label, method, _ecg=ecg, _predictor=predictor)
+        result = _cached_explanation(ecg.content_hash(), predictor.name, label, method, start_s, _ecg=ecg,
+                                     _predictor=predictor)
     except ECGError as exc:
         st.error(f"No explanation: {exc}")
         return []
@@ -223,7 +246,8 @@ def page() -> None:
 
     predictor = services.predictor_for(ecg)
     version = workspace.latest_review_version(db, record_id, user.name)
-    blinded = user.role == "annotator" and version == 0
+    blinded = not sees_model_output(user.role, version)
+    start_s = _scored_window(ecg, predictor, record_id)
     prediction = prediction_id = None
     with findings_col:
         if predictor is None:
@@ -232,14 +256,14 @@ def page() -> None:
             st.info("Blinded reading: the model's findings appear after you save your own verdict.")
         else:
             try:
-                prediction, prediction_id = _prediction(db, record_id, ecg, predictor, user)
+                prediction, prediction_id = _prediction(db, record_id, ecg, predictor, user, start_s)
             except ECGError as exc:
                 st.error(f"The model cannot score this record: {exc}")
             else:
                 st.subheader("Model findings")
                 st.caption(f"Model: {predictor.name}. Positives first; probabilities against per-label thresholds.")
                 _findings_table(prediction)
-                highlights = _saliency_panel(ecg, predictor, prediction)
+                highlights = _saliency_panel(ecg, predictor, prediction, start_s)
     with figure_slot:
         _draw_ecg(ecg, highlights)
     if allowed(user.role, "review"):

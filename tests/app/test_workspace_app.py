@@ -50,7 +50,7 @@ def test_nothing_is_reachable_without_signing_in(team: Database) -> None:
 
 def test_cardiologist_reviews_the_next_record(team: Database) -> None:
     at = sign_in("carla")
-    assert _nav_titles(at) == ["Review", "Worklist", "Agreement", "Models"]
+    assert _nav_titles(at) == ["Review", "Worklist", "Agreement", "Models", "My account"]
     next_button = [b for b in at.button if b.label == "Open next record"][0]
     next_button.click().run()
     assert not at.exception
