@@ -100,8 +100,8 @@ def _audit_log(db, me: SessionUser, names: dict[int, str]) -> None:  # noqa: ANN
     st.subheader("Audit log")
     c1, c2, c3 = st.columns(3)
     by_name = {name: uid for uid, name in names.items()}
-    who = c1.selectbox("User", ["everyone", *sorted(by_name)], key="audit_user")
-    action = c2.selectbox("Action", ["all", *AUDIT_ACTIONS], key="audit_action")
+    who = c1.selectbox("Events of user", ["everyone", *sorted(by_name)], key="audit_user")
+    action = c2.selectbox("Events of action", ["all", *AUDIT_ACTIONS], key="audit_action")
     days = c3.date_input("From - to (UTC)", value=(), key="audit_days")
     filters = {"user_id": by_name.get(who), "action": None if action == "all" else action}
     if isinstance(days, tuple) and len(days) == 2:

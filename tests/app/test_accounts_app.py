@@ -154,7 +154,7 @@ def test_audit_log_pages_and_filters(team: Database) -> None:
         with pytest.raises(Exception):
             users.authenticate(team, "anna", "wrong")
     page = AppTest.from_function(_admin_page_as_root, default_timeout=120).run()
-    [s for s in page.selectbox if s.label == "Action"][1].set_value("login_failed").run()
+    [s for s in page.selectbox if s.label == "Events of action"][0].set_value("login_failed").run()
     log = page.dataframe[1].value
     assert len(log) == 3 and set(log["action"]) == {"login_failed"}
     _click(page, "Prepare CSV of these events")

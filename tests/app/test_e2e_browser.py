@@ -138,3 +138,60 @@ def test_admin_page_in_the_browser(server: dict, browser) -> None:  # noqa: ANN0
     page.get_by_text("Audit log").wait_for(timeout=60_000)
     page.screenshot(path=str(SCREENSHOTS / "05_admin.png"), full_page=True)
     page.close()
+
+
+def _choose(page, label: str, option: str) -> None:  # noqa: ANN001
+    page.get_by_role("combobox", name=label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_a_reload_keeps_the_session_and_signing_out_ends_it(server: dict, browser) -> None:  # noqa: ANN001
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    sign_in(page, server["url"], "carla", "carla-password")
+    page.wait_for_function("document.cookie.includes('ecg_session=')", timeout=60_000)
+    page.reload()
+    page.get_by_text("Signed in as carla").wait_for(timeout=60_000)  # F5 did not sign her out
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+    page.reload()
+    page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+    assert page.get_by_text("Signed in as carla").count() == 0
+    context.close()
+
+
+def test_a_role_change_takes_effect_in_an_open_browser_session(server: dict, browser) -> None:  # noqa: ANN001
+    users.create_user(server["db"], "dora", "cardiologist", "dora-password")
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    sign_in(page, server["url"], "dora", "dora-password")
+    page.wait_for_function("document.cookie.includes('ecg_session=')", timeout=60_000)
+    users.set_role(server["db"], "dora", "viewer", actor="root")
+    page.reload()  # neither the open session nor its cookie may carry the old role
+    page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+    page.get_by_role("link", name="Agreement").wait_for(state="detached", timeout=5_000)
+    context.close()
+
+
+def test_the_takeover_sequence_fails_in_the_browser(server: dict, browser) -> None:  # noqa: ANN001
+    """As the only admin: Admin -> set own role to viewer -> sign out; a visitor must not get a first start."""
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    sign_in(page, server["url"], "root", "root-password")
+    page.get_by_role("link", name="Admin").click()
+    page.get_by_text("Change a user").wait_for(timeout=60_000)
+    _choose(page, "User", "root")
+    _choose(page, "Action", "set role")
+    _choose(page, "New role (for set role)", "viewer")
+    page.get_by_role("button", name="Apply…").click()
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_text("last active administrator").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+    visitor = browser.new_page(viewport={"width": 1366, "height": 768})
+    visitor.goto(server["url"])
+    visitor.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+    assert visitor.get_by_text("First start").count() == 0
+    sign_in(visitor, server["url"], "root", "root-password")  # root is still the administrator
+    visitor.get_by_role("link", name="Admin").wait_for(timeout=60_000)
+    page.close()
+    visitor.close()
