@@ -3,6 +3,11 @@
 Streamlit reruns the page script on every interaction; a long import must not be tied to one run,
 so it runs in a daemon thread and publishes its progress here, keyed by a job id kept in the
 user's session.
+
+The thread has no Streamlit session: work must not call ``st.*`` (``st.session_state``,
+``st.cache_resource`` functions such as ``app.services.predictor_for``...), which there only log
+"missing ScriptRunContext" and read nothing of the user's. Resolve what the work needs (the store,
+the models, the uploaded bytes) in the page before :func:`start`, and pass plain objects in.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ _LOCK = threading.Lock()
 
 
 def start(label: str, work: Callable[[Callable[[Any], None]], Any]) -> str:
-    """Run ``work(report_progress)`` in a thread; returns the job id."""
+    """Run ``work(report_progress)`` in a thread; returns the job id. ``work`` must not call Streamlit."""
     job = Job(id=uuid.uuid4().hex, label=label)
 
     def run() -> None:

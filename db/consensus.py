@@ -10,7 +10,9 @@ Rules (kept explicit because the expert-review test set is only as good as them)
 * An adjudication review (by a cardiologist or admin) takes precedence: its present/absent verdicts
   replace the majority; where it says "uncertain" or nothing, the majority stands.
 * Status per record: ``needs_second_review`` (fewer than ``min_reviewers`` regular reviews and no
-  adjudication), ``needs_adjudication`` (some label unresolved), ``complete`` or ``adjudicated``.
+  adjudication), ``needs_adjudication`` (some label unresolved), ``complete`` or ``adjudicated``;
+  :func:`review_queue` adds ``needs_first_review`` for records nobody read yet. Pages show these
+  through :data:`STATUS_LABELS` ("awaiting second review", ...).
   Only ``complete`` and ``adjudicated`` records go into the expert-review test set.
 """
 
@@ -29,6 +31,21 @@ from db.session import Database
 ABSENT, PRESENT, UNCERTAIN, NOT_ASSESSED = 0, 1, 2, -1
 CODES = {"absent": ABSENT, "present": PRESENT, "uncertain": UNCERTAIN}
 FINAL_STATUSES = ("complete", "adjudicated")
+# Statuses of records still waiting, in the order they are worked off (see review_queue).
+WAITING_STATUSES = ("needs_adjudication", "needs_second_review", "needs_first_review")
+# What every page shows for a status: words, never the identifier stored and tested against.
+STATUS_LABELS = {
+    "needs_first_review": "awaiting first review",
+    "needs_second_review": "awaiting second review",
+    "needs_adjudication": "awaiting adjudication",
+    "complete": "complete",
+    "adjudicated": "adjudicated",
+}
+
+
+def status_label(status: str) -> str:
+    """The words a page shows for a record status (``needs_first_review`` -> "awaiting first review")."""
+    return STATUS_LABELS.get(status, status.replace("_", " "))
 
 
 def verdict_matrix(table: ReviewTable, labels: Sequence[str], unlisted: str = "absent") -> np.ndarray:

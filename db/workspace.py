@@ -248,7 +248,7 @@ def worklist(db: Database, *, reviewer: str | None = None, role: str | None = No
     uncertain first (see :func:`model_uncertainty`); ``"uncertainty"``: the most uncertain first
     (active learning); ``"oldest"``: by upload.
 
-    Blinding: ``role`` (default: ``reviewer``'s role; no blinding when neither is given) decides
+    Blinding: ``role`` (default: ``reviewer``'s role; no blinding when there is none) decides
     per row with :func:`db.permissions.sees_model_output`. A row whose model output that role may
     not see yet (an annotator's unread record) gets no uncertainty (NaN), and is ordered by upload
     time after the scored rows of its group, so the order reveals no score either. Records without
@@ -271,7 +271,8 @@ def worklist(db: Database, *, reviewer: str | None = None, role: str | None = No
     read: dict[int, int] = {}  # record id -> versions of it the reviewer saved
     if reviewer is not None:
         with db.transaction() as session:
-            role = role or users.get_user(session, reviewer).role
+            # A name with no account (the read-only demo's visitor) has read nothing; its role is ``role``.
+            role = role or session.scalar(select(User.role).where(User.name == reviewer))
             read = dict(session.execute(
                 select(Review.record_id, func.count(Review.id)).join(User, User.id == Review.reviewer_id)
                 .where(User.name == reviewer).group_by(Review.record_id)

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import streamlit as st
 
 from app import jobs, services
 from app.auth import SessionUser
-from db.permissions import allowed
+from db.consensus import WAITING_STATUSES, status_label
+from db.permissions import BLINDED_ROLES, allowed
+from ecgcore.predict import Predictor
+from ecgcore.record import Record
+
+UNCERTAINTY_HELP = (
+    "How close the latest model run comes to changing one of its calls, over the labels the model "
+    "shows (its trained labels): exp(-min |logit(p) - logit(threshold)|), i.e. for the label closest "
+    "to its threshold, the ratio of the probability's odds to the threshold's odds. 1: a call sits on "
+    "its threshold (a verdict there teaches the model most); 0.5: the closest call is 2-fold off in "
+    "odds; 0.1: 10-fold; near 0: every call is clear-cut. Blank: no model run, or hidden until you "
+    "save your own reading."
+)
+SCOPES = {  # what the "Show" choice lists -> db.workspace.worklist(scope=...)
+    "records I have not read": "unread",
+    "awaiting my adjudication": "adjudication",
+    "all waiting records": "all",
+}
 
 
 def page() -> None:
@@ -18,27 +38,54 @@ def page() -> None:
     left, mid, right = st.columns(3)
     order = left.selectbox("Order", ["priority", "uncertainty", "oldest"],
                            help="priority: adjudication, then second reviews, then new records; "
-                                "uncertainty: where a verdict teaches the model most")
-    mine = mid.toggle("Only records I have not read", value=True)
-    statuses = right.multiselect("Status", ["needs_adjudication", "needs_second_review", "needs_first_review"],
-                                 default=["needs_adjudication", "needs_second_review", "needs_first_review"])
+                                "uncertainty: where a verdict teaches the model most; oldest: by upload")
+    scopes = [label for label, scope in SCOPES.items() if scope != "adjudication" or allowed(user.role, "adjudicate")]
+    shown = mid.radio("Show", scopes, key="worklist_scope")
+    statuses = right.multiselect("Status", list(WAITING_STATUSES), default=list(WAITING_STATUSES),
+                                 format_func=status_label, key="worklist_statuses")
     if allowed(user.role, "upload"):
         bulk_import_panel(user)
-    table = workspace.worklist(db, reviewer=user.name if mine else None, order=order)
+    table = workspace.worklist(db, reviewer=user.name, role=user.role, scope=SCOPES[shown], order=order)
     table = table[table["status"].isin(statuses)]
     st.caption(f"{len(table)} record(s)")
+    if user.role in BLINDED_ROLES:
+        st.caption("You read blinded: a record's model score appears once you saved your own reading of it.")
     if table.empty:
         st.info("Nothing is waiting.")
         return
     st.dataframe(
-        table.drop(columns=["unresolved"]), hide_index=True, width="stretch",
-        column_config={"uncertainty": st.column_config.ProgressColumn("model uncertainty", min_value=0.0, max_value=1.0)},
+        table.drop(columns=["unresolved"]).assign(status=table["status"].map(status_label)),
+        hide_index=True, width="stretch",
+        column_config={"uncertainty": st.column_config.ProgressColumn(
+            "model uncertainty", min_value=0.0, max_value=1.0, format="%.3f", help=UNCERTAINTY_HELP)},
     )
     chosen = st.selectbox("Open record", table["record_id"].tolist(),
                           format_func=lambda rid: f"{rid}: {table.set_index('record_id').loc[rid, 'name']}")
     if st.button("Open in Review", type="primary"):
         st.session_state["record_id"] = int(chosen)
         st.switch_page(st.session_state["_pages"]["review"])
+
+
+class _LeadCount(NamedTuple):
+    """Stands in for a record when asking :func:`app.services.predictor_for`, which decides by lead count only."""
+
+    n_leads: int
+
+
+def _predictor_for_job() -> Callable[[Record], Predictor | None]:
+    """This session's models (1-lead and 12-lead), resolved now, on the script thread.
+
+    The import runs in a background thread, where Streamlit has no session:
+    ``services.predictor_for`` reads ``st.session_state`` and ``st.cache_resource`` and would only
+    log "missing ScriptRunContext" there. So the page resolves both models and the thread gets
+    a plain function over plain objects.
+    """
+    models = {n: services.predictor_for(_LeadCount(n)) for n in (1, 12)}
+
+    def predictor_for(record: Record) -> Predictor | None:
+        return models[1 if record.n_leads == 1 else 12]
+
+    return predictor_for
 
 
 def bulk_import_panel(user: SessionUser) -> None:
@@ -48,10 +95,10 @@ def bulk_import_panel(user: SessionUser) -> None:
     with st.expander("Bulk import (a .zip of many ECG files)"):
         archive = st.file_uploader("Zip archive", type=["zip"], key="bulk_zip")
         if archive is not None and st.button("Start import"):
-            data, db = archive.getvalue(), services.database()
+            data, db, predictor_for = archive.getvalue(), services.database(), _predictor_for_job()
             st.session_state["bulk_job"] = jobs.start(
                 "bulk-import",
-                lambda report: workspace.import_archive(db, data, predictor_for=services.predictor_for,
+                lambda report: workspace.import_archive(db, data, predictor_for=predictor_for,
                                                         uploader=user.name, on_progress=report),
             )
         if "bulk_job" in st.session_state:
@@ -71,5 +118,5 @@ def _bulk_progress() -> None:
     elif job.done and report is not None:
         st.success(f"Imported {report.new} new record(s); {report.duplicates} already in the store; "
                    f"{len(report.errors)} file(s) skipped.")
-        for name, message in report.errors:
-            st.text(f"{name}: {message}")
+        for line in report.error_lines():
+            st.text(line)

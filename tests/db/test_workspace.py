@@ -165,3 +165,144 @@ def test_bulk_import_of_a_zip_reports_progress_and_bad_files(db: Database, team:
         archive.writestr("../escape.csv", "I,II\n1,2\n")
     with pytest.raises(ECGFormatError, match="unsafe path"):
         workspace.import_archive(db, evil.getvalue(), predictor_for=lambda r: predictor, uploader="dan")
+
+
+# -- worklist: the model score, who sees it, what is listed (issue 15, item 12) -------------
+NORMAL, AFIB, LAD, BRADY = "NORMAL ECG", "ATRIAL FIBRILLATION", "LEFT AXIS DEVIATION", "SINUS BRADYCARDIA"
+
+
+def _scored_records(db: Database, runs: list[dict[str, tuple[float, float]]]) -> list[int]:
+    """One PTB-XL sample record per run, uploaded in this order, each with a model run of
+    ``{label: (probability, threshold)}`` by model ``m`` version ``1``."""
+    from db.records import add_prediction
+
+    ids = []
+    for path, run in zip(_ptbxl_paths(), runs, strict=False):
+        record_id = workspace.import_ecg(db, read(path), predictor=None).record_id
+        add_prediction(db, record_id, "m", "1", {k: p for k, (p, _) in run.items()},
+                       {k: t for k, (_, t) in run.items()})
+        ids.append(record_id)
+    return ids
+
+
+def test_model_uncertainty_is_the_odds_ratio_to_the_nearest_threshold_of_a_shown_label(db: Database) -> None:
+    import math
+
+    ids = _scored_records(db, [
+        {NORMAL: (0.09, 0.05), AFIB: (0.001, 0.2), BRADY: (0.5, 0.5)},   # BRADY untrained, on its threshold
+        {NORMAL: (0.65, 0.5), AFIB: (0.999, 0.9), BRADY: (0.51, 0.5)},
+        {NORMAL: (0.3, 0.3), AFIB: (0.0, 0.0), BRADY: (0.9, 0.5)},       # NORMAL exactly on its threshold
+    ])
+    shown = {("m", "1"): (NORMAL, AFIB, LAD)}
+    score = workspace.model_uncertainty(db, shown_labels=shown)
+
+    def odds(x: float) -> float:
+        return x / (1 - x)
+
+    assert score[ids[0]] == pytest.approx(odds(0.05) / odds(0.09))  # 0.53, BRADY's 0.5 left out
+    assert score[ids[1]] == pytest.approx(odds(0.5) / odds(0.65))   # 0.54: as close a call as record 0
+    assert score[ids[2]] == pytest.approx(1.0)
+    assert all(0 <= v <= 1 and math.isfinite(v) for v in score)  # thresholds of 0 are clipped, not infinite
+    # a model not found among the shown labels counts every label it scored: BRADY on its threshold
+    assert workspace.model_uncertainty(db, shown_labels={})[ids[0]] == pytest.approx(1.0)
+
+
+def test_installed_trained_labels_reads_the_cards(tmp_path: Path, predictor: Predictor) -> None:
+    from tests.ecgcore.helpers import TINY_LABELS
+
+    tiny_bundle(tmp_path / "models" / "tiny", name="tiny-a")
+    found = workspace.installed_trained_labels(tmp_path / "models")
+    assert list(found) == [("tiny-a", predictor.card.version)]
+    assert found[("tiny-a", predictor.card.version)] == tuple(TINY_LABELS[:3])
+
+
+@pytest.fixture(scope="module")
+def shipped_models() -> dict[int, Predictor]:
+    from tests.conftest import REPO_ROOT
+
+    return {n: Predictor(REPO_ROOT / "models" / f"net1d-small-{n}lead-default") for n in (1, 12)}
+
+
+def test_demo_worklist_holds_each_ecg_once_with_scores_that_spread(db: Database,
+                                                                    shipped_models: dict[int, Predictor]) -> None:
+    """The preloaded demo records (app.services.database) with the shipped default models."""
+    import numpy as np
+
+    from db.records import list_records, load_ecg
+    from ecgcore.demo import demo_records, samples_dir
+
+    names = demo_records()
+    assert not [n for n in names if n.startswith("demo/")]  # the format copies of PTB-XL 00001 / CinC A00054
+    models = shipped_models
+    new = workspace.preload_records(db, [samples_dir() / n for n in names],
+                                    lambda ecg: models[1 if ecg.n_leads == 1 else 12], read)
+    assert new == len(names)  # no two demo files hash alike ...
+    signals = [load_ecg(db, row) for row in list_records(db)]
+    for i, a in enumerate(signals):  # ... nor are two of them the same ECG up to a format's rounding
+        for b in signals[i + 1:]:
+            same_shape = (a.fs, a.leads, a.signal.shape) == (b.fs, b.leads, b.signal.shape)
+            assert not (same_shape and np.abs(a.signal - b.signal).max() < 1e-3), (a.record_id, b.record_id)
+    table = workspace.worklist(db, order="uncertainty")
+    assert len(table) == len(names) and table["record_id"].is_unique
+    scores = table["uncertainty"]
+    assert scores.notna().all() and scores.between(0, 1).all()
+    # The former score read 0.993-1.000 for every demo record; this one must tell records apart.
+    assert scores.max() - scores.min() > 0.5 and scores.std() > 0.15, scores.round(3).tolist()
+    assert scores.round(2).nunique() >= len(scores) - 2
+
+
+def test_only_unread_means_unread_and_adjudicators_get_their_own_list(db: Database, team: dict) -> None:
+    from db.errors import PermissionDeniedError
+
+    ids = _scored_records(db, [{NORMAL: (0.5, 0.5)}] * 3)
+    save_review(db, ids[0], "alice", {NORMAL: "present"}, saw_model_output=True)
+    save_review(db, ids[0], "bob", {NORMAL: "absent"}, saw_model_output=True)  # needs adjudication
+    save_review(db, ids[1], "dan", {NORMAL: "present"}, saw_model_output=False)
+    save_review(db, ids[0], "dan", {NORMAL: "uncertain"}, saw_model_output=False)  # still unresolved
+
+    def listed(**kwargs) -> list[int]:  # noqa: ANN003
+        return sorted(workspace.worklist(db, **kwargs)["record_id"])
+
+    assert listed(reviewer="alice", scope="unread") == [ids[1], ids[2]]  # not the adjudication she read
+    assert listed(reviewer="alice", scope="adjudication") == [ids[0]]
+    assert listed(reviewer="alice") == ids  # her tasks (the review page's "next"): unread + adjudication
+    assert listed(reviewer="dan", scope="unread") == [ids[2]]
+    assert listed(reviewer="dan") == [ids[2]]  # an annotator cannot adjudicate: not among his tasks
+    with pytest.raises(PermissionDeniedError):
+        workspace.worklist(db, reviewer="dan", scope="adjudication")
+    assert listed(reviewer="dan", scope="all") == listed() == ids
+    assert listed(reviewer="demo visitor", role="viewer", scope="unread") == ids  # no account: read nothing
+    with pytest.raises(ValueError, match="needs a reviewer"):
+        workspace.worklist(db, scope="unread")
+    with pytest.raises(ValueError, match="scope must be"):
+        workspace.worklist(db, reviewer="alice", scope="mine")
+
+
+def test_blinded_annotator_sees_no_score_of_unread_records_nor_its_order(db: Database, team: dict) -> None:
+    # uploaded in this order; the model is least sure about the last one
+    ids = _scored_records(db, [{NORMAL: (0.01, 0.5)}, {NORMAL: (0.2, 0.5)}, {NORMAL: (0.45, 0.5)}])
+    cardiologist = workspace.worklist(db, reviewer="alice", order="uncertainty")
+    assert cardiologist["record_id"].tolist() == ids[::-1] and cardiologist["uncertainty"].notna().all()
+    for order in ("uncertainty", "priority"):
+        annotator = workspace.worklist(db, reviewer="dan", order=order)
+        assert annotator["uncertainty"].isna().all()
+        assert annotator["record_id"].tolist() == ids  # by upload time: the order tells nothing either
+    assert workspace.worklist(db, role="annotator")["uncertainty"].isna().all()
+    save_review(db, ids[0], "dan", {NORMAL: "absent"}, saw_model_output=False)
+    mine = workspace.worklist(db, reviewer="dan", scope="all", order="uncertainty").set_index("record_id")
+    assert mine.loc[ids[0], "uncertainty"] > 0  # his own reading saved: the score is his to see
+    assert mine.loc[ids[1:], "uncertainty"].isna().all()
+
+
+def test_bulk_import_names_a_bad_file_once(db: Database, team: dict, predictor: Predictor) -> None:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("batch/textnums.csv", "I,II\na,b\nc,d\n")
+    report = workspace.import_archive(db, buffer.getvalue(), predictor_for=lambda r: predictor, uploader="dan")
+    [line] = report.error_lines()
+    assert line.startswith("textnums.csv: column 'I' has a non-numeric value") and line.count("textnums.csv") == 1
+    report.errors.append(("other.csv", "the file is empty"))  # a message that does not name its file
+    assert report.error_lines()[-1] == "other.csv: the file is empty"
