@@ -7,6 +7,7 @@ Created once per server process (``st.cache_resource``); tests clear the cache a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -60,12 +61,31 @@ def choose_bundle(n_leads: int, path: str | None) -> None:
         chosen[n_leads] = path
 
 
-def predictor_for(record: Record) -> Predictor | None:
-    """Single-lead records go to a single-lead model, everything else to a 12-lead one: the
-    session's choice from the Models page when there is one, else the installed default."""
-    n_leads = 1 if record.n_leads == 1 else 12
+def predictor_for_leads(n_leads: int) -> Predictor | None:
+    """The model for ``n_leads``-lead records (1 or 12): the session's choice from the Models page
+    when there is one, else the installed default."""
     chosen = st.session_state.get(ACTIVE_KEY, {}).get(n_leads)
     return predictor_at(chosen) if chosen else predictor(n_leads)
+
+
+def _model_lead_count(record: Record) -> int:
+    """Single-lead records go to a single-lead model, everything else to a 12-lead one."""
+    return 1 if record.n_leads == 1 else 12
+
+
+def predictor_for(record: Record) -> Predictor | None:
+    return predictor_for_leads(_model_lead_count(record))
+
+
+def predictor_for_background_job() -> Callable[[Record], Predictor | None]:
+    """This session's models, resolved now on the script thread, as a plain function for a job thread.
+
+    A background thread has no Streamlit session: reading ``st.session_state`` or
+    ``st.cache_resource`` there only logs "missing ScriptRunContext" (and would miss the session's
+    model choice), so the page resolves both models before the thread starts.
+    """
+    models = {n_leads: predictor_for_leads(n_leads) for n_leads in (1, 12)}
+    return lambda record: models[_model_lead_count(record)]
 
 
 def upload_limit_mb() -> int:

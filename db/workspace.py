@@ -138,8 +138,8 @@ def preload_records(
     the workspace from starting.
     """
     report = import_files(db, paths, predictor_for=predictor_for, uploader=None, read=read)
-    for name, message in report.errors:
-        warnings.warn(f"Demo record {name} skipped: {message}", stacklevel=2)
+    for line in report.error_lines():
+        warnings.warn(f"Demo record skipped: {line}", stacklevel=2)
     return report.new
 
 

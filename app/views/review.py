@@ -44,7 +44,8 @@ def _record_picker(db, user: SessionUser) -> None:
     """In the sidebar, so the next record and an upload are always one click away, never a scroll."""
     with st.sidebar:
         if st.button("Open next record", type="primary", width="stretch", shortcut=NEXT_RECORD_KEY):
-            queue = workspace.worklist(db, reviewer=user.name, order=st.session_state.get("worklist_order", "priority"))
+            queue = workspace.worklist(db, reviewer=user.name, role=user.role,
+                                       order=st.session_state.get("worklist_order", "priority"))
             if queue.empty:
                 st.info("Nothing is waiting for your review.")
             else:

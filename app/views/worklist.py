@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
-
 import streamlit as st
 
 from app import jobs, services
 from app.auth import SessionUser
 from db.consensus import WAITING_STATUSES, status_label
 from db.permissions import BLINDED_ROLES, allowed
-from ecgcore.predict import Predictor
-from ecgcore.record import Record
 
 UNCERTAINTY_HELP = (
     "How close the latest model run comes to changing one of its calls, over the labels the model "
@@ -66,28 +61,6 @@ def page() -> None:
         st.switch_page(st.session_state["_pages"]["review"])
 
 
-class _LeadCount(NamedTuple):
-    """Stands in for a record when asking :func:`app.services.predictor_for`, which decides by lead count only."""
-
-    n_leads: int
-
-
-def _predictor_for_job() -> Callable[[Record], Predictor | None]:
-    """This session's models (1-lead and 12-lead), resolved now, on the script thread.
-
-    The import runs in a background thread, where Streamlit has no session:
-    ``services.predictor_for`` reads ``st.session_state`` and ``st.cache_resource`` and would only
-    log "missing ScriptRunContext" there. So the page resolves both models and the thread gets
-    a plain function over plain objects.
-    """
-    models = {n: services.predictor_for(_LeadCount(n)) for n in (1, 12)}
-
-    def predictor_for(record: Record) -> Predictor | None:
-        return models[1 if record.n_leads == 1 else 12]
-
-    return predictor_for
-
-
 def bulk_import_panel(user: SessionUser) -> None:
     """Upload a zip of many ECGs; the import runs in the background with a progress bar."""
     from db import workspace
@@ -95,7 +68,7 @@ def bulk_import_panel(user: SessionUser) -> None:
     with st.expander("Bulk import (a .zip of many ECG files)"):
         archive = st.file_uploader("Zip archive", type=["zip"], key="bulk_zip")
         if archive is not None and st.button("Start import"):
-            data, db, predictor_for = archive.getvalue(), services.database(), _predictor_for_job()
+            data, db, predictor_for = archive.getvalue(), services.database(), services.predictor_for_background_job()
             st.session_state["bulk_job"] = jobs.start(
                 "bulk-import",
                 lambda report: workspace.import_archive(db, data, predictor_for=predictor_for,

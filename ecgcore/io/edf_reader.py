@@ -41,8 +41,9 @@ def read_edf(
     default_scale = caller_unit_scale(units)
     try:
         reader = pyedflib.EdfReader(str(path))
-    except OSError as exc:
-        raise ECGFormatError(f"{path.name} is not a readable EDF/BDF file: {exc}") from exc
+    except OSError as exc:  # pyedflib's text repeats the full (often temporary) path: keep only its reason
+        reason = str(exc).replace(str(path), "").strip(" :") or "unreadable"
+        raise ECGFormatError(f"{path.name} is not a readable EDF/BDF file: {reason}") from exc
     try:
         source = _FILETYPES.get(int(getattr(reader, "filetype", 0)), "EDF")
         labels = [label.strip() for label in reader.getSignalLabels()]

@@ -94,7 +94,7 @@ def test_upload_keeps_originals_and_bad_uploads_store_nothing(db: Database, team
 def test_preload_skips_unreadable_records(db: Database, predictor: Predictor, tmp_path: Path) -> None:
     bad = tmp_path / "broken.csv"
     bad.write_text("I,II\n1,2\n")
-    with pytest.warns(UserWarning, match="broken.csv skipped"):
+    with pytest.warns(UserWarning, match="Demo record skipped: .*broken.csv"):
         assert workspace.preload_records(db, [bad, *_ptbxl_paths()[:1]], lambda r: predictor, read) == 1
 
 
