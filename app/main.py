@@ -1,21 +1,16 @@
 """Streamlit entry point of the review workspace: sign-in gate, then pages by role.
 
-Run with ``streamlit run app/main.py``. Pages only arrange what db/ and ecgcore/ do; see
+Run with ``ecg app`` or ``streamlit run app/main.py`` (the package installed: ``pip install -e .``). Pages only arrange what db/ and ecgcore/ do; see
 ``app/views``. Everything is behind sign-in.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run app/main.py` from anywhere
-
-import streamlit as st  # noqa: E402
-
-from app import auth, services  # noqa: E402
-from app.views import account, admin, dashboard, model_card, review, worklist  # noqa: E402
-from db.permissions import allowed  # noqa: E402
+from app import auth, services
+from app.views import account, admin, dashboard, model_card, review, worklist
+from db.permissions import allowed
 
 
 def main() -> None:

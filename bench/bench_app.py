@@ -1,6 +1,6 @@
 """Upload to ranked diagnoses on screen, through the real page in headless Chromium, with the default model.
 
-    python bench/bench_app.py [--n 8]
+    python -m bench.bench_app [--n 8]
 
 Starts the app on 127.0.0.1 with a fresh store and the shipped default bundle, signs in, and for
 each of ``n`` real 12-lead records (different ones, so nothing is cached) times the click on
@@ -13,17 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from db import users
+from db.session import Database
+from scripts.app_server import CHROMIUM, CHROMIUM_ARGS, app_server, sign_in
 
-from db import users  # noqa: E402
-from db.session import Database  # noqa: E402
-from scripts.app_server import CHROMIUM, CHROMIUM_ARGS, app_server, sign_in  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 RECORDS = REPO.parent / "shared" / "data" / "ptbxl_subset" / "records500" / "00000"
 

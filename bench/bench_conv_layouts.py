@@ -1,6 +1,6 @@
 """Where ecgfounder-12lead's forward time goes, convolution by convolution, in both memory layouts.
 
-    python bench/bench_conv_layouts.py [--batch 32] [--repeats 5]
+    python -m bench.bench_conv_layouts [--batch 32] [--repeats 5]
 
 Every convolution of the official architecture is timed alone at its real input shape, as PyTorch
 runs it (channels-first, ``conv1d``) and in channels-last (``conv2d`` on (N, C, 1, L) NHWC tensors,
@@ -20,19 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
+
+from bench.bench_core import matmul_peak_gflops, model_flops
+from bench.timing import median_seconds
+from ecgcore.model import ConvSame1d, create_model
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from bench.bench_core import matmul_peak_gflops, model_flops  # noqa: E402
-from bench.timing import median_seconds  # noqa: E402
-from ecgcore.model import ConvSame1d, create_model  # noqa: E402
 
 
 def conv_calls(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, ConvSame1d, torch.Size, torch.Size]]:

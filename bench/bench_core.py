@@ -1,6 +1,6 @@
 """Core-library benchmark: preprocessing, model forward, CLI end-to-end, against the machine's matmul peak.
 
-    python bench/bench_core.py [--records DIR] [--n-cli 256] [--repeats 5]
+    python -m bench.bench_core [--records DIR] [--n-cli 256] [--repeats 5]
 
 Prints a table and writes ``bench/results/core.json``. Timings are medians over repeats after
 warm-up. FLOPs come from torch's FlopCounterMode (2 per multiply-add, as for the matmul peak).
@@ -22,23 +22,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from bench.timing import median_seconds
+from ecgcore.batch import discover_ecg_files
+from ecgcore.bundle import make_card, save_bundle
+from ecgcore.io import read
+from ecgcore.labels import ecgfounder_labels
+from ecgcore.layout_planner import measure_layout_plan
+from ecgcore.model import create_model
+from ecgcore.planned_forward import PlannedNet1D
+from ecgcore.preprocess import preprocess
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from bench.timing import median_seconds  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
-from ecgcore.batch import discover_ecg_files  # noqa: E402
-from ecgcore.bundle import make_card, save_bundle  # noqa: E402
-from ecgcore.io import read  # noqa: E402
-from ecgcore.labels import ecgfounder_labels  # noqa: E402
-from ecgcore.layout_planner import measure_layout_plan  # noqa: E402
-from ecgcore.model import create_model  # noqa: E402
-from ecgcore.planned_forward import PlannedNet1D  # noqa: E402
-from ecgcore.preprocess import preprocess  # noqa: E402
 
 DEFAULT_RECORDS = REPO.parent / "shared" / "data" / "ptbxl_subset" / "records500"
 

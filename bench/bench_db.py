@@ -1,6 +1,6 @@
 """Benchmark of the review store: verdict write throughput and expert-review export time.
 
-    python bench/bench_db.py [--saves 150] [--export-records 1000] [--no-postgres]
+    python -m bench.bench_db [--saves 150] [--export-records 1000] [--no-postgres]
 
 * Writes per second with 1 and 4 concurrent writers (threads, one reviewer each, each save a new
   review version with 5 verdicts through ``db.reviews.save_review``), on SQLite (WAL, synchronous=NORMAL)
@@ -17,7 +17,6 @@ import argparse
 import importlib.util
 import json
 import platform
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,16 +25,14 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
+from db.export import export_expert_review, load_expert_review_export
+from db.records import add_record
+from db.reviews import save_review
+from db.session import Database
+from db.users import create_user
+from ecgcore.record import Record as ECGRecord
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from ecgcore.record import Record as ECGRecord  # noqa: E402
-
-from db.export import export_expert_review, load_expert_review_export  # noqa: E402
-from db.records import add_record  # noqa: E402
-from db.reviews import save_review  # noqa: E402
-from db.session import Database  # noqa: E402
-from db.users import create_user  # noqa: E402
 
 PTBXL = REPO.parent / "shared" / "data" / "ptbxl_subset" / "records500"
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")

@@ -1,6 +1,6 @@
 """Explanation speed: every method of ``ecgcore.explain`` on the full ``ecgfounder-12lead`` architecture.
 
-    python bench/bench_explain.py [--records N] [--repeats 3]
+    python -m bench.bench_explain [--records N] [--repeats 3]
 
 For each method: median wall time of ``explain(predictor, record, label)`` per (record, label),
 and of ``explain_many`` with 5 labels of one record (total, and per label), over real PTB-XL
@@ -17,23 +17,20 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
+import torch
+
+from bench.timing import median_seconds
+from ecgcore.bundle import make_card, save_bundle
+from ecgcore.explain import DEFAULT_CONFIG, METHODS, attribute, explain, explain_many
+from ecgcore.io import read
+from ecgcore.labels import ecgfounder_labels
+from ecgcore.model import create_model
+from ecgcore.predict import Predictor
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from bench.timing import median_seconds  # noqa: E402
-
-import torch  # noqa: E402
-
-from ecgcore.bundle import make_card, save_bundle  # noqa: E402
-from ecgcore.explain import DEFAULT_CONFIG, METHODS, attribute, explain, explain_many  # noqa: E402
-from ecgcore.io import read  # noqa: E402
-from ecgcore.labels import ecgfounder_labels  # noqa: E402
-from ecgcore.model import create_model  # noqa: E402
-from ecgcore.predict import Predictor  # noqa: E402
 
 SAMPLES = REPO / "data" / "samples" / "ptbxl"
 TARGETS_S = {"ig": 1.5, "gradcam": 0.5}

@@ -1,6 +1,6 @@
 """Preprocessing benchmark: the straightforward per-lead pipeline against ecgcore.preprocess.
 
-    python bench/bench_preprocess.py [--records DIR] [--n-records 50] [--repeats 7]
+    python -m bench.bench_preprocess [--records DIR] [--n-records 50] [--repeats 7]
 
 Loads real PTB-XL 500 Hz records, then for every record times each method (median of
 ``--repeats`` calls after a warm-up call; methods interleaved record by record so machine load
@@ -16,24 +16,21 @@ import json
 import os
 import platform
 import statistics
-import sys
 from pathlib import Path
 from typing import Callable
 
+import bottleneck
+import numpy as np
+import scipy
+import wfdb
+
+from bench.timing import median_seconds
+from ecgcore._reference_preprocess import reference_preprocess_window
+from ecgcore.leads import canonical_lead_name
+from ecgcore.preprocess import DEFAULT_PREPROCESS, preprocess, preprocess_batch
+from ecgcore.record import Record
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from bench.timing import median_seconds  # noqa: E402
-
-import bottleneck  # noqa: E402
-import numpy as np  # noqa: E402
-import scipy  # noqa: E402
-import wfdb  # noqa: E402
-
-from ecgcore._reference_preprocess import reference_preprocess_window  # noqa: E402
-from ecgcore.leads import canonical_lead_name  # noqa: E402
-from ecgcore.preprocess import DEFAULT_PREPROCESS, preprocess, preprocess_batch  # noqa: E402
-from ecgcore.record import Record  # noqa: E402
 
 DEFAULT_RECORDS = REPO.parent / "shared" / "data" / "ptbxl_subset" / "records500" / "00000"
 RESULTS = REPO / "bench" / "results" / "preprocess.json"

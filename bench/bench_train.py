@@ -1,7 +1,7 @@
 """Training benchmark: samples/s of one optimiser step (forward + backward + AdamW, batch 32) and the
 model FLOPs utilisation (MFU) against the machine's measured matmul peak (bench_core.matmul_peak_gflops).
 
-    python bench/bench_train.py [--repeats 3] [--batch 32] [--models net1d-small-12lead,ecgfounder-12lead]
+    python -m bench.bench_train [--repeats 3] [--batch 32] [--models net1d-small-12lead,ecgfounder-12lead]
                                 [--threads N] [--peak-gflops X]
 
 Prints a table and writes ``bench/results/train.json``. Training FLOPs per step = 3 x the forward FLOPs
@@ -16,19 +16,17 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from bench.bench_core import matmul_peak_gflops
+from ecgcore.model import count_parameters, create_model
+from train.losses import masked_bce
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
-from bench.bench_core import matmul_peak_gflops  # noqa: E402
-from ecgcore.model import count_parameters, create_model  # noqa: E402
-from train.losses import masked_bce  # noqa: E402
 
 
 def train_step_flops(model: torch.nn.Module, batch: int) -> int:

@@ -9,16 +9,14 @@ demos also exercise every reader. Run from the repository root::
 
 from __future__ import annotations
 
-import sys
 import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ecgcore.io import read
+from ecgcore.io.writers import write_aecg, write_csv, write_edf, write_npz
 
-from ecgcore.io import read  # noqa: E402
-from ecgcore.io.writers import write_aecg, write_csv, write_edf, write_npz  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 SAMPLES = REPO / "data" / "samples"
 SOURCE_RECORD = SAMPLES / "ptbxl" / "00001_hr.hea"

@@ -18,11 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgcore import labels as L
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from ecgcore import labels as L  # noqa: E402
-
 TITLES = {
     "scp": "PTB-XL SCP-ECG statements (`scp`)",
     "snomed": "PhysioNet/CinC Challenge 2021 SNOMED CT codes (`snomed`)",

@@ -1,6 +1,6 @@
 """Screenshots of every page for the README: the real app, the shipped default model, the demo records.
 
-    python scripts/take_screenshots.py [--out docs/screenshots]
+    python -m scripts.take_screenshots [--out docs/screenshots]
 
 Uses a throw-away store under a temporary folder, Debian's /usr/bin/chromium through Playwright,
 and the 1366x768 viewport the workspace is designed for.
@@ -9,16 +9,14 @@ and the 1366x768 viewport the workspace is designed for.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from db import users
+from db.session import Database
+from scripts.app_server import CHROMIUM, CHROMIUM_ARGS, app_server, sign_in
 
-from db import users  # noqa: E402
-from db.session import Database  # noqa: E402
-from scripts.app_server import CHROMIUM, CHROMIUM_ARGS, app_server, sign_in  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
