@@ -13,18 +13,16 @@ browser session in step with the account:
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 
 import streamlit as st
 
-from db import session_tokens, settings, users
+from db import config, session_tokens, settings, users
 from db.errors import DBError
 from db.session import Database
 
 SESSION_KEY = "signed_in"
-TIMEOUT_ENV = "ECG_SESSION_TIMEOUT_MIN"
 COOKIE_NAME = "ecg_session"
 _COOKIE_CHECKED = "_session_cookie_checked"  # only the first run of a browser session reads the cookie
 _COOKIE_RENEW_FRACTION = 0.25  # renew the cookie once this fraction of its lifetime has passed
@@ -44,7 +42,7 @@ class SessionUser:
 
 
 def timeout_s() -> float:
-    return 60.0 * float(os.environ.get(TIMEOUT_ENV, "30"))
+    return config.session_timeout_s()
 
 
 def _end(db: Database, notice: str, reason: str = "signed out") -> None:

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import wfdb
-from ecgcore.record import Record as ECGRecord
 from sqlalchemy import func, select
 
 from db import audit
@@ -42,6 +41,7 @@ from db.records import load_ecg
 from db.reviews import review_table
 from db.session import Database
 from db.users import acting_user
+from ecgcore.record import Record as ECGRecord
 
 FORMAT_VERSION = 1
 INFO_COLUMNS = ["record", "record_id", "content_hash", "fs", "n_samples", "age", "sex", "status", "n_reviewers",

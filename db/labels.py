@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ecgcore.labels import ecgfounder_labels
-
 from db.errors import UnknownLabelError
+from ecgcore.labels import ecgfounder_labels
 
 
 def vocabulary() -> tuple[str, ...]:

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from ecgcore.record import Record as ECGRecord
 from sqlalchemy import exc, select
 from sqlalchemy.orm import Session
 
@@ -28,6 +27,7 @@ from db.labels import check_labels, vocabulary
 from db.models import Prediction, PredictionScore, Record
 from db.session import Database
 from db.users import acting_user, get_user
+from ecgcore.record import Record as ECGRecord
 
 SIGNAL_FILE = "signal.npy"
 META_FILE = "record.json"

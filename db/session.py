@@ -10,7 +10,6 @@ uses the same code.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,25 +19,18 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
+from db import config
+from db.config import data_dir
 from db.errors import DatabaseFullError, ImmutableHistoryError, ReadOnlyDatabaseError, StorageError
 
-DEFAULT_DATA_DIR = Path("data") / "local"
 SQLITE_FILE_NAME = "review.sqlite"
 # How long a SQLite writer waits for another writer's transaction before giving up (ms).
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
-def data_dir() -> Path:
-    """Where uploaded originals (and the default SQLite file) live: ``$ECG_DATA_DIR`` or ./data/local."""
-    return Path(os.environ.get("ECG_DATA_DIR") or DEFAULT_DATA_DIR)
-
-
 def database_url() -> str:
-    """``$ECG_DB_URL`` or the default SQLite file under :func:`data_dir`."""
-    url = os.environ.get("ECG_DB_URL")
-    if url:
-        return url
-    return f"sqlite:///{(data_dir() / SQLITE_FILE_NAME).resolve()}"
+    """``$ECG_DB_URL`` or the default SQLite file under :func:`db.config.data_dir`."""
+    return config.db_url() or f"sqlite:///{(data_dir() / SQLITE_FILE_NAME).resolve()}"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import time
 
 from sqlalchemy import exc
 
+from db import config
 from db.models import AppSetting, User
 from db.session import Database
 
-SECRET_ENV = "ECG_SESSION_SECRET"
 _KEY_SETTING = "_session_signing_key"  # not in db.settings.DEFAULTS: never shown or exported
 
 
 def _signing_key(db: Database) -> bytes:
-    configured = os.environ.get(SECRET_ENV)
+    configured = config.session_secret()
     if configured:
         return configured.encode()
     with db.transaction() as session:

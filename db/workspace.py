@@ -15,17 +15,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
+from db import config, users
 from db import records as record_store
-from db import users
 from db.consensus import WAITING_STATUSES, review_queue
 from db.errors import PermissionDeniedError
 from db.models import Prediction, PredictionScore, Record, Review, User
 from db.session import Database
 from ecgcore.predict import Predictor
 from ecgcore.record import Record as ECGRecord
-
-ADMIN_USER_ENV = "ECG_ADMIN_USER"
-ADMIN_PASSWORD_ENV = "ECG_ADMIN_PASSWORD"
 
 
 # -- first start -----------------------------------------------------------------------------
@@ -35,9 +32,10 @@ def bootstrap_admin_from_env(db: Database) -> str | None:
     Like the first-start form, only while no administrator ever existed: the variables left in a
     deployment's environment cannot recreate an admin someone deliberately removed.
     """
-    name, password = os.environ.get(ADMIN_USER_ENV), os.environ.get(ADMIN_PASSWORD_ENV)
-    if not name or not password or not users.first_start_open(db):
+    from_env = config.admin_from_env()
+    if from_env is None or not users.first_start_open(db):
         return None
+    name, password = from_env
     try:
         users.create_first_admin(db, name, password)
     except PermissionDeniedError:  # another process of the same deployment created it first

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from db import session_tokens, users, workspace
+from db import config, session_tokens, users, workspace
 from db.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -34,14 +34,14 @@ def test_first_admin_only_once(db: Database, monkeypatch: pytest.MonkeyPatch) ->
     assert not users.first_start_open(db) and users.has_active_admin(db)
     with pytest.raises(PermissionDeniedError, match="exists or existed"):
         users.create_first_admin(db, "intruder", "second-admin-pw")
-    monkeypatch.setenv(workspace.ADMIN_USER_ENV, "ops")
-    monkeypatch.setenv(workspace.ADMIN_PASSWORD_ENV, "ops-password")
+    monkeypatch.setenv(config.ADMIN_USER_ENV, "ops")
+    monkeypatch.setenv(config.ADMIN_PASSWORD_ENV, "ops-password")
     assert workspace.bootstrap_admin_from_env(db) is None  # an admin exists already
 
 
 def test_admin_from_environment(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(workspace.ADMIN_USER_ENV, "ops")
-    monkeypatch.setenv(workspace.ADMIN_PASSWORD_ENV, "ops-password")
+    monkeypatch.setenv(config.ADMIN_USER_ENV, "ops")
+    monkeypatch.setenv(config.ADMIN_PASSWORD_ENV, "ops-password")
     assert workspace.bootstrap_admin_from_env(db) == "ops"
     assert users.has_active_admin(db)
 
