@@ -1,19 +1,32 @@
 """Plotly figures of an ECG as clinicians read it: ECG paper, 25 mm/s, 10 mm/mV.
 
 Layouts: the standard 12-lead sheet (3 rows x 4 columns of 2.5 s, I/II/III | aVR/aVL/aVF |
-V1-V3 | V4-V6, plus a 10 s lead II rhythm strip) and one lead per row. Axes are in seconds and
-millivolts with the y axis locked to the x axis at 10 mm/mV : 25 mm/s (``scaleratio`` 0.4), so
-zooming keeps the paper's proportions. Grid: minor 1 mm (0.04 s, 0.1 mV), major 5 mm (0.2 s,
-0.5 mV). Each row starts with a 1 mV x 0.2 s calibration pulse.
+V1-V3 | V4-V6, plus a 10 s lead II rhythm strip) of the 10 s from ``start_s`` (``sheet_figure``),
+and one lead per row over any window (``rows_figure``). Axes are in record seconds and millivolts
+with the y axis locked to the x axis at 10 mm/mV : 25 mm/s (``scaleratio`` 0.4), so zooming keeps
+the paper's proportions. Grid: minor 1 mm (0.04 s, 0.1 mV), major 5 mm (0.2 s, 0.5 mV). Each row
+starts with a 1 mV x 0.2 s calibration pulse.
 
-Overview traces are min-max decimated (each bucket keeps its minimum and maximum, so QRS peaks
-and pacing spikes survive) to keep the browser responsive; a window of a few seconds is drawn at
-full resolution.
+Traces are SVG (``go.Scatter``), never WebGL: a browser keeps only ~16 WebGL contexts, Plotly opens
+several per WebGL chart, and Chromium then drops the oldest ones (the trace "disappears" on
+scrolling, issue 15 item 9). To keep SVG fast and the figure JSON small, overview traces are min-max
+decimated (each bucket keeps its minimum and maximum, so QRS peaks and pacing spikes survive):
+600 points per 2.5-s sheet column, 2400 for the 10-s rhythm strip, 2000 per row in the rows view.
+A rows window of up to ``FULL_RESOLUTION_S`` (2.5 s) is drawn at full resolution. Voltages are
+sent as float32 (1 nV steps), times as float64 (exact sample times even on 24-h records).
+
+Highlights (e.g. saliency segments) are in record seconds and are shaded behind their lead
+wherever that lead and time are shown: on the sheet a lead-II segment appears in the lead II
+column (0-2.5 s of the sheet) and anywhere on the 10-s rhythm strip. ``hidden_highlights`` lists
+those drawn nowhere in a view, and ``describe_hidden`` words them for the page. The window the
+model scored can be shaded in a light blue band labelled "model window" (``scored_window_s``),
+distinct from the orange highlights.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import plotly.graph_objects as go
@@ -30,6 +43,16 @@ MM_PER_MV = 10.0
 ROW_SPACING_MV = 3.0  # vertical distance between row baselines on the sheet
 CALIBRATION_S = 0.2
 CALIBRATION_GAP_S = 0.1
+SHEET_DURATION_S = 10.0  # the sheet always shows 10 s: 4 columns of 2.5 s, a 10-s rhythm strip
+SHEET_COLUMN_S = 2.5
+RHYTHM_BASELINE_MV = -3 * ROW_SPACING_MV
+FULL_RESOLUTION_S = 2.5  # rows windows up to this long are drawn sample by sample
+ROWS_MAX_POINTS = 2000  # per row of a longer rows window (min-max decimated)
+HIGHLIGHT_HALF_HEIGHT_MV = 1.4
+SCORED_WINDOW_FILL = "rgba(66,133,244,0.14)"  # light blue: unlike the orange saliency highlights
+SCORED_WINDOW_TEXT = "#1f4e9c"
+SCORED_WINDOW_LABEL = "model window"
+Layout = Literal["sheet", "rows"]
 SHEET_COLUMNS: tuple[tuple[str, ...], ...] = (("I", "II", "III"), ("aVR", "aVL", "aVF"), ("V1", "V2", "V3"), ("V4", "V5", "V6"))
 
 
@@ -69,12 +92,61 @@ def _calibration_pulse(x0: float, baseline: float) -> tuple[list[float], list[fl
         baseline, baseline, baseline + 1.0, baseline + 1.0, baseline, baseline]
 
 
-def _paper_layout(fig: go.Figure, x_range: tuple[float, float], y_range: tuple[float, float], height_px: int) -> None:
+@dataclass(frozen=True)
+class _Panel:
+    """Where one lead is drawn: samples ``[i0, i1)`` around ``baseline`` (mV); empty when ``i1 <= i0``."""
+
+    lead: str
+    baseline: float
+    i0: int
+    i1: int
+    fs: float
+
+    def shown(self, h: Highlight) -> tuple[float, float] | None:
+        """The part of ``h`` this panel shows (record seconds), or None."""
+        if h.lead != self.lead:
+            return None
+        start, end = max(h.start_s, self.i0 / self.fs), min(h.end_s, self.i1 / self.fs)
+        return (start, end) if end > start else None
+
+
+def _window(record: Record, start_s: float, duration_s: float) -> tuple[int, int]:
+    """Samples ``[i0, i1)`` of ``[start_s, start_s + duration_s)``; ValueError when nothing of it is recorded."""
+    i0 = max(0, int(round(start_s * record.fs)))
+    i1 = min(record.n_samples, i0 + int(round(duration_s * record.fs)))
+    if i1 <= i0:
+        raise ValueError(
+            f"Window {start_s:g}-{start_s + duration_s:g} s is outside the record ({record.duration_s:.1f} s)")
+    return i0, i1
+
+
+def _sheet_panels(record: Record, start_s: float) -> list[_Panel]:
+    """The 12 columns' panels (row by row, I aVR V1 V4 first), then the lead II rhythm strip's."""
+    missing = [lead for lead in LEADS_12 if lead not in record.leads]
+    if missing:
+        raise ValueError(f"The 12-lead sheet needs all 12 leads; {record.record_id} lacks {', '.join(missing)}")
+    i0, i_end = _window(record, start_s, SHEET_DURATION_S)
+    n_col = int(round(SHEET_COLUMN_S * record.fs))
+    panels = [
+        _Panel(leads[row], -row * ROW_SPACING_MV, min(i0 + col * n_col, i_end), min(i0 + (col + 1) * n_col, i_end),
+               record.fs)
+        for row in range(3) for col, leads in enumerate(SHEET_COLUMNS)
+    ]
+    return panels + [_Panel("II", RHYTHM_BASELINE_MV, i0, i_end, record.fs)]
+
+
+def _rows_panels(record: Record, start_s: float, duration_s: float) -> list[_Panel]:
+    i0, i1 = _window(record, start_s, duration_s)
+    return [_Panel(lead, -row * ROW_SPACING_MV, i0, i1, record.fs) for row, lead in enumerate(record.leads)]
+
+
+def _paper_layout(fig: go.Figure, x_range: tuple[float, float], y_range: tuple[float, float], height_px: int,
+                  top_margin_px: int = 10) -> None:
     grid = dict(showgrid=True, gridcolor=MAJOR_GRID, gridwidth=1, zeroline=False, showline=False,
                 minor=dict(showgrid=True, gridcolor=MINOR_GRID, gridwidth=0.5))
     fig.update_layout(
         height=height_px,
-        margin=dict(l=10, r=10, t=10, b=30),
+        margin=dict(l=10, r=10, t=top_margin_px, b=30),
         plot_bgcolor=PAPER_PINK,
         paper_bgcolor="white",
         showlegend=False,
@@ -89,90 +161,152 @@ def _paper_layout(fig: go.Figure, x_range: tuple[float, float], y_range: tuple[f
     )
 
 
-def _add_trace(fig: go.Figure, t: np.ndarray, y: np.ndarray, max_points: int) -> None:
-    td, yd = minmax_decimate(t, y, max_points)
-    fig.add_trace(go.Scattergl(x=td, y=yd, mode="lines", line=dict(color=TRACE_COLOR, width=1.1)))
+def _add_line(fig: go.Figure, x, y) -> None:  # noqa: ANN001 - lists or arrays
+    """An SVG line (never ``Scattergl``: see the module docstring)."""
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=TRACE_COLOR, width=1.1)))
 
 
-def _add_highlights(fig: go.Figure, highlights: list[Highlight], rows: dict[str, tuple[float, float, float]]) -> None:
-    """Shade each highlight behind its lead: ``rows`` maps lead -> (baseline_mv, t_start, t_end) drawn."""
+def _add_panel_trace(fig: go.Figure, panel: _Panel, signal: np.ndarray, lead_index: int, max_points: int) -> None:
+    y = np.nan_to_num(signal[lead_index, panel.i0 : max(panel.i0, panel.i1)]).astype(np.float32)
+    y += np.float32(panel.baseline)
+    t = (panel.i0 + np.arange(y.size)) / panel.fs
+    _add_line(fig, *minmax_decimate(t, y, max_points))
+
+
+def _add_highlights(fig: go.Figure, highlights: list[Highlight], panels: list[_Panel]) -> None:
+    """Shade each highlight behind its lead in every panel that shows part of it."""
     for h in highlights:
-        if h.lead not in rows:
-            continue
-        baseline, t0, t1 = rows[h.lead]
-        start, end = max(h.start_s, t0), min(h.end_s, t1)
-        if end <= start:
-            continue
-        fig.add_shape(type="rect", x0=start, x1=end, y0=baseline - 1.4, y1=baseline + 1.4, layer="below",
-                      line=dict(width=0), fillcolor=f"rgba(255,140,0,{0.15 + 0.45 * min(max(h.weight, 0), 1):.2f})")
+        alpha = 0.15 + 0.45 * min(max(h.weight, 0.0), 1.0)
+        for panel in panels:
+            span = panel.shown(h)
+            if span is not None:
+                fig.add_shape(type="rect", x0=span[0], x1=span[1], y0=panel.baseline - HIGHLIGHT_HALF_HEIGHT_MV,
+                              y1=panel.baseline + HIGHLIGHT_HALF_HEIGHT_MV, layer="below", line=dict(width=0),
+                              fillcolor=f"rgba(255,140,0,{alpha:.2f})")
 
 
-def sheet_figure(record: Record, signal_mv: np.ndarray | None = None, *, max_points_per_trace: int = 600,
-                 highlights: list[Highlight] | None = None) -> go.Figure:
-    """The standard 12-lead sheet (3x4 + lead II rhythm strip) of the first 10 s.
+def _add_scored_window(fig: go.Figure, scored_window_s: tuple[float, float] | None, view: tuple[float, float],
+                       y_range: tuple[float, float]) -> bool:
+    """A light blue band behind every lead over the scored window's part of ``view``; True when drawn."""
+    if scored_window_s is None:
+        return False
+    start, end = max(scored_window_s[0], view[0]), min(scored_window_s[1], view[1])
+    if end <= start:
+        return False
+    fig.add_shape(type="rect", x0=start, x1=end, y0=y_range[0], y1=y_range[1], layer="below", line=dict(width=0),
+                  fillcolor=SCORED_WINDOW_FILL)
+    fig.add_annotation(x=end, y=1.0, xref="x", yref="paper", xanchor="right", yanchor="bottom", showarrow=False,
+                       text=SCORED_WINDOW_LABEL, font=dict(size=10, color=SCORED_WINDOW_TEXT))
+    return True
 
-    ``signal_mv`` replaces the record's raw signal (e.g. the filtered one); same shape.
-    Requires the 12 standard leads.
+
+def sheet_figure(record: Record, signal_mv: np.ndarray | None = None, *, start_s: float = 0.0,
+                 max_points_per_trace: int = 600, highlights: list[Highlight] | None = None,
+                 scored_window_s: tuple[float, float] | None = None) -> go.Figure:
+    """The standard 12-lead sheet (3x4 + lead II rhythm strip) of the 10 s from ``start_s`` (record seconds).
+
+    ``signal_mv`` replaces the record's raw signal (e.g. the filtered one); same shape. Requires the
+    12 standard leads. The x axis is in record seconds: column ``c`` shows ``start_s + 2.5 c`` to
+    ``start_s + 2.5 (c + 1)``, the rhythm strip all 10 s. ``highlights`` (record seconds) are shaded
+    wherever their lead and time are shown (``hidden_highlights`` lists the others);
+    ``scored_window_s`` = (start, end) of the window the model read, shaded in light blue.
+    Traces are decimated to ``max_points_per_trace`` per column, 4x that for the rhythm strip.
     """
     signal = record.signal if signal_mv is None else signal_mv
-    missing = [lead for lead in LEADS_12 if lead not in record.leads]
-    if missing:
-        raise ValueError(f"The 12-lead sheet needs all 12 leads; {record.record_id} lacks {', '.join(missing)}")
-    fs = record.fs
-    column_s = 2.5
-    n_col = int(round(column_s * fs))
+    panels = _sheet_panels(record, start_s)
+    t0 = panels[-1].i0 / record.fs
     fig = go.Figure()
-    drawn: dict[str, tuple[float, float, float]] = {}
     for row in range(3):
-        baseline = -row * ROW_SPACING_MV
-        cal_x, cal_y = _calibration_pulse(-0.5, baseline)
-        fig.add_trace(go.Scatter(x=cal_x, y=cal_y, mode="lines", line=dict(color=TRACE_COLOR, width=1.1)))
-        for col, leads in enumerate(SHEET_COLUMNS):
-            lead = leads[row]
-            start = col * n_col
-            y = np.nan_to_num(signal[record.leads.index(lead), start : start + n_col])
-            t = (start + np.arange(y.size)) / fs
-            _add_trace(fig, t, y + baseline, max_points_per_trace)
-            drawn[lead] = (baseline, t[0] if t.size else 0.0, t[-1] if t.size else 0.0)
-            fig.add_annotation(x=col * column_s + 0.05, y=baseline + 1.2, text=f"<b>{lead}</b>", showarrow=False,
-                               xanchor="left", font=dict(size=12))
-    rhythm_base = -3 * ROW_SPACING_MV
-    cal_x, cal_y = _calibration_pulse(-0.5, rhythm_base)
-    fig.add_trace(go.Scatter(x=cal_x, y=cal_y, mode="lines", line=dict(color=TRACE_COLOR, width=1.1)))
-    n10 = int(round(10 * fs))
-    y = np.nan_to_num(signal[record.leads.index("II"), :n10])
-    _add_trace(fig, np.arange(y.size) / fs, y + rhythm_base, 4 * max_points_per_trace)
-    fig.add_annotation(x=0.05, y=rhythm_base + 1.2, text="<b>II</b>", showarrow=False, xanchor="left")
-    _add_highlights(fig, highlights or [], drawn)
-    _paper_layout(fig, (-0.6, 10.05), (rhythm_base - 1.6, 1.6), height_px=560)
+        _add_line(fig, *_calibration_pulse(t0 - 0.5, -row * ROW_SPACING_MV))
+        for col in range(len(SHEET_COLUMNS)):
+            panel = panels[row * len(SHEET_COLUMNS) + col]
+            _add_panel_trace(fig, panel, signal, record.leads.index(panel.lead), max_points_per_trace)
+            fig.add_annotation(x=t0 + col * SHEET_COLUMN_S + 0.05, y=panel.baseline + 1.2, text=f"<b>{panel.lead}</b>",
+                               showarrow=False, xanchor="left", font=dict(size=12))
+    rhythm = panels[-1]
+    _add_line(fig, *_calibration_pulse(t0 - 0.5, rhythm.baseline))
+    _add_panel_trace(fig, rhythm, signal, record.leads.index("II"), 4 * max_points_per_trace)
+    fig.add_annotation(x=t0 + 0.05, y=rhythm.baseline + 1.2, text="<b>II</b>", showarrow=False, xanchor="left")
+    _add_highlights(fig, highlights or [], panels)
+    y_range = (rhythm.baseline - 1.6, 1.6)
+    banded = _add_scored_window(fig, scored_window_s, (t0, t0 + SHEET_DURATION_S), y_range)
+    _paper_layout(fig, (t0 - 0.6, t0 + SHEET_DURATION_S + 0.05), y_range, height_px=560 + (14 if banded else 0),
+                  top_margin_px=24 if banded else 10)
     return fig
 
 
 def rows_figure(record: Record, signal_mv: np.ndarray | None = None, *, start_s: float = 0.0,
-                duration_s: float = 10.0, max_points_per_trace: int = 2000,
-                highlights: list[Highlight] | None = None) -> go.Figure:
-    """One lead per row over ``[start_s, start_s + duration_s)``; full resolution for short windows."""
+                duration_s: float = 10.0, max_points_per_trace: int | None = None,
+                highlights: list[Highlight] | None = None,
+                scored_window_s: tuple[float, float] | None = None) -> go.Figure:
+    """One lead per row over ``[start_s, start_s + duration_s)`` (record seconds).
+
+    ``max_points_per_trace`` None: full resolution for windows up to ``FULL_RESOLUTION_S``, else
+    ``ROWS_MAX_POINTS`` per row (min-max decimated). ``highlights`` as in ``sheet_figure``;
+    ``scored_window_s`` = (start, end) of the window the model read, shaded in light blue behind all
+    leads with a "model window" label, so a reviewer moving this window sees which 10 s were scored.
+    """
     signal = record.signal if signal_mv is None else signal_mv
-    fs = record.fs
-    i0 = max(0, int(round(start_s * fs)))
-    i1 = min(record.n_samples, i0 + int(round(duration_s * fs)))
-    if i1 <= i0:
-        raise ValueError(f"Window {start_s:g}-{start_s + duration_s:g} s is outside the record ({record.duration_s:.1f} s)")
+    panels = _rows_panels(record, start_s, duration_s)
+    i0, i1 = panels[0].i0, panels[0].i1
+    if max_points_per_trace is None:
+        max_points_per_trace = i1 - i0 if duration_s <= FULL_RESOLUTION_S else ROWS_MAX_POINTS
+    t_first, t_last = i0 / record.fs, (i1 - 1) / record.fs
     fig = go.Figure()
-    drawn: dict[str, tuple[float, float, float]] = {}
-    t = np.arange(i0, i1) / fs
-    for row, lead in enumerate(record.leads):
-        baseline = -row * ROW_SPACING_MV
-        cal_x, cal_y = _calibration_pulse(t[0] - 0.5, baseline)
-        fig.add_trace(go.Scatter(x=cal_x, y=cal_y, mode="lines", line=dict(color=TRACE_COLOR, width=1.1)))
-        y = np.nan_to_num(signal[row, i0:i1])
-        _add_trace(fig, t, y + baseline, max_points_per_trace)
-        drawn[lead] = (baseline, t[0], t[-1])
-        fig.add_annotation(x=t[0] + 0.02, y=baseline + 1.2, text=f"<b>{lead}</b>", showarrow=False, xanchor="left")
-    _add_highlights(fig, highlights or [], drawn)
-    n = record.n_leads
-    _paper_layout(fig, (t[0] - 0.6, t[-1] + 0.05), (-(n - 1) * ROW_SPACING_MV - 1.6, 1.6), height_px=max(220, 95 * n))
+    for row, panel in enumerate(panels):
+        _add_line(fig, *_calibration_pulse(t_first - 0.5, panel.baseline))
+        _add_panel_trace(fig, panel, signal, row, max_points_per_trace)
+        fig.add_annotation(x=t_first + 0.02, y=panel.baseline + 1.2, text=f"<b>{panel.lead}</b>", showarrow=False,
+                           xanchor="left")
+    _add_highlights(fig, highlights or [], panels)
+    y_range = (panels[-1].baseline - 1.6, 1.6)
+    banded = _add_scored_window(fig, scored_window_s, (t_first, i1 / record.fs), y_range)
+    height = max(220, 95 * record.n_leads) + (14 if banded else 0)
+    _paper_layout(fig, (t_first - 0.6, t_last + 0.05), y_range, height_px=height, top_margin_px=24 if banded else 10)
     return fig
+
+
+def hidden_highlights(record: Record, highlights: list[Highlight], *, layout: Layout, start_s: float = 0.0,
+                      duration_s: float = SHEET_DURATION_S) -> list[Highlight]:
+    """The highlights drawn nowhere in a view, in their order (so the page can say where they are).
+
+    ``layout``: "sheet" (``sheet_figure(record, start_s=start_s)``; always 10 s, ``duration_s`` is
+    ignored) or "rows" (``rows_figure(record, start_s=start_s, duration_s=duration_s)``). A highlight
+    partly shown counts as shown; one on a lead the view does not draw is hidden.
+    """
+    if layout == "sheet":
+        panels = _sheet_panels(record, start_s)
+    elif layout == "rows":
+        panels = _rows_panels(record, start_s, duration_s)
+    else:
+        raise ValueError(f"Unknown layout {layout!r}; expected 'sheet' or 'rows'")
+    return [h for h in highlights if not any(panel.shown(h) for panel in panels)]
+
+
+def _time_range(start_s: float, end_s: float) -> str:
+    """'3.1–3.4 s' (as the saliency words print it); two decimals when one would print an empty range."""
+    digits = 1 if round(start_s, 1) != round(end_s, 1) else 2
+    return f"{start_s:.{digits}f}–{end_s:.{digits}f} s"
+
+
+def describe_hidden(hidden: list[Highlight]) -> str:
+    """'2 segments lie outside the view: lead V2 at 3.1–3.4 s, ...' ('' when none).
+
+    Highlights of the same span are grouped ("leads I, II, III at 12.0–12.4 s"), e.g. Grad-CAM's
+    all-lead segments.
+    """
+    if not hidden:
+        return ""
+    spans: dict[tuple[float, float], list[str]] = {}
+    for h in hidden:
+        leads = spans.setdefault((h.start_s, h.end_s), [])
+        if h.lead not in leads:
+            leads.append(h.lead)
+    parts = [f"{'lead' if len(leads) == 1 else 'leads'} {', '.join(leads)} at {_time_range(*span)}"
+             for span, leads in spans.items()]
+    count = len(hidden)
+    verb = "segment lies" if count == 1 else "segments lie"
+    return f"{count} {verb} outside the view: " + ", ".join(parts)
 
 
 def figure_size_bytes(fig: go.Figure) -> int:
