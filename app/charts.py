@@ -1,55 +1,121 @@
-"""Plotly charts of the agreement dashboard, built from the tables db/ computes."""
+"""Plotly charts and tables of the Agreement page, built from the tables db/ computes.
+
+Statistics below the minimum sample size (``enough_data`` False, see :mod:`db.agreement`) are drawn
+in light grey and say "n too small"; statistics that are undefined (NaN) say why in grey text at
+their label. Every label carries its n, and every point estimate its 95% interval.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+from pandas.io.formats.style import Styler
 
 ACCENT = "#b22222"
+GREYED = "#cfcfcf"  # bars and markers of statistics below the minimum sample size
+GREYED_TEXT = "#8c8c8c"  # their text, and table rows
+TOO_SMALL = "n too small"
+_MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}
 
 
 def _empty(message: str) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_layout(height=160, xaxis_visible=False, yaxis_visible=False, margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_layout(height=160, xaxis_visible=False, yaxis_visible=False, margin=_MARGIN)
     return fig
+
+
+def _enough(data: pd.DataFrame, value: str) -> pd.Series:
+    """Rows to draw in full colour: enough data and a defined value."""
+    enough = data["enough_data"].astype(bool) if "enough_data" in data else pd.Series(True, index=data.index)
+    return enough & data[value].notna()
+
+
+def _interval_traces(fig: go.Figure, data: pd.DataFrame, value: str, ticks: pd.Series, kind: str,
+                     hover: str) -> None:
+    """One trace in colour (enough data) and one greyed ("n too small"), each with its 95% intervals."""
+    full = _enough(data, value)
+    for rows, colour, name in ((data[full], ACCENT, value), (data[~full & data[value].notna()], GREYED, TOO_SMALL)):
+        if rows.empty:
+            continue
+        error = {"type": "data", "symmetric": False, "array": (rows["ci_high"] - rows[value]).tolist(),
+                 "arrayminus": (rows[value] - rows["ci_low"]).tolist(),
+                 "color": GREYED_TEXT if colour == GREYED else "#444444"}
+        common = {"x": rows[value].tolist(), "y": ticks[rows.index].tolist(), "name": name, "error_x": error,
+                  "customdata": rows[["ci_low", "ci_high", "note"]].fillna("").to_numpy().tolist(),
+                  "hovertemplate": hover + "<extra></extra>"}
+        if colour == GREYED:
+            common.update(text=[TOO_SMALL] * len(rows), textfont={"color": GREYED_TEXT})
+        if kind == "bar":
+            fig.add_trace(go.Bar(orientation="h", marker_color=colour, textposition="inside",
+                                 insidetextanchor="start", **common))
+        else:
+            fig.add_trace(go.Scatter(mode="markers+text" if colour == GREYED else "markers", textposition="middle right",
+                                     marker={"color": colour, "size": 9}, **common))
+    for i in data.index[data[value].isna()]:  # undefined: no bar or point, the reason instead
+        fig.add_annotation(x=0, xref="paper", xanchor="left", y=ticks[i], yref="y", showarrow=False,
+                           text=str(data.at[i, "note"]).split("; ")[-1] or "undefined",  # the reason, not n again
+                           font={"color": GREYED_TEXT, "size": 11})
+
+
+def _ordered(data: pd.DataFrame, value: str) -> pd.DataFrame:
+    """Undefined values at the bottom, then ascending (plotly draws the first category at the bottom)."""
+    return data.assign(_undefined=data[value].isna()).sort_values(["_undefined", value], ascending=[False, True],
+                                                                   kind="stable").drop(columns="_undefined")
 
 
 def reviews_per_reviewer(counts: pd.Series) -> go.Figure:
     if counts.empty:
         return _empty("No reviews yet")
     fig = go.Figure(go.Bar(x=counts.index.tolist(), y=counts.values.tolist(), marker_color=ACCENT))
-    fig.update_layout(height=260, yaxis_title="records reviewed", margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_layout(height=260, yaxis_title="records reviewed", margin=_MARGIN)
     return fig
 
 
 def kappa_by_label(fleiss: pd.DataFrame) -> go.Figure:
-    """Fleiss' kappa per label, with the number of records behind each bar in the hover."""
-    data = fleiss.dropna(subset=["kappa"]).sort_values("kappa")
-    if data.empty:
+    """Fleiss' kappa per label with its 95% interval; n (records rated twice or more) beside each label."""
+    rated = fleiss[fleiss["n_records"] > 0] if "n_records" in fleiss else fleiss  # the table lists n = 0 too
+    if rated.empty:
         return _empty("Agreement needs at least two reviews of the same record")
-    fig = go.Figure(go.Bar(x=data["kappa"], y=data["label"], orientation="h", marker_color=ACCENT,
-                           customdata=data["n_records"], hovertemplate="%{y}: kappa %{x:.2f} (%{customdata} records)"))
-    fig.update_layout(height=max(220, 28 * len(data)), xaxis=dict(range=[-1, 1], title="Fleiss' kappa"),
-                      margin=dict(l=10, r=10, t=10, b=10))
+    data = _ordered(rated.reset_index(drop=True), "kappa")
+    ticks = data["label"] + " (n=" + data["n_records"].astype(str) + ")"
+    fig = go.Figure()
+    _interval_traces(fig, data, "kappa", ticks, "bar",
+                     "%{y}: kappa %{x:.2f} (95% CI %{customdata[0]:.2f} to %{customdata[1]:.2f}) %{customdata[2]}")
+    fig.update_layout(height=120 + 32 * len(data), xaxis={"range": [-1, 1], "title": "Fleiss' kappa (95% CI)"},
+                      yaxis={"type": "category", "categoryorder": "array", "categoryarray": ticks.tolist()},
+                      barmode="overlay",
+                      legend={"orientation": "h", "y": -0.25}, margin=_MARGIN)
     return fig
 
 
 def auroc_with_ci(auroc: pd.DataFrame) -> go.Figure:
-    """Model AUROC against the reviewers' consensus, per label, with bootstrap 95% intervals."""
+    """Model AUROC against the reviewers' consensus, per label, with bootstrap 95% intervals and n."""
     if auroc.empty:
-        return _empty("Model AUROC needs records with a final consensus that has both classes")
-    data = auroc.sort_values("auroc")
-    fig = go.Figure(go.Scatter(
-        x=data["auroc"], y=data["label"], mode="markers", marker=dict(color=ACCENT, size=9),
-        error_x=dict(type="data", symmetric=False, array=data["ci_high"] - data["auroc"],
-                     arrayminus=data["auroc"] - data["ci_low"]),
-        customdata=data[["n_records", "n_positive"]],
-        hovertemplate="%{y}: AUROC %{x:.2f} (n=%{customdata[0]}, positives %{customdata[1]})"))
+        return _empty("Model AUROC needs records with a final consensus and a model score")
+    data = _ordered(auroc.reset_index(drop=True), "auroc")
+    ticks = (data["label"] + " (n=" + data["n_records"].astype(str) + ": " + data["n_positive"].astype(str) + " pos, "
+             + data["n_negative"].astype(str) + " neg)")
+    fig = go.Figure()
+    _interval_traces(fig, data, "auroc", ticks, "scatter",
+                     "%{y}: AUROC %{x:.2f} (95% CI %{customdata[0]:.2f} to %{customdata[1]:.2f}) %{customdata[2]}")
     fig.add_vline(x=0.5, line_dash="dot", line_color="grey")
-    fig.update_layout(height=max(220, 30 * len(data)), xaxis=dict(range=[0, 1.02], title="AUROC (95% CI)"),
-                      margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_layout(height=120 + 32 * len(data), xaxis={"range": [0, 1.02], "title": "AUROC (95% CI)"},
+                      yaxis={"type": "category", "categoryorder": "array", "categoryarray": ticks.tolist()},
+                      legend={"orientation": "h", "y": -0.25}, margin=_MARGIN)
     return fig
+
+
+def statistics_table(frame: pd.DataFrame) -> Styler:
+    """A statistics table (kappa or AUROC rows) with every n and interval, rows below the minimum greyed."""
+    value = next((c for c in ("kappa", "auroc") if c in frame), None)
+
+    def grey(row: pd.Series) -> list[str]:
+        small = not bool(row.get("enough_data", True)) or (value is not None and pd.isna(row[value]))
+        return [f"color: {GREYED_TEXT}" if small else ""] * len(row)
+
+    decimals = {c: "{:.2f}" for c in ("observed_agreement", "kappa", "auroc", "ci_low", "ci_high") if c in frame}
+    return frame.style.apply(grey, axis=1).format(decimals, na_rep="–")
 
 
 def reviewer_vs_model(confusion: pd.DataFrame, label: str) -> go.Figure:
@@ -62,5 +128,5 @@ def reviewer_vs_model(confusion: pd.DataFrame, label: str) -> go.Figure:
              ("reviewer_only", "reviewer only", "#ef6c00"), ("model_only", "model only", "#c62828"))
     for column, name, color in parts:
         fig.add_trace(go.Bar(x=data["reviewer"], y=data[column], name=name, marker_color=color))
-    fig.update_layout(barmode="stack", height=280, yaxis_title="verdicts", margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_layout(barmode="stack", height=280, yaxis_title="verdicts", margin=_MARGIN)
     return fig

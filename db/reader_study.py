@@ -1,7 +1,9 @@
 """Reader study on records with a final consensus: the model vs the experts, and each expert vs the others.
 
-* :func:`model_auroc`: AUROC per label of the model's probabilities against the consensus, with a
-  percentile bootstrap 95% CI (records resampled; resamples with a single class are skipped).
+* :func:`model_auroc`: AUROC per label of the model's probabilities against the consensus, with its
+  n (records, positives, negatives) and a percentile bootstrap 95% CI (records resampled; resamples
+  with a single class are skipped), flagged ``enough_data`` False below the minimum numbers of
+  positives and negatives (all defined and explained in :mod:`db.agreement`).
 * :func:`reviewer_performance`: each reviewer's sensitivity, specificity and F1 against the
   consensus of the *other* reviewers (leave-one-out majority; an adjudicator other than the reviewer
   still overrides), so nobody is graded against their own vote.
@@ -16,10 +18,18 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 from sqlalchemy import select
 
-from db.agreement import active_labels
+from db.agreement import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    MIN_AUROC_NEGATIVES,
+    MIN_AUROC_POSITIVES,
+    active_labels,
+    bootstrap_ci,
+    sample_size_note,
+)
 from db.consensus import ABSENT, PRESENT, UNCERTAIN, compute_consensus, majority, verdict_matrix
 from db.labels import vocabulary
 from db.models import Prediction, PredictionScore
@@ -52,46 +62,66 @@ def latest_probabilities(db: Database, record_ids: Sequence[int], labels: Sequen
     return out
 
 
-def bootstrap_auroc(y: np.ndarray, p: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
-    """AUROC and percentile bootstrap 95% CI; NaNs when ``y`` has a single class."""
-    y, p = np.asarray(y), np.asarray(p)
+def _auroc(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """AUROC of each row (Mann-Whitney U with ties counted half, as roc_auc_score); NaN for one class."""
+    y = y.astype(bool)
+    n_pos = y.sum(axis=-1)
+    n_neg = y.shape[-1] - n_pos
+    ranks = rankdata(p, axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = ((ranks * y).sum(axis=-1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return np.where((n_pos == 0) | (n_neg == 0), np.nan, auc)
+
+
+def bootstrap_auroc(y: np.ndarray, p: np.ndarray, *, n_boot: int = BOOTSTRAP_RESAMPLES,
+                    seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
+    """AUROC and its percentile bootstrap 95% CI (:func:`db.agreement.bootstrap_ci`); NaNs for a single class."""
+    y, p = np.asarray(y), np.asarray(p, dtype=float)
     if len(np.unique(y)) < 2:
         return float("nan"), float("nan"), float("nan")
-    auc = float(roc_auc_score(y, p))
-    rng = np.random.default_rng(seed)
-    samples = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
-        if y[idx].min() != y[idx].max():
-            samples.append(roc_auc_score(y[idx], p[idx]))
-    if not samples:
-        return auc, float("nan"), float("nan")
-    low, high = np.percentile(samples, [2.5, 97.5])
-    return auc, float(low), float(high)
+    low, high = bootstrap_ci(lambda idx: _auroc(y[idx], p[idx]), len(y), n_boot=n_boot, seed=seed)
+    return float(_auroc(y, p)), low, high
+
+
+AUROC_COLUMNS = ["label", "n_records", "n_positive", "n_negative", "auroc", "ci_low", "ci_high", "enough_data",
+                 "note"]
 
 
 def model_auroc(db: Database, labels: Sequence[str] | None = None, *, model_name: str | None = None,
-                model_version: str | None = None, min_reviewers: int = 2, n_boot: int = 1000,
-                seed: int = 0) -> pd.DataFrame:
+                model_version: str | None = None, min_reviewers: int = 2, n_boot: int = BOOTSTRAP_RESAMPLES,
+                seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
     """AUROC per label vs consensus, on records with a final consensus and a matching model run.
 
-    Columns: label, n_records, n_positive, auroc, ci_low, ci_high. Labels whose consensus has a
-    single class on these records are left out (AUROC is undefined).
+    Columns: label, n_records, n_positive, n_negative, auroc, ci_low, ci_high, enough_data
+    (``n_positive >= MIN_AUROC_POSITIVES`` and ``n_negative >= MIN_AUROC_NEGATIVES``), note (why
+    greyed out or NaN). One row per active label (some review marked it present or uncertain) that
+    the model scores on at least one of these records; a label whose consensus has a single class
+    there keeps its row and n, with a NaN AUROC and the reason in ``note``.
     """
     labels = tuple(labels or vocabulary())
-    final = compute_consensus(review_table(db), labels, min_reviewers=min_reviewers).final()
+    table = review_table(db)
+    final = compute_consensus(table, labels, min_reviewers=min_reviewers).final()
     probs = latest_probabilities(db, final.index.tolist(), labels, model_name=model_name,
                                  model_version=model_version)
+    active = set(active_labels(verdict_matrix(table, labels), labels))
     rows = []
-    for label in labels:
+    for j, label in enumerate(labels):
         have = probs[label].notna().to_numpy()
-        y = final[label].to_numpy()[have]
-        if len(y) == 0 or y.min() == y.max():
+        if j not in active or not have.any():
             continue
+        y = final[label].to_numpy()[have]
+        n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
         auc, low, high = bootstrap_auroc(y, probs[label].to_numpy()[have], n_boot=n_boot, seed=seed)
-        rows.append({"label": label, "n_records": int(len(y)), "n_positive": int(y.sum()), "auroc": auc,
-                     "ci_low": low, "ci_high": high})
-    return pd.DataFrame(rows, columns=["label", "n_records", "n_positive", "auroc", "ci_low", "ci_high"])
+        enough = n_pos >= MIN_AUROC_POSITIVES and n_neg >= MIN_AUROC_NEGATIVES
+        too_small = None if enough else (f"{n_pos} positive, {n_neg} negative records; "
+                                         f"minimum {MIN_AUROC_POSITIVES} and {MIN_AUROC_NEGATIVES}")
+        undefined = None
+        if np.isnan(auc):
+            undefined = f"undefined: the consensus has no {'positive' if n_pos == 0 else 'negative'} record"
+        rows.append({"label": label, "n_records": len(y), "n_positive": n_pos, "n_negative": n_neg,
+                     "auroc": auc, "ci_low": low, "ci_high": high, "enough_data": enough,
+                     "note": sample_size_note(too_small, undefined)})
+    return pd.DataFrame(rows, columns=AUROC_COLUMNS).astype({"enough_data": bool})
 
 
 def reviewer_performance(db: Database, labels: Sequence[str] | None = None, *, unlisted: str = "absent",

@@ -335,54 +335,7 @@ def import_upload(
 
 
 # -- dashboard -------------------------------------------------------------------------------
-def reviewer_model_confusion(db: Database) -> pd.DataFrame:
-    """Per reviewer and label: how their current verdicts line up with the model's call.
-
-    The model's call is the prediction the reviewer saw (or the record's latest one when they were
-    blinded), positive at its stored threshold (0.5 when none). Uncertain verdicts are left out.
-    Columns: reviewer, label, both_present, reviewer_only, model_only, both_absent.
-    """
-    from db.reviews import review_table
-
-    table = review_table(db)
-    columns = ["reviewer", "label", "both_present", "reviewer_only", "model_only", "both_absent"]
-    if table.reviews.empty:
-        return pd.DataFrame(columns=columns)
-    with db.transaction() as session:
-        seen = dict(session.execute(select(Review.id, Review.prediction_id).where(
-            Review.id.in_(table.reviews["review_id"].tolist()))).all())
-        latest = dict(session.execute(select(Prediction.record_id, func.max(Prediction.id)).group_by(Prediction.record_id)).all())
-        scores = pd.DataFrame(
-            session.execute(select(PredictionScore.prediction_id, PredictionScore.label, PredictionScore.probability,
-                                   PredictionScore.threshold)).all(),
-            columns=["prediction_id", "label", "p", "thr"],
-        )
-    if scores.empty:
-        return pd.DataFrame(columns=columns)
-    scores["model_positive"] = scores["p"] >= scores["thr"].fillna(0.5)
-    merged = table.verdicts.merge(table.reviews[["review_id", "record_id", "reviewer"]], on="review_id")
-    merged = merged[merged["verdict"] != "uncertain"]
-    merged["prediction_id"] = [seen.get(r) or latest.get(rec) for r, rec in zip(merged["review_id"], merged["record_id"])]
-    merged = merged.dropna(subset=["prediction_id"]).merge(scores, on=["prediction_id", "label"])
-    present = merged["verdict"] == "present"
-    model = merged["model_positive"]
-    merged = merged.assign(both_present=present & model, reviewer_only=present & ~model,
-                           model_only=~present & model, both_absent=~present & ~model)
-    out = merged.groupby(["reviewer", "label"])[columns[2:]].sum().astype(int).reset_index()
-    return out[columns]
-
-
-def verdicts_csv(db: Database) -> str:
-    """Every current verdict, one row each (record, reviewer, label, verdict, blinded, version)."""
-    from db.reviews import review_table
-
-    table = review_table(db)
-    rows = table.verdicts.merge(table.reviews, on="review_id")
-    rows = rows.assign(blinded=~rows["saw_model_output"].astype(bool))
-    columns = ["record_id", "reviewer", "role", "label", "verdict", "is_adjudication", "blinded", "version"]
-    return rows[columns].sort_values(["record_id", "reviewer", "label"]).to_csv(index=False)
-
-
+# (the Agreement page's tables and its verdicts CSV are in db.dashboard_data)
 def export_zip(db: Database, exported_by: str | None) -> bytes:
     """The expert-review test set (see db.export) as a zip, for a download button."""
     import io

@@ -1,4 +1,8 @@
-"""Agreement dashboard: reviewer counts, Cohen/Fleiss kappa, model vs consensus AUROC, exports."""
+"""Agreement page: reviewer counts, Cohen/Fleiss kappa, model vs consensus AUROC, exports.
+
+It only arranges :func:`db.dashboard_data.agreement_view`, which already applies who sees what
+(pseudonyms, no model-vs-reviewer sections for blinded annotators, exports for exporters).
+"""
 
 from __future__ import annotations
 
@@ -6,42 +10,47 @@ import streamlit as st
 
 from app import charts, services
 from app.auth import SessionUser
-from db import workspace
-from db.agreement import agreement_report
+from db import dashboard_data, workspace
+from db.agreement import AUROC_SIZE_NOTE, SAMPLE_SIZE_NOTE
 from db.errors import DBError
-from db.permissions import allowed
-from db.reader_study import model_auroc
-from db.reviews import review_table
 
 
 def page() -> None:
     db = services.database()
     user: SessionUser = st.session_state["_user"]
     st.title("Agreement")
-    table = review_table(db)
-    counts = table.reviews.groupby("reviewer")["record_id"].nunique() if not table.reviews.empty else table.reviews
+    view = dashboard_data.agreement_view(db, user.role)
+    st.caption(SAMPLE_SIZE_NOTE)
     left, right = st.columns(2)
     with left:
         st.subheader("Reviews per reviewer")
-        st.plotly_chart(charts.reviews_per_reviewer(counts), width="stretch")
-    report = agreement_report(db)
+        st.plotly_chart(charts.reviews_per_reviewer(view.records_per_reviewer), width="stretch")
     with right:
         st.subheader("Agreement per label (Fleiss)")
-        st.plotly_chart(charts.kappa_by_label(report["labels"]), width="stretch")
+        st.plotly_chart(charts.kappa_by_label(view.labels), width="stretch")
+        with st.expander("As a table"):
+            st.dataframe(charts.statistics_table(view.labels), hide_index=True, width="stretch")
     st.subheader("Agreement per reviewer pair (Cohen)")
-    st.dataframe(report["pairs"], hide_index=True, width="stretch")
+    if view.pairs.empty:
+        st.caption("No two reviewers have read the same record yet.")
+    else:
+        st.dataframe(charts.statistics_table(view.pairs), hide_index=True, width="stretch")
 
-    st.subheader("Model vs the reviewers' consensus")
-    auroc = model_auroc(db, n_boot=300)
-    st.plotly_chart(charts.auroc_with_ci(auroc), width="stretch")
-    confusion = workspace.reviewer_model_confusion(db)
-    if not confusion.empty:
-        label = st.selectbox("Reviewer vs model on", sorted(confusion["label"].unique()))
-        st.plotly_chart(charts.reviewer_vs_model(confusion, label), width="stretch")
+    if view.auroc is not None:
+        st.subheader("Model vs the reviewers' consensus")
+        st.caption(AUROC_SIZE_NOTE)
+        st.plotly_chart(charts.auroc_with_ci(view.auroc), width="stretch")
+        with st.expander("As a table"):
+            st.dataframe(charts.statistics_table(view.auroc), hide_index=True, width="stretch")
+    if view.confusion is not None and not view.confusion.empty:
+        st.subheader("Each reviewer vs the model")
+        label = st.selectbox("Reviewer vs model on", sorted(view.confusion["label"].unique()))
+        st.plotly_chart(charts.reviewer_vs_model(view.confusion, label), width="stretch")
 
-    st.subheader("Export")
-    st.download_button("Verdicts (CSV)", workspace.verdicts_csv(db), file_name="verdicts.csv", mime="text/csv")
-    if allowed(user.role, "export"):
+    if view.can_export:
+        st.subheader("Export")
+        st.download_button("Verdicts (CSV)", lambda: dashboard_data.verdicts_csv(db, actor=user.actor),
+                           file_name="verdicts.csv", mime="text/csv")
         if st.button("Prepare the expert-review test set"):
             try:
                 st.session_state["export_zip"] = workspace.export_zip(db, user.name)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from db import workspace
+from db import dashboard_data, workspace
 from db.records import predictions_for
 from db.reviews import save_review
 from db.session import Database
@@ -126,13 +126,13 @@ def test_dashboard_tables_and_export_zip(db: Database, team: dict, predictor: Pr
         save_review(db, ids[0], reviewer, {"NORMAL ECG": "present"}, saw_model_output=True, prediction_id=pid)
     save_review(db, ids[1], "alice", {"NORMAL ECG": "absent"}, saw_model_output=False)
     save_review(db, ids[1], "carol", {"NORMAL ECG": "absent", "ATRIAL FIBRILLATION": "uncertain"}, saw_model_output=True)
-    table = workspace.reviewer_model_confusion(db)
+    table = dashboard_data.reviewer_model_confusion(db)
     alice = table[(table["reviewer"] == "alice") & (table["label"] == "NORMAL ECG")].iloc[0]
     assert int(alice[["both_present", "reviewer_only", "model_only", "both_absent"]].sum()) == 2
     assert alice["both_present"] + alice["reviewer_only"] == 1  # one "present" verdict
     assert alice["both_present"] == int(model_says_normal)  # against the prediction she saw
     assert "ATRIAL FIBRILLATION" not in set(table["label"])  # uncertain verdicts are left out
-    csv_text = workspace.verdicts_csv(db)
+    csv_text = dashboard_data.verdicts_csv(db, actor="alice")
     assert csv_text.splitlines()[0] == "record_id,reviewer,role,label,verdict,is_adjudication,blinded,version"
     assert len(csv_text.strip().splitlines()) == 1 + 5
     archive = zipfile.ZipFile(io.BytesIO(workspace.export_zip(db, "alice")))

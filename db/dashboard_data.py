@@ -1,0 +1,125 @@
+"""What the Agreement page shows, each table already cut to what the viewing role may see.
+
+:func:`agreement_view` gathers the page's tables and applies :mod:`db.permissions`:
+
+* ``see_model_agreement``: the model-vs-reviewer sections (model vs consensus AUROC, each reviewer
+  vs the model) are None for roles without it (annotators, who read blinded); reviewer-vs-reviewer
+  agreement is for everyone.
+* ``see_reviewer_names``: every reviewer column carries :func:`db.permissions.reviewer_labels`, so
+  other roles see the same stable pseudonyms ("reviewer 1") in every chart and table of the page.
+
+:func:`verdicts_csv` (every current verdict, with reviewers' names) is an export: it checks its
+``actor`` for ``export`` and is audited. Statistics, their n, intervals and minimum sample sizes
+come from :mod:`db.agreement` and :mod:`db.reader_study`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import func, select
+
+from db import audit
+from db.agreement import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, cohen_kappa_pairs, fleiss_kappa_per_label
+from db.models import Prediction, PredictionScore, Review
+from db.permissions import allowed, reviewer_labels
+from db.reader_study import model_auroc
+from db.reviews import ReviewTable, review_table
+from db.session import Database
+from db.users import acting_user
+
+CONFUSION_COLUMNS = ["reviewer", "label", "both_present", "reviewer_only", "model_only", "both_absent"]
+VERDICT_COLUMNS = ["record_id", "reviewer", "role", "label", "verdict", "is_adjudication", "blinded", "version"]
+
+
+@dataclass(frozen=True)
+class AgreementView:
+    """The Agreement page's tables for one role (reviewer names already shown as that role may see them)."""
+
+    records_per_reviewer: pd.Series  # records reviewed, indexed by reviewer as shown
+    pairs: pd.DataFrame  # Cohen's kappa per reviewer pair (db.agreement.cohen_kappa_pairs)
+    labels: pd.DataFrame  # Fleiss' kappa per label (db.agreement.fleiss_kappa_per_label)
+    auroc: pd.DataFrame | None  # model vs consensus (db.reader_study.model_auroc); None: not for this role
+    confusion: pd.DataFrame | None  # reviewer vs model (reviewer_model_confusion); None: not for this role
+    can_export: bool  # whether the role may download the verdicts CSV and the expert-review set
+
+
+def records_per_reviewer(table: ReviewTable) -> pd.Series:
+    """How many records each reviewer has a current review of (regular or adjudication)."""
+    if table.reviews.empty:
+        return pd.Series(dtype=int, name="records", index=pd.Index([], name="reviewer"))
+    return table.reviews.groupby("reviewer")["record_id"].nunique().rename("records")
+
+
+def reviewer_model_confusion(db: Database, table: ReviewTable | None = None) -> pd.DataFrame:
+    """Per reviewer and label: how their current verdicts line up with the model's call.
+
+    The model's call is the prediction the reviewer saw (or the record's latest one when they were
+    blinded), positive at its stored threshold (0.5 when none). Uncertain verdicts are left out.
+    Columns: reviewer, label, both_present, reviewer_only, model_only, both_absent.
+    """
+    table = review_table(db) if table is None else table
+    if table.reviews.empty:
+        return pd.DataFrame(columns=CONFUSION_COLUMNS)
+    with db.transaction() as session:
+        seen = dict(session.execute(select(Review.id, Review.prediction_id).where(
+            Review.id.in_(table.reviews["review_id"].tolist()))).all())
+        latest = dict(session.execute(select(Prediction.record_id, func.max(Prediction.id)).group_by(Prediction.record_id)).all())
+        scores = pd.DataFrame(
+            session.execute(select(PredictionScore.prediction_id, PredictionScore.label, PredictionScore.probability,
+                                   PredictionScore.threshold)).all(),
+            columns=["prediction_id", "label", "p", "thr"],
+        )
+    if scores.empty:
+        return pd.DataFrame(columns=CONFUSION_COLUMNS)
+    scores["model_positive"] = scores["p"] >= scores["thr"].fillna(0.5)
+    merged = table.verdicts.merge(table.reviews[["review_id", "record_id", "reviewer"]], on="review_id")
+    merged = merged[merged["verdict"] != "uncertain"]
+    merged["prediction_id"] = [seen.get(r) or latest.get(rec) for r, rec in zip(merged["review_id"], merged["record_id"])]
+    merged = merged.dropna(subset=["prediction_id"]).merge(scores, on=["prediction_id", "label"])
+    present = merged["verdict"] == "present"
+    model = merged["model_positive"]
+    merged = merged.assign(both_present=present & model, reviewer_only=present & ~model,
+                           model_only=~present & model, both_absent=~present & ~model)
+    out = merged.groupby(["reviewer", "label"])[CONFUSION_COLUMNS[2:]].sum().astype(int).reset_index()
+    return out[CONFUSION_COLUMNS]
+
+
+def verdicts_csv(db: Database, *, actor: str | int | None) -> str:
+    """Every current verdict, one row each (record, reviewer, role, label, verdict, adjudication, blinded, version).
+
+    An export with reviewers' names: ``actor`` must be allowed to ``export`` (None: the operator),
+    and the download is audited in the same transaction as the check, so a refused call leaves no
+    audit row and an allowed one always leaves one.
+    """
+    table = review_table(db)
+    rows = table.verdicts.merge(table.reviews, on="review_id")
+    rows = rows.assign(blinded=~rows["saw_model_output"].astype(bool))
+    text = rows[VERDICT_COLUMNS].sort_values(["record_id", "reviewer", "label"]).to_csv(index=False)
+    with db.transaction() as session:
+        user = acting_user(session, actor, "export")
+        audit.log(session, "export", user_id=user.id if user else None, target="verdicts_csv",
+                  details={"n_verdicts": len(rows), "n_records": int(rows["record_id"].nunique())})
+    return text
+
+
+def _shown(frame: pd.DataFrame, names: dict[str, str], columns: tuple[str, ...]) -> pd.DataFrame:
+    return frame.assign(**{c: frame[c].map(names) for c in columns if c in frame})
+
+
+def agreement_view(db: Database, role: str, *, n_boot: int = BOOTSTRAP_RESAMPLES,
+                   seed: int = BOOTSTRAP_SEED) -> AgreementView:
+    """Everything the Agreement page shows to ``role`` (see the module docstring for who sees what)."""
+    table = review_table(db)
+    names = reviewer_labels(role, table.reviews["reviewer"].tolist())
+    counts = records_per_reviewer(table)
+    counts.index = counts.index.map(names).rename("reviewer")
+    pairs = _shown(cohen_kappa_pairs(table, n_boot=n_boot, seed=seed), names, ("reviewer_a", "reviewer_b"))
+    labels = fleiss_kappa_per_label(table, n_boot=n_boot, seed=seed)
+    auroc = confusion = None
+    if allowed(role, "see_model_agreement"):
+        auroc = model_auroc(db, n_boot=n_boot, seed=seed)
+        confusion = _shown(reviewer_model_confusion(db, table), names, ("reviewer",))
+    return AgreementView(records_per_reviewer=counts, pairs=pairs, labels=labels, auroc=auroc, confusion=confusion,
+                         can_export=allowed(role, "export"))
