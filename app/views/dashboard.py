@@ -53,7 +53,7 @@ def page() -> None:
                            file_name="verdicts.csv", mime="text/csv")
         if st.button("Prepare the expert-review test set"):
             try:
-                st.session_state["export_zip"] = workspace.export_zip(db, user.name)
+                st.session_state["export_zip"] = workspace.export_zip(db, user.actor)
             except DBError as exc:
                 st.error(str(exc))
         if "export_zip" in st.session_state:

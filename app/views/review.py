@@ -13,7 +13,7 @@ import streamlit as st
 
 from app import services
 from app.auth import SessionUser
-from app.figures import Highlight, rows_figure, sheet_figure
+from app.figures import Highlight, describe_hidden, hidden_highlights, rows_figure, sheet_figure
 from db import workspace
 from db.errors import DBError
 from db.permissions import allowed, sees_model_output
@@ -90,7 +90,10 @@ def _import_upload(db, user: SessionUser, files: list[tuple[str, bytes]], upload
     st.session_state["upload_flash"] = "Imported." if result.created else "This ECG is already in the store; opened it."
 
 
-def _draw_ecg(ecg, highlights: list[Highlight]) -> None:
+def _draw_ecg(ecg, highlights: list[Highlight], scored_window_s: tuple[float, float] | None) -> None:
+    """The trace on ECG paper. The sheet shows the 10 s the model read; the rows view any window,
+    with the model's window shaded when the record is longer than it. Saliency segments outside the
+    view are listed in words, never silently dropped."""
     view_col, signal_col, window_col = st.columns([1, 1, 2])
     sheet_ok = ecg.is_12_lead
     with view_col:
@@ -99,15 +102,26 @@ def _draw_ecg(ecg, highlights: list[Highlight]) -> None:
     with signal_col:
         filtered = st.toggle("Filtered (as the model sees it)", value=True, key="filtered")
     signal = filter_mv(ecg.signal, ecg.fs) if filtered else ecg.signal
+    sheet_start_s = scored_window_s[0] if scored_window_s else 0.0
+    shade = scored_window_s if scored_window_s and ecg.duration_s > scored_window_s[1] - scored_window_s[0] else None
     if view == "12-lead sheet":
-        fig = sheet_figure(ecg, signal, highlights=highlights)
+        fig = sheet_figure(ecg, signal, start_s=sheet_start_s, highlights=highlights)
+        hidden = hidden_highlights(ecg, highlights, layout="sheet", start_s=sheet_start_s)
     else:
         with window_col:
             longest = max(ecg.duration_s - 2.5, 0.0)
-            start = st.slider("Window start (s), full resolution", 0.0, float(longest), 0.0, 0.5, key="window") if longest else 0.0
-            span = st.select_slider("Window length (s)", [2.5, 5.0, 10.0], value=10.0, key="span")
-        fig = rows_figure(ecg, signal, start_s=start, duration_s=span, highlights=highlights)
+            start = st.slider("Display from (s)", 0.0, float(longest), 0.0, 0.5, key="window",
+                              help="Where the rows view starts; short windows are drawn at full resolution.") \
+                if longest else 0.0
+            span = st.select_slider("Display length (s)", [2.5, 5.0, 10.0], value=10.0, key="span")
+        fig = rows_figure(ecg, signal, start_s=start, duration_s=span, highlights=highlights, scored_window_s=shade)
+        hidden = hidden_highlights(ecg, highlights, layout="rows", start_s=start, duration_s=span)
+    if shade is not None:
+        st.caption(f"The model read {shade[0]:.1f}-{shade[1]:.1f} s of this {ecg.duration_s:.1f}-s record"
+                   + (" (shown on the sheet)." if view == "12-lead sheet" else " (shaded blue)."))
     st.plotly_chart(fig, width="stretch", config={"displaylogo": False, "scrollZoom": True})
+    if hidden:
+        st.caption(describe_hidden(hidden))
 
 
 def _scored_window(ecg, predictor: Predictor | None, record_id: int) -> float:
@@ -265,8 +279,9 @@ def page() -> None:
                 st.caption(f"Model: {predictor.name}. Positives first; probabilities against per-label thresholds.")
                 _findings_table(prediction)
                 highlights = _saliency_panel(ecg, predictor, prediction, start_s)
+    window_s = predictor.preprocess_config.window_s if predictor is not None else None
     with figure_slot:
-        _draw_ecg(ecg, highlights)
+        _draw_ecg(ecg, highlights, (start_s, start_s + window_s) if window_s else None)
     if allowed(user.role, "review"):
         with verdict_col:
             _verdict_form(db, record_id, user, prediction, prediction_id, blinded, version)
