@@ -41,6 +41,7 @@ _LAZY = {
     "Predictor": "ecgcore.predict",
     "Prediction": "ecgcore.predict",
     "Finding": "ecgcore.predict",
+    "model_lead_count": "ecgcore.routing",
 }
 
 

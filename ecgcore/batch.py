@@ -17,29 +17,28 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from ecgcore.errors import ECGError
+from ecgcore.io.formats import is_ecg_file
 from ecgcore.preprocess import PreprocessConfig, preprocess
+from ecgcore.routing import SINGLE_LEAD, model_lead_count
 
 if TYPE_CHECKING:
     from ecgcore.predict import Predictor
-
-# One entry point per record: companion files (.dat next to .hea) are not records of their own.
-RECORD_SUFFIXES = (".hea", ".zip", ".csv", ".npy", ".npz", ".edf", ".bdf", ".xml", ".h5", ".hdf5", ".mat")
 
 
 def discover_ecg_files(paths: Iterable[str | os.PathLike[str]], recursive: bool = True) -> list[Path]:
     """Expand files and folders into record files, sorted within each folder.
 
-    A ``.mat`` with a ``.hea`` beside it belongs to that header (PhysioNet Challenge layout) and is
-    not listed twice. Explicitly named files are kept whatever their suffix, so the reader can
-    give its own clear error for unsupported ones.
+    In folders, a record is listed once under its entry file, as the format table says
+    (:func:`ecgcore.io.formats.is_ecg_file`): a ``.hea`` and not its ``.dat``/``.mat``, every suffix
+    ``read()`` accepts as a record of its own. Explicitly named files are kept whatever their
+    suffix, so the reader can give its own clear error for unsupported ones.
     """
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
-            candidates = sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in RECORD_SUFFIXES)
-            found.extend(p for p in candidates if not (p.suffix.lower() == ".mat" and p.with_suffix(".hea").exists()))
+            found.extend(sorted(p for p in path.glob(pattern) if p.is_file() and is_ecg_file(p)))
         else:
             found.append(path)
     return found
@@ -58,8 +57,9 @@ class PreparedItem:
 class Preparer:
     """What a worker needs to turn a file into a model input: picklable, no model weights.
 
-    With ``single_lead`` (that model's input leads and preprocessing), one-lead records are
-    prepared for it instead, as the app routes a smartwatch lead I to the single-lead model.
+    With ``single_lead`` (that model's input leads and preprocessing), the records
+    :func:`ecgcore.routing.model_lead_count` sends to the single-lead model (one lead) are
+    prepared for it instead.
     """
 
     input_leads: tuple[str, ...]
@@ -72,7 +72,7 @@ class Preparer:
         record_id = path.stem
         try:
             record = read(path)
-            if self.single_lead is not None and record.n_leads == 1 and len(self.input_leads) > 1:
+            if self.single_lead is not None and model_lead_count(record) == SINGLE_LEAD:
                 leads, config = self.single_lead
                 return PreparedItem(path, record.record_id, preprocess(record, leads=leads, config=config),
                                     single_lead=True)
@@ -108,11 +108,17 @@ def iterate_prepared_batches(
     predictor: "Predictor", files: list[Path], *, batch_size: int = 32, num_workers: int | None = None,
     single_lead: "Predictor | None" = None,
 ) -> Iterator[list[PreparedItem]]:
-    """Batches of prepared items in file order; ``num_workers=0`` reads in the main process."""
+    """Batches of prepared items in file order; ``num_workers=0`` reads in the main process.
+
+    ``single_lead`` takes the one-lead records when ``predictor`` is a 12-lead-slot model; a
+    single-lead ``predictor`` keeps them.
+    """
     if not files:
         return
     workers = default_num_workers() if num_workers is None else num_workers
-    routed = (tuple(single_lead.input_leads), single_lead.preprocess_config) if single_lead is not None else None
+    routed = None
+    if single_lead is not None and model_lead_count(len(predictor.input_leads)) != SINGLE_LEAD:
+        routed = (tuple(single_lead.input_leads), single_lead.preprocess_config)
     loader = DataLoader(
         _FileDataset(files, Preparer(predictor.input_leads, predictor.preprocess_config, routed)),
         batch_size=batch_size,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import sys
 import time
@@ -113,14 +112,18 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def _default_single_lead(predictor):  # noqa: ANN001, ANN202 - Predictor, imported lazily
-    """The installed single-lead default for one-lead files, when the main model is multi-lead."""
+    """The installed single-lead default for one-lead files, when the main model is a 12-lead-slot one.
+
+    None without one: one-lead files then go to the main model, which refuses them by name.
+    """
     from ecgcore.errors import NoDefaultModelError
     from ecgcore.predict import Predictor
+    from ecgcore.routing import SINGLE_LEAD, model_lead_count
 
-    if len(predictor.input_leads) == 1:
+    if model_lead_count(len(predictor.input_leads)) == SINGLE_LEAD:
         return None
     try:
-        return Predictor.default(1)
+        return Predictor.default(SINGLE_LEAD)
     except NoDefaultModelError:
         return None
 
@@ -152,8 +155,8 @@ def _explain_file(args: argparse.Namespace):
     from ecgcore.io import read
     from ecgcore.predict import Predictor
 
-    predictor = Predictor(args.model) if args.model else Predictor.default()
     record = read(args.path)
+    predictor = Predictor(args.model) if args.model else Predictor.default(record)  # a one-lead file: single-lead model
     label = args.label or predictor.predict(record, start_s=args.start_s).findings[0].label
     return explain(predictor, record, label, args.method, start_s=args.start_s, baseline=args.baseline)
 
@@ -249,13 +252,3 @@ class _JsonWriter:
 
 
 _WRITERS = {"table": _TableWriter, "csv": _CsvWriter, "json": _JsonWriter}
-
-
-def render(results: list[FileResult], fmt: str, top: int) -> str:
-    """The CLI's output for ``results`` as a string (used by tests and the app's download button)."""
-    buffer = io.StringIO()
-    writer = _WRITERS[fmt](buffer, top)
-    for result in results:
-        writer.write(result)
-    writer.close()
-    return buffer.getvalue()

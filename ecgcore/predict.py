@@ -24,6 +24,7 @@ from ecgcore.plan_cache import layout_plan_for
 from ecgcore.planned_forward import PlannedNet1D
 from ecgcore.preprocess import preprocess
 from ecgcore.record import Record
+from ecgcore.routing import model_lead_count
 
 
 @dataclass(frozen=True)
@@ -98,9 +99,13 @@ class Predictor:
         self._label_index = {label: i for i, label in enumerate(self.labels)}
 
     @classmethod
-    def default(cls, n_leads: int = 12, device: str = "cpu") -> "Predictor":
-        """The installed default bundle for ``n_leads``-lead records (raises NoDefaultModelError if none)."""
-        return cls(default_bundle_path(n_leads), device=device)
+    def default(cls, n_leads: int | Record = 12, device: str = "cpu") -> "Predictor":
+        """The installed default bundle for this record, or records with ``n_leads`` leads.
+
+        The single-lead default for one-lead records, the 12-lead default for all others
+        (:func:`ecgcore.routing.model_lead_count`); raises NoDefaultModelError if none is installed.
+        """
+        return cls(default_bundle_path(model_lead_count(n_leads)), device=device)
 
     @property
     def card(self) -> ModelCard:
@@ -188,7 +193,9 @@ class Predictor:
 
         Results come back in input order. A file that cannot be read or preprocessed yields a
         ``FileResult`` with ``error`` set; the others are scored normally. With ``single_lead``,
-        one-lead records are scored by that model (each prediction names its model).
+        the records :func:`ecgcore.routing.model_lead_count` sends to the single-lead model (one
+        lead) are scored by that model (each prediction names its model), unless this predictor is
+        itself a single-lead model.
         """
         from ecgcore.batch import iterate_prepared_batches  # local import: torch DataLoader machinery
 

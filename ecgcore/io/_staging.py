@@ -6,16 +6,10 @@ import re
 from pathlib import Path
 
 from ecgcore.errors import ECGFormatError
+from ecgcore.io.formats import IGNORED_NAME, STANDALONE_SUFFIXES, format_named
 
-# Files that travel with ECG records but are not one (licences, PhysioNet index files, macOS junk).
-_IGNORED_NAME = re.compile(
-    r"^(readme|license|licence|records|manifest|annotators|sha256sums|md5sums|\.ds_store|thumbs\.db)(\..*)?$"
-    r"|^\._|\.(md|pdf|json|html?|sha256|hea-|atr|qrs|ann|png|jpe?g)$",
-    re.IGNORECASE,
-)
-SINGLE_FILE_SUFFIXES = {".csv", ".tsv", ".txt", ".npy", ".npz", ".edf", ".bdf", ".xml", ".h5", ".hdf5", ".mat", ".zip"}
-# Signal files of a WFDB record; they only make sense with their header.
-WFDB_SIGNAL_SUFFIXES = {".dat", ".xyz", ".mat"}
+_WFDB = format_named("wfdb")
+_SINGLE_FILE_SUFFIXES = STANDALONE_SUFFIXES - set(_WFDB.suffixes)  # an ECG in one file (.zip included)
 
 
 def choose_primary(paths: list[Path], where: str) -> Path:
@@ -23,8 +17,8 @@ def choose_primary(paths: list[Path], where: str) -> Path:
 
     ``where`` describes the container in messages ("the zip file x.zip", "the upload").
     """
-    files = [p for p in paths if not _IGNORED_NAME.search(p.name)]
-    headers = [p for p in files if p.suffix.lower() == ".hea"]
+    files = [p for p in paths if not IGNORED_NAME.search(p.name)]
+    headers = [p for p in files if p.suffix.lower() in _WFDB.suffixes]
     if len(headers) == 1:
         return headers[0]
     if len(headers) > 1:
@@ -32,11 +26,11 @@ def choose_primary(paths: list[Path], where: str) -> Path:
             f"{where} holds {len(headers)} WFDB records ({', '.join(sorted(h.stem for h in headers))}); "
             "provide one record at a time."
         )
-    candidates = [p for p in files if p.suffix.lower() in SINGLE_FILE_SUFFIXES]
+    candidates = [p for p in files if p.suffix.lower() in _SINGLE_FILE_SUFFIXES]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        dat = [p.name for p in files if p.suffix.lower() in WFDB_SIGNAL_SUFFIXES]
+        dat = [p.name for p in files if p.suffix.lower() in _WFDB.companions]
         if dat:
             raise ECGFormatError(
                 f"{where} has WFDB signal file(s) {', '.join(dat)} but no .hea header; include the header."

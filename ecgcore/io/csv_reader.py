@@ -71,9 +71,7 @@ def read_csv(
             raise ECGFormatError(f"{path.name} is not a text (UTF-8) CSV file.") from None
     if not header_line.strip():
         raise ECGFormatError(f"{path.name} has no header line; the first row must name the leads (I,II,III,...).")
-    sep = max([",", ";", "\t"], key=header_line.count)
-    if header_line.count(sep) == 0 and not header_line.strip():
-        raise ECGFormatError(f"{path.name}: could not find a delimiter (comma, semicolon or tab).")
+    sep = max([",", ";", "\t"], key=header_line.count)  # a single column (one lead) has none: any will do
     decimal = "," if sep == ";" and "," in second_line else "."
     columns = [c.strip().strip('"').strip("'") for c in header_line.rstrip("\r\n").split(sep)]
     if all(_is_number(c, decimal) for c in columns if c):

@@ -29,6 +29,13 @@ def test_round_trip_from_ptbxl(tmp_path, ptbxl_record):
     np.testing.assert_allclose(record.signal, ptbxl_record.signal, atol=0.5e-4 + 1e-7)
 
 
+def test_single_column_without_delimiter(tmp_path, ptbxl_record):
+    path = _write(tmp_path / "lead_i.txt", ["I"], [ptbxl_record.lead("I")])
+    record = read(path, fs=500)
+    assert record.leads == ("I",)
+    np.testing.assert_allclose(record.signal[0], ptbxl_record.lead("I"), atol=0.5e-4 + 1e-7)
+
+
 def test_time_in_ms_semicolon_and_decimal_comma(tmp_path, ptbxl_record):
     time_ms = np.arange(ptbxl_record.n_samples) * 2.0
     cols = [time_ms] + [ptbxl_record.lead(n) for n in ("I", "II")]
