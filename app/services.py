@@ -18,6 +18,7 @@ from ecgcore.demo import demo_records, read_demo, samples_dir
 from ecgcore.errors import NoDefaultModelError
 from ecgcore.predict import Predictor
 from ecgcore.record import Record
+from ecgcore.routing import model_lead_count
 
 
 @st.cache_resource(show_spinner="Opening the review store...")
@@ -68,13 +69,9 @@ def predictor_for_leads(n_leads: int) -> Predictor | None:
     return predictor_at(chosen) if chosen else predictor(n_leads)
 
 
-def _model_lead_count(record: Record) -> int:
-    """Single-lead records go to a single-lead model, everything else to a 12-lead one."""
-    return 1 if record.n_leads == 1 else 12
-
-
 def predictor_for(record: Record) -> Predictor | None:
-    return predictor_for_leads(_model_lead_count(record))
+    """The model for this record, by the one routing rule (:func:`ecgcore.routing.model_lead_count`)."""
+    return predictor_for_leads(model_lead_count(record))
 
 
 def predictor_for_background_job() -> Callable[[Record], Predictor | None]:
@@ -85,7 +82,7 @@ def predictor_for_background_job() -> Callable[[Record], Predictor | None]:
     model choice), so the page resolves both models before the thread starts.
     """
     models = {n_leads: predictor_for_leads(n_leads) for n_leads in (1, 12)}
-    return lambda record: models[_model_lead_count(record)]
+    return lambda record: models[model_lead_count(record)]
 
 
 def upload_limit_mb() -> int:

@@ -19,6 +19,25 @@ from scripts.app_server import CHROMIUM, CHROMIUM_ARGS, app_server, sign_in
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _example_reviews(db: Database) -> None:
+    """Two cardiologists read most demo records (made-up verdicts that disagree on every fourth),
+    so the Agreement page shows its statistics with their n and CIs; a few records stay unread."""
+    from sqlalchemy import select
+
+    from db.models import Record
+    from db.reviews import save_review
+
+    with db.transaction() as session:
+        rows = session.scalars(select(Record.id)).all()
+    for k, record_id in enumerate(rows):
+        if k % 4 == 3:
+            continue  # left for the worklist
+        normal = k % 3 == 0
+        save_review(db, record_id, "dr.lee", {"NORMAL ECG": "present" if normal else "absent"}, saw_model_output=True)
+        kim = "present" if normal != (k % 4 == 0) else "absent"  # they disagree on every fourth
+        save_review(db, record_id, "dr.kim", {"NORMAL ECG": kim}, saw_model_output=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
@@ -29,8 +48,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {"ECG_DB_URL": f"sqlite:///{tmp}/review.sqlite", "ECG_DATA_DIR": f"{tmp}/data",
                "ECG_ADMIN_USER": "admin", "ECG_ADMIN_PASSWORD": "admin-password"}
-        users.create_user(Database(env["ECG_DB_URL"], data_dir_path=Path(tmp) / "data"), "dr.lee", "cardiologist",
-                          "lee-password")
+        db = Database(env["ECG_DB_URL"], data_dir_path=Path(tmp) / "data")
+        users.create_user(db, "dr.lee", "cardiologist", "lee-password")
+        users.create_user(db, "dr.kim", "cardiologist", "kim-password")
         with app_server(env) as url, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1366, "height": 768})
@@ -55,6 +75,19 @@ def main() -> None:
                           "[data-testid=\"stAppViewContainer\"]').forEach(e => e.scrollTo(0, 0))")
             page.wait_for_timeout(2000)
             page.screenshot(path=str(args.out / "review_single_lead.png"))  # a lead I upload, single-lead model
+            _example_reviews(db)
+            long_record = REPO / "data" / "samples" / "ptbdb" / "s0010_re.hea"
+            page.wait_for_timeout(1500)
+            page.locator('input[type="file"]').last.set_input_files(
+                [str(long_record.with_suffix(suffix)) for suffix in (".hea", ".dat", ".xyz")])
+            page.get_by_role("button", name="Import upload").click()
+            page.get_by_text("Window the model reads").first.wait_for(timeout=120_000)
+            page.get_by_text("One lead per row").click()
+            page.get_by_text("shaded blue").first.wait_for(timeout=60_000)
+            page.evaluate("document.querySelectorAll('[data-testid=\"stMain\"], section.main, "
+                          "[data-testid=\"stAppViewContainer\"]').forEach(e => e.scrollTo(0, 0))")
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(args.out / "review_long_record.png"))  # the scored window of a 38-s record
             for title, name in (("Worklist", "worklist"), ("Agreement", "agreement"), ("Models", "models")):
                 page.get_by_role("link", name=title).click()
                 page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)

@@ -22,7 +22,7 @@ from db.reviews import save_review
 from ecgcore.errors import ECGError
 from ecgcore.explain import METHODS, Explanation, explain
 from ecgcore.explain_display import ALL_LEADS
-from ecgcore.io import SUPPORTED_FORMATS
+from ecgcore.io import upload_help, upload_label
 from ecgcore.labels import ecgfounder_labels
 from ecgcore.preprocess import filter_mv
 from ecgcore.predict import Prediction, Predictor
@@ -64,10 +64,10 @@ def _upload_box(db, user: SessionUser) -> None:
     limit_mb = services.upload_limit_mb()
     upload_round = st.session_state.get("upload_round", 0)  # a new key empties the uploader
     uploads = st.file_uploader(
-        f"Upload an ECG (one file, a .zip, or a .hea with its .dat/.mat; up to {limit_mb} MB)",
+        upload_label(limit_mb),
         accept_multiple_files=True,
         max_upload_size=limit_mb,
-        help="Accepted: " + ", ".join(SUPPORTED_FORMATS) + f". Limit: {limit_mb} MB (ECG_MAX_FILE_MB).",
+        help=upload_help(limit_mb),
         key=f"upload_{upload_round}",
     )
     if uploads:

@@ -66,7 +66,9 @@ def bulk_import_panel(user: SessionUser) -> None:
     from db import workspace
 
     with st.expander("Bulk import (a .zip of many ECG files)"):
-        archive = st.file_uploader("Zip archive", type=["zip"], key="bulk_zip")
+        limit_mb = services.upload_limit_mb()
+        archive = st.file_uploader(f"Zip archive (up to {limit_mb} MB, ECG_MAX_FILE_MB)", type=["zip"], key="bulk_zip",
+                                   max_upload_size=limit_mb)
         if archive is not None and st.button("Start import"):
             data, db, predictor_for = archive.getvalue(), services.database(), services.predictor_for_background_job()
             st.session_state["bulk_job"] = jobs.start(
