@@ -21,6 +21,7 @@ from db.consensus import WAITING_STATUSES, review_queue
 from db.errors import PermissionDeniedError
 from db.models import Prediction, PredictionScore, Record, Review, User
 from db.session import Database
+from ecgcore import config as ecg_config
 from ecgcore.predict import Predictor
 from ecgcore.record import Record as ECGRecord
 
@@ -167,8 +168,9 @@ def installed_trained_labels(directory: str | os.PathLike[str] | None = None) ->
     from ecgcore.errors import ModelError
 
     folders = [p for p in list_bundles(directory) if p.is_dir()]
-    if os.environ.get("ECG_DEFAULT_MODEL") and Path(os.environ["ECG_DEFAULT_MODEL"]).is_dir():
-        folders.append(Path(os.environ["ECG_DEFAULT_MODEL"]))
+    explicit = ecg_config.default_model_path()
+    if explicit is not None and explicit.is_dir():
+        folders.append(explicit)
     found: dict[tuple[str, str], tuple[str, ...]] = {}
     for folder in folders:
         try:

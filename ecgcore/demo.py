@@ -11,9 +11,9 @@ original by up to 0.03 uV of rounding, so without this rule PTB-XL ``00001_hr`` 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from ecgcore import config
 from ecgcore.batch import discover_ecg_files
 from ecgcore.record import Record
 
@@ -22,8 +22,8 @@ FORMAT_EXAMPLE_DIRS = ("demo",)
 
 
 def samples_dir() -> Path:
-    env = os.environ.get("ECG_SAMPLES_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "data" / "samples"
+    """The demo records' folder (``ECG_SAMPLES_DIR``, see :mod:`ecgcore.config`)."""
+    return config.samples_dir()
 
 
 def _sample_files() -> list[Path]:

@@ -63,6 +63,7 @@ import bottleneck
 import numpy as np
 from scipy import signal as sps
 
+from ecgcore import config
 from ecgcore.errors import ECGValidationError, LeadError
 from ecgcore.leads import LEADS_12
 from ecgcore.record import Record
@@ -230,14 +231,8 @@ _POOL_PID: int | None = None  # threads do not survive fork (DataLoader workers)
 
 
 def _default_threads() -> int:
-    """One thread unless ``ECG_PREPROCESS_THREADS`` says otherwise.
-
-    Measured on a shared 2-core machine: two threads cut a record from ~4.2 to ~2.5 ms when the
-    other core is idle, but raise it to ~8 ms when it is busy (oversubscription), and the app and
-    DataLoader workers already run in parallel. Predictable beats occasionally faster.
-    """
-    raw = os.environ.get("ECG_PREPROCESS_THREADS", "").strip()
-    return max(1, int(raw)) if raw else 1
+    """One thread unless ``ECG_PREPROCESS_THREADS`` says otherwise (see :func:`ecgcore.config.preprocess_threads`)."""
+    return config.preprocess_threads()
 
 
 def _pool(n_threads: int) -> ThreadPoolExecutor:
