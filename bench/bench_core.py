@@ -31,7 +31,7 @@ from ecgcore.batch import discover_ecg_files
 from ecgcore.bundle import make_card, save_bundle
 from ecgcore.io import read
 from ecgcore.labels import ecgfounder_labels
-from ecgcore.layout_planner import measure_layout_plan
+from ecgcore.layout_planner import measure_layouts
 from ecgcore.model import create_model
 from ecgcore.planned_forward import PlannedNet1D
 from ecgcore.preprocess import preprocess
@@ -186,9 +186,9 @@ def main() -> None:
     peak = matmul_peak_gflops(args.repeats)
     pre = bench_preprocess(records, args.repeats)
     start = time.perf_counter()
-    plan = measure_layout_plan(model, 32)
+    measurement = measure_layouts(model, 32)
     planning_s = time.perf_counter() - start
-    networks = {"eager": model, "layout-planned": PlannedNet1D(model, plan.plan)}
+    networks = {"eager": model, "layout-planned": PlannedNet1D(model, measurement.plan)}
     forward = bench_forward(networks, flops, peak, args.repeats)
     cli_files = files[: args.n_cli] if args.n_cli else files
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,8 +206,8 @@ def main() -> None:
         "matmul_peak_gflops": peak,
         "gflop_per_record": flops / 1e9,
         "preprocess": pre,
-        "layout_plan": {"plan": plan.plan.to_dict(), "planning_s": planning_s,
-                        "predicted_ms": 1e3 * plan.predicted_seconds},
+        "layout_plan": {"plan": measurement.plan.to_dict(), "planning_s": planning_s,
+                        "predicted_ms": 1e3 * measurement.predicted_seconds},
         "forward": forward,
         "cli_cold_plan_cache": cli_cold,
         "cli": cli,
@@ -217,7 +217,7 @@ def main() -> None:
     print(f"\nmachine: {result['machine']}")
     print(f"matmul peak: {peak['peak']:.1f} GFLOP/s  (" + ", ".join(f"{k}: {v:.0f}" for k, v in peak["by_kernel"].items()) + ")")
     print(f"model: ecgfounder-12lead, {flops / 1e9:.3f} GFLOP per record")
-    print(f"layout plan (batch 32, measured in {planning_s:.1f} s): stem {plan.plan.stem}, stages {', '.join(plan.plan.stages)}\n")
+    print(f"layout plan (batch 32, measured in {planning_s:.1f} s): stem {measurement.plan.stem}, stages {', '.join(measurement.plan.stages)}\n")
     print(f"{'measure':<52}{'value':>12}  target")
     print("-" * 78)
     print(f"{'preprocess ms/record (median)':<52}{pre['ms_median']:>12.2f}  < 5 ms")

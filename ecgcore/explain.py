@@ -42,6 +42,7 @@ from torch import nn
 
 from ecgcore.errors import ECGValidationError, LabelError
 from ecgcore.explain_display import Segment, describe_segments, per_lead_importance, top_segments
+from ecgcore.model import Net1D
 from ecgcore.predict import Predictor
 from ecgcore.preprocess import resampled_length, window_bounds
 from ecgcore.record import Record
@@ -280,36 +281,26 @@ class _Tail(nn.Module):
     """The network after stage ``stage``: what Grad-CAM differentiates, once per label.
 
     ``entry`` is an identity layer whose output is the stage's activation, so Captum's
-    LayerGradCam can hook it. Mirrors ``Net1D.forward`` (stages, mean over time, dense); a test
-    checks trunk + tail equals the full forward.
+    LayerGradCam can hook it; the rest is the model's own ``forward_stages`` and ``forward_head``.
     """
 
-    def __init__(self, model: nn.Module, stage: int):
+    def __init__(self, model: Net1D, stage: int):
         super().__init__()
         self.entry = nn.Identity()
-        self.stages = list(model.stage_list)[stage + 1 :]
-        self.dense = model.dense
+        self.model = model
+        self.first_stage = stage + 1
 
     def forward(self, activation: torch.Tensor) -> torch.Tensor:
-        out = self.entry(activation)
-        for stage in self.stages:
-            out = stage(out)
-        return self.dense(out.mean(-1))
+        return self.model.forward_head(self.model.forward_stages(self.entry(activation), self.first_stage))
 
 
-def stage_activation(model: nn.Module, inputs: torch.Tensor, stage: int) -> torch.Tensor:
-    """Stage ``stage``'s output for ``inputs``, from one inference forward (a hook reads it)."""
-    captured: list[torch.Tensor] = []
-    handle = model.stage_list[stage].register_forward_hook(lambda _m, _i, out: captured.append(out.detach().clone()))
-    try:
-        with torch.no_grad():
-            model(inputs)
-    finally:
-        handle.remove()
-    return captured[0]
+def stage_activation(model: Net1D, inputs: torch.Tensor, stage: int) -> torch.Tensor:
+    """Stage ``stage``'s output for ``inputs``, without gradients; the later stages are not run."""
+    with torch.no_grad():
+        return model.forward_stages(model.forward_stem(inputs), 0, stage + 1)
 
 
-def _gradcam(model: nn.Module, inputs: torch.Tensor, targets: list[int], config: ExplainConfig) -> np.ndarray:
+def _gradcam(model: Net1D, inputs: torch.Tensor, targets: list[int], config: ExplainConfig) -> np.ndarray:
     """Captum LayerGradCam on the tail; activations from one forward, the labels as a batch."""
     from captum.attr import LayerAttribution, LayerGradCam
 

@@ -4,7 +4,8 @@ Which layout is faster depends on the CPU (its vector width, oneDNN's kernels fo
 count and the batch size, so the plan is measured where the model runs rather than fixed in code:
 each stage (and the stem) is timed in both layouts on its real input shape, each possible layout
 change is timed as the copy it costs, and a shortest path over the chain of stages picks the plan
-with the least total time. At batch 32 on the official 12-lead architecture this takes ~2 s once
+with the least total time. The result is a :class:`PlanMeasurement`: the chosen
+:class:`~ecgcore.planned_forward.LayoutPlan` with the timings it was chosen on. At batch 32 on the official 12-lead architecture this takes ~2 s once
 per :class:`ecgcore.Predictor`; at batch 1 a few tens of milliseconds.
 """
 
@@ -73,9 +74,9 @@ def _other(layout: str) -> str:
     return CHANNELS_LAST if layout == CHANNELS_FIRST else CHANNELS_FIRST
 
 
-def measure_layout_plan(model: Net1D, batch_size: int, *, repeats: int = 2,
-                        input_samples: int | None = None) -> PlanMeasurement:
-    """Time every stage in both layouts at ``batch_size`` and return the fastest plan.
+def measure_layouts(model: Net1D, batch_size: int, *, repeats: int = 2,
+                    input_samples: int | None = None) -> PlanMeasurement:
+    """Time every stage in both layouts at ``batch_size``; the measurement carries the fastest plan.
 
     Uses random inputs (speed does not depend on values) and leaves ``model`` untouched.
     """
@@ -91,7 +92,7 @@ def measure_layout_plan(model: Net1D, batch_size: int, *, repeats: int = 2,
     with torch.inference_mode():
         inputs = {layout: to_layout(x, layout) for layout in LAYOUTS}
         conversion_seconds["stem"] = best_seconds(lambda: to_layout(x, CHANNELS_LAST), repeats)
-        stem = {layout: timed_best(lambda: nets[layout].stem_forward(inputs[layout]), repeats) for layout in LAYOUTS}
+        stem = {layout: timed_best(lambda: nets[layout].forward_stem(inputs[layout]), repeats) for layout in LAYOUTS}
         node_seconds["stem"] = {layout: seconds for layout, (seconds, _) in stem.items()}
         outputs = {layout: out for layout, (_, out) in stem.items()}
         for i in range(n_stages):
@@ -100,8 +101,7 @@ def measure_layout_plan(model: Net1D, batch_size: int, *, repeats: int = 2,
             # A conversion costs about the same either way; time the slower direction to be safe.
             conversion_seconds[node] = max(
                 best_seconds(lambda: to_layout(inputs[layout], _other(layout)), repeats) for layout in LAYOUTS)
-            stage = {layout: timed_best(lambda: nets[layout].stage_forward(nets[layout].stages[i], inputs[layout]),
-                                        repeats)
+            stage = {layout: timed_best(lambda: nets[layout].forward_stages(inputs[layout], i, i + 1), repeats)
                      for layout in LAYOUTS}
             node_seconds[node] = {layout: seconds for layout, (seconds, _) in stage.items()}
             outputs = {layout: out for layout, (_, out) in stage.items()}

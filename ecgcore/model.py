@@ -13,12 +13,21 @@ Layout (names match the official checkpoints, which is what makes strict loading
 ``use_bn`` follows the release: the official configs are built with ``use_bn=False``, so the
 BatchNorm modules exist (their tensors are in the checkpoints) but are *not applied*. Our own
 small configs turn BatchNorm on because it trains far better from scratch on little data.
+
+The order of the forward (stem -> stages -> mean over time -> ``dense``) is written once, in
+:class:`Net1DForward`, because three callers run it: the eager :class:`Net1D` (training,
+gradients, explanations), its layout-planned inference twin
+(:class:`ecgcore.planned_forward.PlannedNet1D`, which computes the stem and each block its own way
+but in this order) and Grad-CAM's tail in :mod:`ecgcore.explain` (the stages after one stage, then
+the head). The SAME-padding arithmetic is likewise shared (:func:`same_conv_padding`).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from functools import lru_cache
+from itertools import islice
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +41,30 @@ def same_padding(length: int, kernel_size: int, stride: int) -> tuple[int, int]:
     out_length = (length + stride - 1) // stride
     total = max(0, (out_length - 1) * stride + kernel_size - length)
     return total // 2, total - total // 2
+
+
+class SamePadding(NamedTuple):
+    """How a convolution gets SAME padding while copying its input as rarely as possible."""
+
+    before: tuple[int, int]  # (left, right) zeros to add to the input first; (0, 0) when the conv can do it
+    conv: int  # zeros the convolution itself adds on each side
+    drop_first: bool  # discard the first output
+
+
+@lru_cache(maxsize=4096)  # a handful of (length, kernel, stride) per input length; called per conv
+def same_conv_padding(length: int, kernel_size: int, stride: int) -> SamePadding:
+    """SAME padding for a conv over ``length`` samples, done by the convolution where it can be.
+
+    Symmetric padding is the conv's own. An even kernel at stride 1 needs one more zero on the
+    right: the conv pads ``right`` zeros on both sides and the first output is dropped, which gives
+    the same windows without copying the input. Only the strided asymmetric case pads first.
+    """
+    left, right = same_padding(length, kernel_size, stride)
+    if left == right:
+        return SamePadding((0, 0), left, False)
+    if stride == 1 and right == left + 1:
+        return SamePadding((0, 0), right, True)
+    return SamePadding((left, right), 0, False)
 
 
 class Swish(nn.Module):
@@ -61,16 +94,11 @@ class ConvSame1d(nn.Module):
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, groups=groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kernel_size == 1 and self.stride == 1:
-            return self.conv(x)
-        left, right = same_padding(x.shape[-1], self.kernel_size, self.stride)
-        if self.stride == 1 and right == left + 1:
-            # Even kernel at stride 1: pad `right` zeros on both sides inside the conv and drop the
-            # first output. Same windows as an asymmetric (left, right) pad, without copying x.
-            return F.conv1d(x, self.conv.weight, self.conv.bias, 1, right, 1, self.conv.groups)[..., 1:]
-        if left == right:
-            return F.conv1d(x, self.conv.weight, self.conv.bias, self.stride, left, 1, self.conv.groups)
-        return self.conv(F.pad(x, (left, right)))
+        padding = same_conv_padding(x.shape[-1], self.kernel_size, self.stride)
+        if padding.before != (0, 0):
+            x = F.pad(x, padding.before)
+        out = F.conv1d(x, self.conv.weight, self.conv.bias, self.stride, padding.conv, 1, self.conv.groups)
+        return out[..., 1:] if padding.drop_first else out
 
 
 class MaxPoolSame1d(nn.Module):
@@ -216,7 +244,40 @@ class Net1DConfig:
         return cls(**known)
 
 
-class Net1D(nn.Module):
+class Net1DForward(nn.Module):
+    """The order of Net1D's forward, for every module that runs it (see the module docstring).
+
+    A subclass provides ``forward_stem``, ``stage_list`` (modules mapping a feature map to the
+    next) and ``dense``. The split points are the ones callers need: the stem and each stage (the
+    layout planner times them one by one), the stages after a given one (Grad-CAM's tail), and the
+    feature map before the head.
+    """
+
+    stage_list: nn.ModuleList
+    dense: nn.Linear
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward_stages(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Stages ``start`` up to (not including) ``stop`` on ``x``, the output of the stage before ``start``."""
+        for stage in islice(self.stage_list, start, stop):
+            x = stage(x)
+        return x
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's feature map (batch, channels, time), before pooling and the head."""
+        return self.forward_stages(self.forward_stem(x))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from a feature map: mean over time, then the linear head."""
+        return self.dense(features.mean(-1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+class Net1D(Net1DForward):
     """The ECGFounder network. Input (batch, leads, samples) z-scored; output (batch, n_classes) logits."""
 
     def __init__(self, config: Net1DConfig):
@@ -237,22 +298,11 @@ class Net1D(nn.Module):
     def n_features(self) -> int:
         return self.dense.in_features
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The last stage's feature map (batch, channels, time): what Grad-CAM and probes use."""
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         out = self.first_conv(x)
         if self.config.use_bn:
             out = self.first_bn(out)
-        out = self.first_activation(out)
-        for stage in self.stage_list:
-            out = stage(out)
-        return out
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled features (batch, channels): the representation linear probes are trained on."""
-        return self.features(x).mean(-1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dense(self.embed(x))
+        return self.first_activation(out)
 
     def reset_head(self, n_classes: int) -> None:
         """A fresh Linear head for a new label set (fine-tuning / linear probing)."""

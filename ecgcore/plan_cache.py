@@ -1,4 +1,4 @@
-"""Remember measured layout plans per machine, so only the first run on a machine pays for measuring.
+"""Remember layout measurements per machine, so only the first run on a machine pays for measuring.
 
 Measuring the official 12-lead network at batch 32 takes ~2-3 s: noise beside thousands of records,
 but most of a quick run over a few hundred. The plan depends only on the machine (CPU model, cores,
@@ -21,7 +21,7 @@ import torch
 
 from ecgcore.config import cache_dir
 from ecgcore.errors import ModelError
-from ecgcore.layout_planner import PlanMeasurement, measure_layout_plan
+from ecgcore.layout_planner import PlanMeasurement, measure_layouts
 from ecgcore.model import Net1D
 
 log = logging.getLogger(__name__)
@@ -73,11 +73,12 @@ def _write(path: Path, entries: dict) -> None:
             json.dump(entries, handle, indent=1)
         os.replace(handle.name, path)
     except OSError as exc:
-        log.info("layout plan not cached (%s)", exc)
+        log.info("layout measurement not cached (%s)", exc)
 
 
-def layout_plan_for(model: Net1D, batch_size: int, *, use_cache: bool = True) -> tuple[PlanMeasurement, bool]:
-    """The plan for ``model`` at ``batch_size`` on this machine, and whether it came from the cache."""
+def plan_measurement_for(model: Net1D, batch_size: int, *,
+                         use_cache: bool = True) -> tuple[PlanMeasurement, bool]:
+    """The measurement (and so the plan) for ``model`` at ``batch_size`` here, and whether it was cached."""
     key = plan_key(model, batch_size)
     digest = _digest(key)
     path = Path(cache_dir()) / CACHE_FILE_NAME
@@ -87,10 +88,14 @@ def layout_plan_for(model: Net1D, batch_size: int, *, use_cache: bool = True) ->
             try:
                 return PlanMeasurement.from_dict(entry["measurement"]), True
             except (KeyError, TypeError, ValueError, ModelError) as exc:
-                log.info("ignoring a malformed cached layout plan (%s)", exc)
-    measurement = measure_layout_plan(model, batch_size)
+                log.info("ignoring a malformed cached layout measurement (%s)", exc)
+    measurement = measure_layouts(model, batch_size)
     if use_cache:
         entries = _read(path)  # re-read: another process may have added plans meanwhile
         entries[digest] = {"key": key, "measurement": measurement.to_dict()}
         _write(path, entries)
     return measurement, False
+
+
+# The old name, until ecgcore.predict imports plan_measurement_for; it returned a measurement, not a plan.
+layout_plan_for = plan_measurement_for

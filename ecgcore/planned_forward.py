@@ -9,8 +9,15 @@ plan changes layout.
 
 It also folds what eval mode makes constant: BatchNorm after a convolution goes into that
 convolution's weights, dropout disappears, and SAME padding is done by the convolution itself
-where the release's padding is symmetric. Outputs equal :class:`ecgcore.model.Net1D`'s to float32
-rounding (tested); gradients are not supported (explanations keep using the eager module).
+wherever :func:`ecgcore.model.same_conv_padding` allows. Outputs equal
+:class:`ecgcore.model.Net1D`'s to float32 rounding (tested); gradients are not supported
+(explanations keep using the eager module).
+
+Only the stem and the blocks are written again here, because they compute differently (folded
+weights, layouts, in-place work on buffers nobody else reads); the order of the network (stem,
+stages, mean over time, ``dense``) is :class:`ecgcore.model.Net1DForward`'s, shared with ``Net1D``.
+The twin is an ``nn.Module`` whose folded weights are buffers, so ``buffers()``, ``to()`` and
+printouts see everything it computes with.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ecgcore.errors import ModelError
-from ecgcore.model import BottleneckBlock, ConvSame1d, Net1D, same_padding
+from ecgcore.model import BottleneckBlock, ConvSame1d, Net1D, Net1DForward, same_conv_padding, same_padding
 
 CHANNELS_FIRST = "channels_first"
 CHANNELS_LAST = "channels_last"
@@ -75,14 +82,17 @@ def _batchnorm_affine(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
     return scale, bn.bias.detach() - bn.running_mean * scale
 
 
-class PlannedConv:
+class PlannedConv(nn.Module):
     """One SAME-padded convolution in a fixed layout, with an optional following BatchNorm folded in.
 
     Holds only the weights its layout needs (aliasing the module's when nothing is folded and the
     layouts agree), so a planned twin of the 30.8M-parameter network costs little extra memory.
+    They are non-persistent buffers: derived from the eager module and the machine's plan, so the
+    twin is rebuilt, never saved.
     """
 
     def __init__(self, module: ConvSame1d, layout: str, batchnorm: nn.BatchNorm1d | None = None):
+        super().__init__()
         conv = module.conv
         weight = conv.weight.detach()
         bias = conv.bias.detach() if conv.bias is not None else torch.zeros(conv.out_channels)
@@ -95,28 +105,26 @@ class PlannedConv:
         self.stride = module.stride
         self.groups = conv.groups
         if layout == CHANNELS_FIRST:
-            self.weight = weight.contiguous()
+            weight = weight.contiguous()
         else:
-            self.weight = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        self.bias = bias.contiguous()
+            weight = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        self.register_buffer("weight", weight, persistent=False)
+        self.register_buffer("bias", bias.contiguous(), persistent=False)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve ``x`` (dense in this conv's layout); the result may be a view (even kernels at stride 1)."""
-        left, right = same_padding(x.shape[-1], self.kernel_size, self.stride)
-        drop_first = False
-        if left == right:
-            padding = left
-        elif self.stride == 1 and right == left + 1:
-            # Pad `right` on both sides and drop the first output: the same windows without a copy.
-            padding, drop_first = right, True
-        else:
-            x, padding = pad_in_layout(x, left, right, self.layout), 0
+        padding = same_conv_padding(x.shape[-1], self.kernel_size, self.stride)
+        if padding.before != (0, 0):
+            x = pad_in_layout(x, *padding.before, self.layout)
         if self.layout == CHANNELS_FIRST:
-            out = F.conv1d(x, self.weight, self.bias, self.stride, padding, 1, self.groups)
+            out = F.conv1d(x, self.weight, self.bias, self.stride, padding.conv, 1, self.groups)
         else:
-            out = F.conv2d(x.unsqueeze(2), self.weight, self.bias, (1, self.stride), (0, padding), 1,
+            out = F.conv2d(x.unsqueeze(2), self.weight, self.bias, (1, self.stride), (0, padding.conv), 1,
                            self.groups).squeeze(2)
-        return out[..., 1:] if drop_first else out
+        return out[..., 1:] if padding.drop_first else out
+
+    def extra_repr(self) -> str:
+        return f"{self.layout}, kernel_size={self.kernel_size}, stride={self.stride}, groups={self.groups}"
 
 
 @dataclass(frozen=True)
@@ -148,14 +156,21 @@ class LayoutPlan:
         return cls(stem=data["stem"], stages=tuple(data["stages"]))
 
 
-class PlannedBlock:
-    """A :class:`BottleneckBlock` for inference in one layout; its input may come in the other one."""
+class PlannedBlock(nn.Module):
+    """A :class:`BottleneckBlock` for inference in one layout; its input may come in the other one.
+
+    Shares the eager block's squeeze-excitation layers (sub-modules of both).
+    """
 
     def __init__(self, block: BottleneckBlock, layout: str):
+        super().__init__()
         self.layout = layout
         self.is_first_block = block.is_first_block
         use_bn = block.use_bn
-        self.pre_affine = _batchnorm_affine(block.bn1) if use_bn and not block.is_first_block else None
+        pre_scale, pre_shift = (_batchnorm_affine(block.bn1) if use_bn and not block.is_first_block
+                                else (None, None))
+        self.register_buffer("pre_scale", pre_scale, persistent=False)  # BN1 as an affine map, or None
+        self.register_buffer("pre_shift", pre_shift, persistent=False)
         self.conv1 = PlannedConv(block.conv1, layout, block.bn2 if use_bn else None)
         self.conv2 = PlannedConv(block.conv2, layout, block.bn3 if use_bn else None)
         self.conv3 = PlannedConv(block.conv3, layout)
@@ -167,9 +182,9 @@ class PlannedBlock:
         """SiLU(BN1(x)) for conv1; never overwrites ``x``, which is also the shortcut."""
         if self.is_first_block:
             return x
-        if self.pre_affine is not None:
-            scale, shift = self.pre_affine
-            return activate(torch.addcmul(shift[:, None], x, scale[:, None]), self.layout, owned=True)
+        if self.pre_scale is not None:
+            return activate(torch.addcmul(self.pre_shift[:, None], x, self.pre_scale[:, None]), self.layout,
+                            owned=True)
         return F.silu(x)
 
     def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
@@ -184,7 +199,7 @@ class PlannedBlock:
                 x = torch.maximum(x, window)
         return x
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         layout = self.layout
         x = to_layout(x, layout)
         out = self.conv1(self._pre_activation(x))
@@ -202,11 +217,13 @@ class PlannedBlock:
         return out.add_(shortcut)
 
 
-class PlannedNet1D(nn.Module):
+class PlannedNet1D(Net1DForward):
     """Inference-only twin of a :class:`Net1D` (in eval mode) that follows a :class:`LayoutPlan`.
 
-    It shares the eager module's linear layers and copies its convolution weights, so build it
-    again after changing the model's weights.
+    ``forward_stem`` and the blocks are its own; ``forward_stages``, ``forward_head`` and ``forward``
+    are Net1D's (:class:`ecgcore.model.Net1DForward`), and ``forward_features`` only adds a refusal
+    of gradients. It shares the eager module's linear layers and copies its convolution weights, so
+    build it again after changing the model's weights.
     """
 
     def __init__(self, model: Net1D, plan: LayoutPlan):
@@ -217,29 +234,24 @@ class PlannedNet1D(nn.Module):
             raise ModelError("PlannedNet1D is for inference: call model.eval() first")
         self.config = model.config
         self.plan = plan
-        self.dense = model.dense
         with torch.no_grad():
             self.stem = PlannedConv(model.first_conv, plan.stem, model.first_bn if model.config.use_bn else None)
-            self.stages = [[PlannedBlock(block, layout) for block in stage.block_list]
-                           for stage, layout in zip(model.stage_list, plan.stages)]
+            self.stage_list = nn.ModuleList(
+                nn.Sequential(*(PlannedBlock(block, layout) for block in stage.block_list))
+                for stage, layout in zip(model.stage_list, plan.stages))
+        self.dense = model.dense
+        self.train(False)
 
-    def stem_forward(self, x: torch.Tensor) -> torch.Tensor:
+    def train(self, mode: bool = True) -> PlannedNet1D:
+        if mode:
+            raise ModelError("PlannedNet1D is for inference only; train the eager Net1D and build a new twin")
+        return super().train(False)
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         layout = self.plan.stem
         return activate(self.stem(to_layout(x, layout)), layout, owned=True)
 
-    @staticmethod
-    def stage_forward(blocks: list[PlannedBlock], x: torch.Tensor) -> torch.Tensor:
-        for block in blocks:
-            x = block(x)
-        return x
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled():
             raise ModelError("PlannedNet1D has no gradients; use the eager Net1D (e.g. for saliency)")
-        out = self.stem_forward(x)
-        for blocks in self.stages:
-            out = self.stage_forward(blocks, out)
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dense(self.features(x).mean(-1))
+        return super().forward_features(x)

@@ -116,7 +116,7 @@ def test_gradcam_from_one_forward_equals_captum_on_the_full_model(predictor: Pre
     model = predictor.model
     inputs = torch.from_numpy(predictor.prepare(record))[None]
     activation = stage_activation(model, inputs, len(model.stage_list) - 1)
-    with torch.no_grad():  # the tail mirrors Net1D.forward
+    with torch.no_grad():  # activation up to a stage + the tail (the rest of Net1D's forward) = the full forward
         torch.testing.assert_close(_Tail(model, len(model.stage_list) - 1)(activation), model(inputs))
         torch.testing.assert_close(_Tail(model, 0)(stage_activation(model, inputs, 0)), model(inputs))
     ours, _ = attribute(model, inputs[0].numpy(), [1, 2], "gradcam")

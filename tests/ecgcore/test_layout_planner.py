@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecgcore.layout_planner import PlanMeasurement, _cheapest_chain, measure_layout_plan
+from ecgcore.layout_planner import PlanMeasurement, _cheapest_chain, measure_layouts
 from ecgcore.model import create_model
 from ecgcore.planned_forward import CHANNELS_FIRST, CHANNELS_LAST, LayoutPlan
 
@@ -40,7 +40,7 @@ def test_input_conversion_counts_against_a_channels_last_stem() -> None:
 
 def test_measures_every_stage_and_picks_no_worse_than_either_uniform_plan() -> None:
     model = create_model("net1d-tiny").eval()
-    measurement = measure_layout_plan(model, batch_size=2, repeats=1)
+    measurement = measure_layouts(model, batch_size=2, repeats=1)
     assert list(measurement.node_seconds) == ["stem", "stage 0", "stage 1", "stage 2"]
     assert all(t[CF] > 0 and t[CL] > 0 for t in measurement.node_seconds.values())
     assert len(measurement.plan.stages) == 3

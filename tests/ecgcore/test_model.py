@@ -9,7 +9,15 @@ import torch
 import torch.nn.functional as F
 
 from ecgcore.errors import ModelError
-from ecgcore.model import MODEL_CONFIGS, MaxPoolSame1d, Net1DConfig, count_parameters, create_model, same_padding
+from ecgcore.model import (
+    MODEL_CONFIGS,
+    MaxPoolSame1d,
+    Net1DConfig,
+    count_parameters,
+    create_model,
+    same_conv_padding,
+    same_padding,
+)
 from tests.conftest import REPO_ROOT
 
 REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "ecgfounder_state_dict.json"
@@ -42,7 +50,7 @@ def test_every_config_runs_on_a_10s_ecg(name: str) -> None:
     x = torch.randn(2, model.config.in_channels, 5000)
     with torch.inference_mode():
         logits = model(x)
-        features = model.features(x)
+        features = model.forward_features(x)
     assert logits.shape == (2, 7)
     assert torch.isfinite(logits).all()
     assert features.shape[1] == model.n_features
@@ -55,6 +63,32 @@ def test_same_padding_gives_ceil_length() -> None:
             out = (length + left + right - kernel) // stride + 1
             assert out == -(-length // stride)
             assert right - left in (0, 1)
+
+
+@pytest.mark.parametrize("length", [5000, 2500, 313, 8])
+@pytest.mark.parametrize(("kernel", "stride"), [(16, 2), (16, 1), (15, 1), (1, 1), (8, 2), (3, 2)])
+def test_same_conv_padding_gives_the_windows_of_an_explicit_pad(length: int, kernel: int, stride: int) -> None:
+    x = torch.randn(1, 2, length)
+    weight = torch.randn(3, 2, kernel)
+    expected = F.conv1d(F.pad(x, same_padding(length, kernel, stride)), weight, stride=stride)
+    padding = same_conv_padding(length, kernel, stride)
+    out = F.conv1d(F.pad(x, padding.before), weight, stride=stride, padding=padding.conv)
+    out = out[..., 1:] if padding.drop_first else out
+    torch.testing.assert_close(out, expected)  # same windows; the summation order may differ
+    assert padding.before == (0, 0) or stride > 1  # at stride 1 the convolution always pads itself
+
+
+def test_forward_is_head_of_features_and_stages_split_anywhere() -> None:
+    torch.manual_seed(0)
+    model = create_model("net1d-tiny", n_classes=5).eval()
+    x = torch.randn(2, 12, 5000)
+    with torch.no_grad():
+        logits = model(x)
+        features = model.forward_features(x)
+        assert torch.equal(model.forward_head(features), logits)
+        stem = model.forward_stem(x)
+        for k in range(len(model.stage_list) + 1):
+            assert torch.equal(model.forward_stages(model.forward_stages(stem, 0, k), k), features)
 
 
 def test_shortcut_pool_pads_with_zeros_on_the_right() -> None:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ecgcore.errors import ModelError
-from ecgcore.model import create_model
+from ecgcore.model import Net1DForward, create_model
 from ecgcore.planned_forward import (
     CHANNELS_FIRST,
     CHANNELS_LAST,
@@ -67,11 +67,11 @@ def test_released_and_single_lead_architectures_match_eager(name: str) -> None:
     mixed = LayoutPlan(CL, (CL,) * (n_stages - 2) + (CF, CF))  # what this machine's planner picks
     with torch.inference_mode():
         expected = model(x)
-        features = model.features(x)
+        features = model.forward_features(x)
         for plan in (mixed, LayoutPlan.uniform(n_stages, CF)):
             planned = PlannedNet1D(model, plan)
             torch.testing.assert_close(planned(x), expected, rtol=1e-4, atol=2e-5)
-            torch.testing.assert_close(planned.features(x), features, rtol=1e-4, atol=2e-5)
+            torch.testing.assert_close(planned.forward_features(x), features, rtol=1e-4, atol=2e-5)
 
 
 def test_input_is_left_untouched() -> None:
@@ -95,6 +95,23 @@ def test_refuses_training_mode_gradients_and_mismatched_plans() -> None:
     planned = PlannedNet1D(model, LayoutPlan.uniform(3, CL))
     with pytest.raises(ModelError, match="gradients"):
         planned(torch.randn(1, 12, 5000))
+
+
+def test_twin_keeps_every_tensor_in_module_bookkeeping_and_runs_net1d_order() -> None:
+    model = _with_trained_batchnorm(create_model("net1d-tiny"))
+    planned = PlannedNet1D(model, LayoutPlan(CL, (CL, CF, CL)))
+    loose = [(name, attr) for name, module in planned.named_modules() for attr, value in vars(module).items()
+             if isinstance(value, torch.Tensor)]
+    assert loose == []  # nothing it computes with hides from buffers(), to() or a printout
+    assert {name for name, _ in planned.named_buffers()} >= {"stem.weight", "stage_list.1.0.conv2.weight",
+                                                             "stage_list.1.0.pre_scale"}
+    assert planned.dense is model.dense and planned.stage_list[0][0].se_fc1 is model.stage_list[0].block_list[0].se_fc1
+    assert all(".se_fc" in k or k.startswith("dense.") for k in planned.state_dict())  # folded: never saved
+    for method in ("forward", "forward_stages", "forward_head"):  # forward_features only adds a no-gradient check
+        assert getattr(PlannedNet1D, method) is getattr(Net1DForward, method)
+    assert not planned.training
+    with pytest.raises(ModelError, match="inference only"):
+        planned.train()
 
 
 def test_layout_plan_validates_and_round_trips() -> None:
