@@ -95,7 +95,3 @@ def plan_measurement_for(model: Net1D, batch_size: int, *,
         entries[digest] = {"key": key, "measurement": measurement.to_dict()}
         _write(path, entries)
     return measurement, False
-
-
-# The old name, until ecgcore.predict imports plan_measurement_for; it returned a measurement, not a plan.
-layout_plan_for = plan_measurement_for

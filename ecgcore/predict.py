@@ -20,7 +20,7 @@ from ecgcore.bundle import Bundle, ModelCard, default_bundle_path, load_bundle
 from ecgcore.errors import ECGError, LabelError
 from ecgcore.layout_planner import PlanMeasurement
 from ecgcore.model import Net1D
-from ecgcore.plan_cache import layout_plan_for
+from ecgcore.plan_cache import plan_measurement_for
 from ecgcore.planned_forward import PlannedNet1D
 from ecgcore.preprocess import preprocess
 from ecgcore.record import Record
@@ -79,14 +79,14 @@ class Predictor:
     """
 
     def __init__(self, bundle: Bundle | str | os.PathLike[str], device: str | torch.device = "cpu",
-                 layout_plan: bool = True):
+                 plan_layouts: bool = True):
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.device = torch.device(device)
         self.model = self.bundle.model.to(self.device).eval()
         # On the CPU each stage runs in the memory layout measured fastest on this machine
         # (ecgcore.layout_planner, cached by ecgcore.plan_cache). Same outputs, to float32 rounding.
-        self.layout_plan_enabled = layout_plan and self.device.type == "cpu" and isinstance(self.model, Net1D)
-        self.layout_plan: PlanMeasurement | None = None
+        self.plan_layouts = plan_layouts and self.device.type == "cpu" and isinstance(self.model, Net1D)
+        self.plan_measurement: PlanMeasurement | None = None
         self._planned_model: PlannedNet1D | None = None
         self._plan_lock = threading.Lock()
         card = self.bundle.card
@@ -133,12 +133,12 @@ class Predictor:
         first batch's size, and reused for every batch after it: only speed depends on it.
         Thread-safe: app sessions share one Predictor.
         """
-        if not self.layout_plan_enabled:
+        if not self.plan_layouts:
             return self.model
         with self._plan_lock:
             if self._planned_model is None:
-                self.layout_plan, _ = layout_plan_for(self.model, batch_size)
-                self._planned_model = PlannedNet1D(self.model, self.layout_plan.plan)
+                self.plan_measurement, _ = plan_measurement_for(self.model, batch_size)
+                self._planned_model = PlannedNet1D(self.model, self.plan_measurement.plan)
         return self._planned_model
 
     def probabilities(self, batch: np.ndarray | torch.Tensor) -> np.ndarray:

@@ -39,11 +39,11 @@ def test_layout_plan_is_measured_once_and_scores_like_the_eager_network(
         predictor: Predictor, records: list) -> None:
     batch = np.stack([preprocess(r) for r in records[:3]])
     planned = predictor.probabilities(batch)
-    assert predictor.layout_plan is not None
+    assert predictor.plan_measurement is not None
     network = predictor.inference_model(3)
     assert network is not predictor.model and predictor.inference_model(1) is network  # one plan
-    eager = Predictor(predictor.bundle, layout_plan=False)
-    assert eager.inference_model(3) is eager.model and eager.layout_plan is None
+    eager = Predictor(predictor.bundle, plan_layouts=False)
+    assert eager.inference_model(3) is eager.model and eager.plan_measurement is None
     np.testing.assert_allclose(planned, eager.probabilities(batch), rtol=0, atol=1e-6)
 
 
