@@ -58,11 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         db = Database()
         if args.command in ("info", "upgrade"):
             from db.migrate import current_revision
-            from db.models import Record, Review, User
+            from db.models import StoredRecord, Review, User
 
             with db.transaction() as session:
                 counts = {m.__tablename__: session.scalar(select(func.count()).select_from(m))
-                          for m in (User, Record, Review)}
+                          for m in (User, StoredRecord, Review)}
             print(f"database: {db}\ndata dir: {db.data_dir.resolve()}\nschema: {current_revision(db.engine)}")
             print(", ".join(f"{k}: {v}" for k, v in counts.items()))
         elif args.command == "create-user":

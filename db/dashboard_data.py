@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from db import audit
 from db.agreement import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, cohen_kappa_pairs, fleiss_kappa_per_label
-from db.models import Prediction, PredictionScore, Review
+from db.models import PredictionRun, PredictionScore, Review
 from db.permissions import allowed, reviewer_labels
 from db.reader_study import model_auroc
 from db.reviews import ReviewTable, review_table
@@ -65,7 +65,7 @@ def reviewer_model_confusion(db: Database, table: ReviewTable | None = None) -> 
     with db.transaction() as session:
         seen = dict(session.execute(select(Review.id, Review.prediction_id).where(
             Review.id.in_(table.reviews["review_id"].tolist()))).all())
-        latest = dict(session.execute(select(Prediction.record_id, func.max(Prediction.id)).group_by(Prediction.record_id)).all())
+        latest = dict(session.execute(select(PredictionRun.record_id, func.max(PredictionRun.id)).group_by(PredictionRun.record_id)).all())
         scores = pd.DataFrame(
             session.execute(select(PredictionScore.prediction_id, PredictionScore.label, PredictionScore.probability,
                                    PredictionScore.threshold)).all(),

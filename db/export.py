@@ -36,7 +36,7 @@ from db.consensus import compute_consensus
 from db.errors import ExportError
 from db.labels import vocabulary
 from db.migrate import head_revision
-from db.models import Prediction, Record, User, utcnow
+from db.models import PredictionRun, StoredRecord, User, utcnow
 from db.records import load_ecg
 from db.reviews import review_table
 from db.session import Database
@@ -81,12 +81,12 @@ def export_expert_review(db: Database, out_dir: Path | str, *, exported_by: str 
     final = result.final()
     info = result.records.loc[final.index]
     with db.transaction() as session:
-        rows = {r.id: r for r in session.scalars(select(Record).where(Record.id.in_(final.index.tolist())))}
+        rows = {r.id: r for r in session.scalars(select(StoredRecord).where(StoredRecord.id.in_(final.index.tolist())))}
         exporter = acting_user(session, exported_by, "export")
         models = session.execute(
-            select(Prediction.model_name, Prediction.model_version, func.count(func.distinct(Prediction.record_id)))
-            .where(Prediction.record_id.in_(final.index.tolist()))
-            .group_by(Prediction.model_name, Prediction.model_version)
+            select(PredictionRun.model_name, PredictionRun.model_version, func.count(func.distinct(PredictionRun.record_id)))
+            .where(PredictionRun.record_id.in_(final.index.tolist()))
+            .group_by(PredictionRun.model_name, PredictionRun.model_version)
         ).all()
         roles = dict(session.execute(select(User.name, User.role)).all())
 

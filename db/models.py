@@ -1,5 +1,10 @@
 """SQLAlchemy 2 typed ORM models of the review store.
 
+Names say what a row is, apart from the library's objects: a :class:`StoredRecord` is an ECG in the
+store (``ecgcore.Record`` is the signal in memory), a :class:`PredictionRun` is one model run on it
+(``ecgcore.Prediction`` is the ranked findings of one forward pass). ``record_id`` is always the
+store's integer key here; the recording's own name is ``StoredRecord.record_name``.
+
 The schema itself is owned by Alembic (``db/migrations``); these classes must match it, which
 ``tests/db/test_operation.py`` (``test_models_match_the_migrated_schema_and_downgrade_works``)
 checks by autogenerate-comparing them with the migrated database.
@@ -93,7 +98,7 @@ class User(Base):
         return f"User({self.name!r}, {self.role}{'' if self.active else ', inactive'})"
 
 
-class Record(Base):
+class StoredRecord(Base):
     """One ECG, identified by the hash of its canonical signal (same ECG uploaded twice = one row)."""
 
     __tablename__ = "records"
@@ -121,10 +126,10 @@ class Record(Base):
     uploaded_by: Mapped[User | None] = relationship()
 
     def __repr__(self) -> str:
-        return f"Record({self.id}, {self.record_name!r}, {self.content_hash[:12]})"
+        return f"StoredRecord({self.id}, {self.record_name!r}, {self.content_hash[:12]})"
 
 
-class Prediction(Base):
+class PredictionRun(Base):
     """One model run on one record; its per-label scores are :class:`PredictionScore` rows."""
 
     __tablename__ = "predictions"
@@ -184,7 +189,7 @@ class Review(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     reviewer: Mapped[User] = relationship()
-    record: Mapped[Record] = relationship()
+    record: Mapped[StoredRecord] = relationship()
     verdicts: Mapped[list[ReviewVerdict]] = relationship(order_by="ReviewVerdict.id")
 
 

@@ -32,7 +32,7 @@ from db.agreement import (
 )
 from db.consensus import ABSENT, PRESENT, UNCERTAIN, compute_consensus, majority, verdict_matrix
 from db.labels import vocabulary
-from db.models import Prediction, PredictionScore
+from db.models import PredictionRun, PredictionScore
 from db.reviews import review_table
 from db.session import Database
 
@@ -40,11 +40,11 @@ from db.session import Database
 def latest_probabilities(db: Database, record_ids: Sequence[int], labels: Sequence[str], *,
                          model_name: str | None = None, model_version: str | None = None) -> pd.DataFrame:
     """Probabilities (record x label, NaN where absent) of each record's latest matching model run."""
-    query = select(Prediction.id, Prediction.record_id).where(Prediction.record_id.in_(list(record_ids)))
+    query = select(PredictionRun.id, PredictionRun.record_id).where(PredictionRun.record_id.in_(list(record_ids)))
     if model_name is not None:
-        query = query.where(Prediction.model_name == model_name)
+        query = query.where(PredictionRun.model_name == model_name)
     if model_version is not None:
-        query = query.where(Prediction.model_version == model_version)
+        query = query.where(PredictionRun.model_version == model_version)
     out = pd.DataFrame(np.nan, index=pd.Index(list(record_ids), name="record_id"), columns=list(labels))
     with db.transaction() as session:
         runs = pd.DataFrame(session.execute(query).all(), columns=["prediction_id", "record_id"])

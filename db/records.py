@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from db import audit
 from db.errors import InvalidInputError, NotFoundError, StorageError
 from db.labels import check_labels, vocabulary
-from db.models import Prediction, PredictionScore, Record
+from db.models import PredictionRun, PredictionScore, StoredRecord
 from db.session import Database
 from db.users import acting_user, get_user
 from ecgcore.record import Record as ECGRecord
@@ -72,7 +72,7 @@ def _write_files(db: Database, ecg: ECGRecord, content_hash: str, files: Sequenc
 
 def add_record(db: Database, ecg: ECGRecord, *, files: Iterable[Path | str] = (), file_format: str | None = None,
                original_filename: str | None = None, uploader: str | int | None = None,
-               source_labels: Sequence[str] | None = None) -> tuple[Record, bool]:
+               source_labels: Sequence[str] | None = None) -> tuple[StoredRecord, bool]:
     """Store an ECG (files + row). Returns ``(row, created)``; ``created`` is False for a duplicate upload.
 
     ``files`` are the uploaded originals (e.g. a .hea and its .dat); without them only the canonical
@@ -88,7 +88,7 @@ def add_record(db: Database, ecg: ECGRecord, *, files: Iterable[Path | str] = ()
     labels = list(source_labels if source_labels is not None else ecg.labels) or None
 
     with db.transaction() as session:
-        existing = session.scalar(select(Record).where(Record.content_hash == content_hash))
+        existing = session.scalar(select(StoredRecord).where(StoredRecord.content_hash == content_hash))
         if existing is not None:
             uploader_user = acting_user(session, uploader, "upload")
             uploader_id = uploader_user.id if uploader_user else None
@@ -100,7 +100,7 @@ def add_record(db: Database, ecg: ECGRecord, *, files: Iterable[Path | str] = ()
         with db.transaction() as session:
             uploader_user = acting_user(session, uploader, "upload")
             uploader_id = uploader_user.id if uploader_user else None
-            row = Record(
+            row = StoredRecord(
                 content_hash=content_hash, record_name=str(ecg.record_id)[:255], original_filename=original_filename,
                 file_format=file_format[:50], storage_path=relative.as_posix(), fs=ecg.fs, leads=list(ecg.leads),
                 n_samples=ecg.n_samples, duration_s=ecg.duration_s, age=ecg.age, sex=ecg.sex, source=ecg.source,
@@ -113,7 +113,7 @@ def add_record(db: Database, ecg: ECGRecord, *, files: Iterable[Path | str] = ()
         return row, True
     except exc.IntegrityError:  # a concurrent upload of the same ECG won the race
         with db.transaction() as session:
-            existing = session.scalars(select(Record).where(Record.content_hash == content_hash)).one()
+            existing = session.scalars(select(StoredRecord).where(StoredRecord.content_hash == content_hash)).one()
             uploader_user = acting_user(session, uploader, "upload")
             uploader_id = uploader_user.id if uploader_user else None
             audit.log(session, "upload", user_id=uploader_id, target=f"record:{existing.id}",
@@ -121,25 +121,25 @@ def add_record(db: Database, ecg: ECGRecord, *, files: Iterable[Path | str] = ()
             return existing, False
 
 
-def get_record(session: Session, record: int | str) -> Record:
+def get_record(session: Session, record: int | str) -> StoredRecord:
     """A record row by id or content hash, or :class:`NotFoundError`."""
     if isinstance(record, int):
-        row = session.get(Record, record)
+        row = session.get(StoredRecord, record)
     else:
-        row = session.scalar(select(Record).where(Record.content_hash == record))
+        row = session.scalar(select(StoredRecord).where(StoredRecord.content_hash == record))
     if row is None:
         raise NotFoundError(f"No record {record!r} in the review store.")
     return row
 
 
-def list_records(db: Database) -> list[Record]:
+def list_records(db: Database) -> list[StoredRecord]:
     with db.transaction() as session:
-        return list(session.scalars(select(Record).order_by(Record.id)))
+        return list(session.scalars(select(StoredRecord).order_by(StoredRecord.id)))
 
 
-def load_ecg(db: Database, record: Record | int | str, *, verify: bool = True) -> ECGRecord:
+def load_ecg(db: Database, record: StoredRecord | int | str, *, verify: bool = True) -> ECGRecord:
     """The stored waveform as an :class:`ecgcore.record.Record` (checked against its content hash)."""
-    if not isinstance(record, Record):
+    if not isinstance(record, StoredRecord):
         with db.transaction() as session:
             record = get_record(session, record)
     folder = db.data_dir / record.storage_path
@@ -158,7 +158,7 @@ def load_ecg(db: Database, record: Record | int | str, *, verify: bool = True) -
 def add_prediction(db: Database, record: int | str, model_name: str, model_version: str,
                    probabilities: Mapping[str, float] | Sequence[float],
                    thresholds: Mapping[str, float] | Sequence[float] | None = None, *,
-                   actor: str | int | None = None, window_start_s: float = 0.0) -> Prediction:
+                   actor: str | int | None = None, window_start_s: float = 0.0) -> PredictionRun:
     """Store one model run on a record. Re-running (any model) adds a run; nothing is overwritten.
 
     ``probabilities`` is a mapping label -> probability, or a sequence in vocabulary order.
@@ -184,7 +184,7 @@ def add_prediction(db: Database, record: int | str, model_name: str, model_versi
     with db.transaction() as session:
         row = get_record(session, record)
         actor_id = get_user(session, actor).id if actor is not None else None
-        prediction = Prediction(record_id=row.id, model_name=model_name, model_version=model_version,
+        prediction = PredictionRun(record_id=row.id, model_name=model_name, model_version=model_version,
                                 created_by_id=actor_id, window_start_s=round(float(window_start_s), 3))
         prediction.scores = [
             PredictionScore(label=label, probability=float(p),
@@ -199,12 +199,12 @@ def add_prediction(db: Database, record: int | str, model_name: str, model_versi
     return prediction
 
 
-def predictions_for(db: Database, record: int | str) -> list[Prediction]:
+def predictions_for(db: Database, record: int | str) -> list[PredictionRun]:
     """Every model run on a record, newest first, scores loaded."""
     with db.transaction() as session:
         row = get_record(session, record)
-        runs = list(session.scalars(select(Prediction).where(Prediction.record_id == row.id)
-                                    .order_by(Prediction.id.desc())))
+        runs = list(session.scalars(select(PredictionRun).where(PredictionRun.record_id == row.id)
+                                    .order_by(PredictionRun.id.desc())))
         for run in runs:
             _ = run.scores
         return runs

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from db import audit
 from db.errors import InvalidInputError, NotFoundError, ReviewConflictError
 from db.labels import check_labels
-from db.models import VERDICTS, Prediction, Review, ReviewVerdict, User
+from db.models import VERDICTS, PredictionRun, Review, ReviewVerdict, User
 from db.permissions import check
 from db.records import get_record
 from db.session import Database
@@ -89,9 +89,9 @@ def _save_once(db: Database, record: int | str, reviewer: str | int, verdicts: d
         user = _reviewer(session, reviewer, adjudication)
         row = get_record(session, record)
         if prediction_id is not None:
-            prediction = session.get(Prediction, prediction_id)
+            prediction = session.get(PredictionRun, prediction_id)
             if prediction is None or prediction.record_id != row.id:
-                raise NotFoundError(f"Prediction {prediction_id} is not a model run on record {row.id}.")
+                raise NotFoundError(f"Prediction run {prediction_id} is not a model run on record {row.id}.")
         current = session.scalar(
             select(func.max(Review.version)).where(Review.record_id == row.id, Review.reviewer_id == user.id)
         ) or 0

@@ -19,7 +19,7 @@ from db import config, users
 from db import records as record_store
 from db.consensus import WAITING_STATUSES, review_queue
 from db.errors import PermissionDeniedError
-from db.models import Prediction, PredictionScore, Record, Review, User
+from db.models import PredictionRun, PredictionScore, StoredRecord, Review, User
 from db.session import Database
 from ecgcore import config as ecg_config
 from ecgcore.predict import Predictor
@@ -144,15 +144,15 @@ def preload_records(
 
 def latest_prediction_id(db: Database, record_id: int, *, model_name: str | None = None,
                          model_version: str | None = None, window_start_s: float | None = None) -> int | None:
-    query = select(Prediction.id).where(Prediction.record_id == record_id)
+    query = select(PredictionRun.id).where(PredictionRun.record_id == record_id)
     if window_start_s is not None:  # stored rounded to the ms
-        query = query.where(func.abs(Prediction.window_start_s - window_start_s) < 5e-4)
+        query = query.where(func.abs(PredictionRun.window_start_s - window_start_s) < 5e-4)
     if model_name is not None:
-        query = query.where(Prediction.model_name == model_name)
+        query = query.where(PredictionRun.model_name == model_name)
     if model_version is not None:
-        query = query.where(Prediction.model_version == model_version)
+        query = query.where(PredictionRun.model_version == model_version)
     with db.transaction() as session:
-        return session.scalar(query.order_by(Prediction.id.desc()).limit(1))
+        return session.scalar(query.order_by(PredictionRun.id.desc()).limit(1))
 
 
 # -- worklist --------------------------------------------------------------------------------
@@ -204,11 +204,11 @@ def model_uncertainty(db: Database, *,
     sat on it and the former score (1 - 2 min |p - threshold| over all labels) read 99.3-100% for
     every record. Records without a model run are absent from the result.
     """
-    latest = select(Prediction.record_id, func.max(Prediction.id).label("pid")).group_by(Prediction.record_id).subquery()
+    latest = select(PredictionRun.record_id, func.max(PredictionRun.id).label("pid")).group_by(PredictionRun.record_id).subquery()
     query = (
-        select(latest.c.record_id, Prediction.model_name, Prediction.model_version, PredictionScore.label,
+        select(latest.c.record_id, PredictionRun.model_name, PredictionRun.model_version, PredictionScore.label,
                PredictionScore.probability, PredictionScore.threshold)
-        .join(Prediction, Prediction.id == latest.c.pid)
+        .join(PredictionRun, PredictionRun.id == latest.c.pid)
         .join(PredictionScore, PredictionScore.prediction_id == latest.c.pid)
     )
     with db.transaction() as session:
@@ -293,7 +293,7 @@ def worklist(db: Database, *, reviewer: str | None = None, role: str | None = No
         queue = queue[unread | (awaiting_adjudication & adjudicates)]
     with db.transaction() as session:
         meta = pd.DataFrame(
-            session.execute(select(Record.id, Record.record_name, Record.uploaded_at)).all(),
+            session.execute(select(StoredRecord.id, StoredRecord.record_name, StoredRecord.uploaded_at)).all(),
             columns=["record_id", "name", "uploaded_at"],
         )
     table = queue.merge(meta, on="record_id", how="left")

@@ -24,11 +24,11 @@ def _example_reviews(db: Database) -> None:
     so the Agreement page shows its statistics with their n and CIs; a few records stay unread."""
     from sqlalchemy import select
 
-    from db.models import Record
+    from db.models import StoredRecord
     from db.reviews import save_review
 
     with db.transaction() as session:
-        rows = session.scalars(select(Record.id)).all()
+        rows = session.scalars(select(StoredRecord.id)).all()
     for k, record_id in enumerate(rows):
         if k % 4 == 3:
             continue  # left for the worklist

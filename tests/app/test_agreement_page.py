@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from db.models import Record
+from db.models import StoredRecord
 from db.reviews import save_review
 from db.session import Database
 from tests.app.conftest import sign_in
@@ -51,7 +51,7 @@ def _vince() -> None:
 def reviewed(team: Database) -> Database:
     sign_in("carla")  # the first run creates the store and preloads the two demo records (scored)
     with team.transaction() as session:
-        record_ids = session.scalars(select(Record.id)).all()
+        record_ids = session.scalars(select(StoredRecord.id)).all()
     for rid in record_ids:
         for name, verdict in (("carla", "present"), ("root", "present"), ("anna", "absent")):
             save_review(team, rid, name, {"NORMAL ECG": verdict}, saw_model_output=name != "anna")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from db.models import Prediction
+from db.models import PredictionRun
 from db.session import Database
 from tests.app.conftest import sign_in
 from tests.conftest import SAMPLES_DIR
@@ -27,7 +27,7 @@ def test_a_long_record_is_scored_on_the_chosen_window(team: Database) -> None:
     assert not at.exception
     assert any("The model read 25.0-35.0 s" in c.value for c in at.caption)
     with team.transaction() as session:
-        windows = sorted(session.scalars(select(Prediction.window_start_s)).all())
+        windows = sorted(session.scalars(select(PredictionRun.window_start_s)).all())
     assert 25.0 in windows and 0.0 in windows  # each window's prediction stored with its start
 
 

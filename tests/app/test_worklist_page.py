@@ -57,13 +57,13 @@ def test_statuses_in_words_and_a_model_score_per_record(team: Database) -> None:
 def test_annotator_sees_no_model_score_before_reading(team: Database) -> None:
     from sqlalchemy import select
 
-    from db.models import Record
+    from db.models import StoredRecord
     from db.reviews import save_review
 
     at = _page(_anna)
     assert at.dataframe[0].value["uncertainty"].isna().all()
     with team.transaction() as session:
-        first = session.scalars(select(Record.id).order_by(Record.id)).first()
+        first = session.scalars(select(StoredRecord.id).order_by(StoredRecord.id)).first()
     save_review(team, first, "anna", {"NORMAL ECG": "present"}, saw_model_output=False)
     at.radio(key="worklist_scope").set_value("all waiting records").run()
     table = at.dataframe[0].value.set_index("record_id")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from db.models import AuditEvent, Record, Review, User
+from db.models import AuditEvent, StoredRecord, Review, User
 from db.session import Database
 from tests.app.conftest import app, sign_in
 from tests.conftest import SAMPLES_DIR
@@ -34,7 +34,7 @@ def test_first_start_creates_the_admin_and_preloads_demo_records(env: dict) -> N
     assert "Admin" in _nav_titles(at)
     db = Database(env["url"], data_dir_path=env["tmp"] / "data")
     assert _count(db, User, User.role == "admin") == 1
-    assert _count(db, Record) == 2  # the demo records, with the default model's predictions
+    assert _count(db, StoredRecord) == 2  # the demo records, with the default model's predictions
 
 
 def test_nothing_is_reachable_without_signing_in(team: Database) -> None:
@@ -93,18 +93,18 @@ def test_viewer_can_look_but_not_write(team: Database) -> None:
 
 def test_upload_imports_a_record_and_a_corrupt_file_stores_nothing(team: Database) -> None:
     at = sign_in("carla")
-    before = _count(team, Record)
+    before = _count(team, StoredRecord)
     at.file_uploader[0].set_value(("scan.edf", b"0       this is not an EDF file", "application/octet-stream")).run()
     [b for b in at.button if b.label == "Import upload"][0].click().run()
     assert at.error and "cannot be used" in at.error[0].value
-    assert _count(team, Record) == before
+    assert _count(team, StoredRecord) == before
     hea = SAMPLES_DIR / "cinc2021" / "E07500.hea"
     at.file_uploader[0].set_value(
         [(p.name, p.read_bytes(), "application/octet-stream") for p in (hea, hea.with_suffix(".mat"))]
     ).run()
     [b for b in at.button if b.label == "Import upload"][0].click().run()
     assert not at.exception and at.success
-    assert _count(team, Record) == before + 1
+    assert _count(team, StoredRecord) == before + 1
     assert len(at.dataframe) == 1
 
 
@@ -197,7 +197,7 @@ def test_agreement_dashboard_and_exports(team: Database) -> None:
 
     sign_in("carla")  # creates the store and preloads the two demo records
     with team.transaction() as session:
-        record_ids = session.scalars(select(Record.id)).all()
+        record_ids = session.scalars(select(StoredRecord.id)).all()
     users_for = {"carla": "present", "root": "present", "anna": "absent"}
     for name, verdict in users_for.items():
         save_review(team, record_ids[0], name, {"NORMAL ECG": verdict}, saw_model_output=name != "anna")

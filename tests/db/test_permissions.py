@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from db import records, users
 from db.errors import PermissionDeniedError
 from db.export import export_expert_review
-from db.models import ROLES, AuditEvent, Record, User
+from db.models import ROLES, AuditEvent, StoredRecord, User
 from db.permissions import PERMISSIONS, allowed, reviewer_labels, sees_model_output
 from db.reviews import save_review
 from db.session import Database
@@ -52,10 +52,10 @@ def test_reviewer_labels_are_names_or_stable_pseudonyms() -> None:
 
 
 def test_viewer_cannot_upload_and_nothing_is_stored(db: Database, team: dict, ptbxl_records: list) -> None:
-    before_records, before_audit = _count(db, Record), _count(db, AuditEvent)
+    before_records, before_audit = _count(db, StoredRecord), _count(db, AuditEvent)
     with pytest.raises(PermissionDeniedError, match="vic.*viewer.*upload"):
         records.add_record(db, ptbxl_records[0], uploader="vic")
-    assert _count(db, Record) == before_records
+    assert _count(db, StoredRecord) == before_records
     assert _count(db, AuditEvent) == before_audit
     row, created = records.add_record(db, ptbxl_records[0], uploader="dan")
     assert created

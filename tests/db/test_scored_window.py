@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from db import workspace
-from db.models import Prediction
+from db.models import PredictionRun
 from db.records import predictions_for
 from db.session import Database
 from ecgcore.errors import ECGValidationError
@@ -38,7 +38,7 @@ def test_each_window_is_its_own_prediction_and_is_stored(db: Database, team: dic
     assert workspace.ensure_prediction(db, record_id, long_record, predictor, start_s=25.0) == later  # reused
     assert workspace.ensure_prediction(db, record_id, long_record, predictor, start_s=0.0) == first
     with db.transaction() as session:
-        windows = dict(session.execute(select(Prediction.id, Prediction.window_start_s)).all())
+        windows = dict(session.execute(select(PredictionRun.id, PredictionRun.window_start_s)).all())
     assert windows == {first: 0.0, later: 25.0}
     by_id = {run.id: np.array([s.probability for s in run.scores]) for run in predictions_for(db, record_id)}
     expected = predictor.probabilities(predictor.prepare(long_record, 25.0)[np.newaxis])[0]

@@ -72,7 +72,7 @@ def test_worklist_orders_by_need_then_uncertainty(db: Database, team: dict, pred
 def test_upload_keeps_originals_and_bad_uploads_store_nothing(db: Database, team: dict, predictor: Predictor) -> None:
     from sqlalchemy import func, select
 
-    from db.models import Record
+    from db.models import StoredRecord
     from ecgcore.errors import ECGError
 
     hea = SAMPLES_DIR / "ptbxl" / "00001_hr.hea"
@@ -80,7 +80,7 @@ def test_upload_keeps_originals_and_bad_uploads_store_nothing(db: Database, team
     result, ecg = workspace.import_upload(db, files, predictor_for=lambda r: predictor, uploader="dan")
     assert result.created and result.prediction_id is not None and ecg.n_leads == 12
     with db.transaction() as session:
-        row = session.get(Record, result.record_id)
+        row = session.get(StoredRecord, result.record_id)
         stored = sorted(p.name for p in (db.data_dir / row.storage_path / "original").iterdir())
     assert "00001_hr.hea" in stored and "00001_hr.dat" in stored
     with pytest.raises(ECGError):
@@ -88,7 +88,7 @@ def test_upload_keeps_originals_and_bad_uploads_store_nothing(db: Database, team
     with pytest.raises(ECGError, match="missing"):
         workspace.import_upload(db, files[:1], predictor_for=lambda r: predictor, uploader="dan")  # .hea alone
     with db.transaction() as session:
-        assert session.scalar(select(func.count()).select_from(Record)) == 1
+        assert session.scalar(select(func.count()).select_from(StoredRecord)) == 1
 
 
 def test_preload_skips_unreadable_records(db: Database, predictor: Predictor, tmp_path: Path) -> None:
