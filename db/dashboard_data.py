@@ -28,6 +28,7 @@ from db.reader_study import model_auroc
 from db.reviews import ReviewTable, review_table
 from db.session import Database
 from db.users import acting_user
+from ecgcore.bundle import DEFAULT_THRESHOLD
 
 CONFUSION_COLUMNS = ["reviewer", "label", "both_present", "reviewer_only", "model_only", "both_absent"]
 VERDICT_COLUMNS = ["record_id", "reviewer", "role", "label", "verdict", "is_adjudication", "blinded", "version"]
@@ -73,7 +74,7 @@ def reviewer_model_confusion(db: Database, table: ReviewTable | None = None) -> 
         )
     if scores.empty:
         return pd.DataFrame(columns=CONFUSION_COLUMNS)
-    scores["model_positive"] = scores["p"] >= scores["thr"].fillna(0.5)
+    scores["model_positive"] = scores["p"] >= scores["thr"].fillna(DEFAULT_THRESHOLD)
     merged = table.verdicts.merge(table.reviews[["review_id", "record_id", "reviewer"]], on="review_id")
     merged = merged[merged["verdict"] != "uncertain"]
     merged["prediction_id"] = [seen.get(r) or latest.get(rec) for r, rec in zip(merged["review_id"], merged["record_id"])]

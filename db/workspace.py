@@ -19,9 +19,10 @@ from db import config, users
 from db import records as record_store
 from db.consensus import WAITING_STATUSES, review_queue
 from db.errors import PermissionDeniedError
-from db.models import PredictionRun, PredictionScore, StoredRecord, Review, User
+from db.models import PredictionRun, PredictionScore, Review, StoredRecord, User
 from db.session import Database
 from ecgcore import config as ecg_config
+from ecgcore.bundle import DEFAULT_THRESHOLD
 from ecgcore.predict import Predictor
 from ecgcore.record import Record as ECGRecord
 
@@ -227,7 +228,7 @@ def model_uncertainty(db: Database, *,
         x = np.clip(x.to_numpy(dtype=float), _LOGIT_CLIP, 1.0 - _LOGIT_CLIP)
         return np.log(x / (1.0 - x))
 
-    frame = frame.assign(d=np.abs(logit(frame["p"]) - logit(frame["thr"].fillna(0.5))))
+    frame = frame.assign(d=np.abs(logit(frame["p"]) - logit(frame["thr"].fillna(DEFAULT_THRESHOLD))))
     return np.exp(-frame.groupby("record_id")["d"].min()).rename("uncertainty")
 
 
