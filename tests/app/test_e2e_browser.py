@@ -74,7 +74,7 @@ def test_sign_in_upload_review_and_verdict_in_the_database(server: dict, browser
     hea = SAMPLES_DIR / "cinc2021" / "E07500.hea"
     page.locator('input[type="file"]').set_input_files([str(hea), str(hea.with_suffix(".mat"))])
     page.get_by_role("button", name="Import upload").click()
-    page.get_by_text("StoredRecord ").first.wait_for(timeout=60_000)
+    page.get_by_text("Record ").first.wait_for(timeout=60_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     page.get_by_text("Model findings").wait_for(timeout=60_000)
     page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
