@@ -58,7 +58,7 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     default: bool = False
-    created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: _now())
     weights_sha256: str = ""
     format_version: int = CARD_FORMAT_VERSION
 
@@ -92,6 +92,35 @@ class ModelCard:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def save(self, directory: str | os.PathLike[str], *, weights: dict[str, torch.Tensor] | None = None,
+             bump: str = "patch") -> Path:
+        """Write ``card.json`` (and, with ``weights``, ``model.safetensors``) into ``directory``.
+
+        The one writer of cards. Re-writing a bundle that already has a card: if neither the card
+        (its creation time aside) nor the weights changed, nothing is written; otherwise the version
+        becomes the ``bump`` ("major", "minor" or "patch") successor of the existing card's version,
+        unless this card already carries a higher one. So a name and version always mean one set of
+        weights and thresholds, which is what stored predictions refer to.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        weights_path = directory / WEIGHTS_FILE
+        tensors = None if weights is None else {k: v.detach().cpu().contiguous() for k, v in weights.items()}
+        previous = _existing_card(directory)
+        if previous is not None:
+            same_weights = tensors is None or _same_tensors(weights_path, tensors)
+            if same_weights and _card_content(previous) == _card_content(self):
+                self.version, self.created, self.weights_sha256 = previous.version, previous.created, previous.weights_sha256
+                return directory
+            if _version_key(self.version) <= _version_key(previous.version):
+                self.version = next_version(previous.version, bump)
+            self.created = _now()
+        if tensors is not None:
+            save_file(tensors, str(weights_path), metadata={"name": self.name, "version": self.version})
+            self.weights_sha256 = _sha256(weights_path)
+        (directory / CARD_FILE).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return directory
 
     def metrics_table(self) -> list[dict[str, Any]]:
         """Per-label measured metrics as one row per label (best AUROC first), for display.
@@ -170,16 +199,25 @@ def make_card(
 
 
 def save_bundle(model: Net1D, card: ModelCard, directory: str | os.PathLike[str]) -> Path:
-    """Write weights and card; the card records the weights' sha256 so tampering or mix-ups show."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    weights_path = directory / WEIGHTS_FILE
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, str(weights_path), metadata={"name": card.name, "version": card.version})
+    """Write weights and card (:meth:`ModelCard.save`); the card records the weights' sha256 so tampering
+    or mix-ups show. Re-writing an existing bundle with other weights or card bumps its minor version."""
     card.config = model.config.to_dict()
-    card.weights_sha256 = _sha256(weights_path)
-    (directory / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2) + "\n", encoding="utf-8")
-    return directory
+    return card.save(directory, weights=model.state_dict(), bump="minor")
+
+
+def update_card(directory: str | os.PathLike[str], **changes: Any) -> ModelCard:
+    """Change fields of a bundle's card (e.g. ``thresholds``, ``training``, ``metrics``), weights untouched.
+
+    Goes through :meth:`ModelCard.save`, so the card is validated and a real change bumps the patch
+    version: predictions stored under the old version keep meaning the old thresholds.
+    """
+    card = load_card(directory)
+    unknown = sorted(set(changes) - set(card.__dataclass_fields__))
+    if unknown:
+        raise ModelError(f"model cards have no field(s) {unknown}")
+    card = ModelCard.from_dict({**card.to_dict(), **changes})
+    card.save(directory, bump="patch")
+    return card
 
 
 def load_card(directory: str | os.PathLike[str]) -> ModelCard:
@@ -301,6 +339,57 @@ def default_bundle_path(n_leads: int = 12, directory: str | os.PathLike[str] | N
 
 
 # -- helpers --------------------------------------------------------------------------------
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+_BUMPS = ("major", "minor", "patch")
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    """``"1.2.3"`` -> ``(1, 2, 3)``; a version that is not dotted numbers (``"official"``) sorts first."""
+    parts = str(version).split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else ()
+
+
+def next_version(version: str, bump: str = "patch") -> str:
+    """The successor of a dotted version: ``next_version("1.0.0", "minor") == "1.1.0"``."""
+    if bump not in _BUMPS:
+        raise ValueError(f"bump must be one of {_BUMPS}, not {bump!r}")
+    key = list(_version_key(version))
+    if not key:
+        raise ModelError(f"cannot bump version {version!r}: give the card a version like '1.0.0'")
+    key += [0] * (3 - len(key))
+    level = _BUMPS.index(bump)
+    key = key[:level] + [key[level] + 1] + [0] * (len(key) - level - 1)
+    return ".".join(map(str, key))
+
+
+def _existing_card(directory: Path) -> ModelCard | None:
+    """The card a bundle directory holds now, or None (no card, or one that cannot be read)."""
+    if not (directory / CARD_FILE).is_file():
+        return None
+    try:
+        return load_card(directory)
+    except ModelError:
+        return None
+
+
+def _card_content(card: ModelCard) -> str:
+    """The card as JSON without the fields a re-write sets itself (creation time, version, weights hash)."""
+    data = {k: v for k, v in card.to_dict().items() if k not in ("created", "version", "weights_sha256")}
+    return json.dumps(data, sort_keys=True)
+
+
+def _same_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> bool:
+    try:
+        saved = load_file(str(path))
+    except Exception:  # missing or unreadable weights: not the same
+        return False
+    return saved.keys() == tensors.keys() and all(
+        saved[k].dtype == v.dtype and saved[k].shape == v.shape and torch.equal(saved[k], v) for k, v in tensors.items())
+
+
 def _strip_prefix(key: str) -> str:
     return key[len("module.") :] if key.startswith("module.") else key
 

@@ -1,10 +1,18 @@
-"""``python -m train build-dataset|fit|evaluate ...`` (``torchrun --nproc_per_node N -m train fit ...`` on GPUs)."""
+"""``python -m train build-dataset|fit|evaluate|recipe ...`` (``ecg train ...`` is the same command;
+``torchrun --nproc_per_node N -m train fit ...`` on GPUs).
+
+``recipe list`` shows the named recipes (the shipped models and the experiments), ``recipe show NAME``
+their settings, ``recipe run NAME`` runs one.
+"""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import logging
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -13,8 +21,56 @@ def _folds(text: str | None) -> list[int] | None:
     return None if not text else [int(v) for v in text.split(",")]
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(","))
+
+
+def _show_logs() -> None:
+    """Progress of fits and recipes (``logging`` at INFO) on stderr, unless the caller set up logging."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+
+def _recipe_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from train.recipes import RECIPES, get_recipe, settings_dict
+
+    if args.recipe_command == "list":
+        width = max(map(len, RECIPES))
+        for kind in ("shipped", "experiment"):
+            print(f"{kind}:")
+            for r in RECIPES.values():
+                if r.kind == kind:
+                    print(f"  {r.name:<{width}}  {r.summary} (~{r.minutes} min) -> {r.writes}")
+        return 0
+    try:
+        recipe = get_recipe(args.name)
+        settings = recipe.resolved(epochs=args.epochs, seeds=_seeds(args.seeds) if args.seeds else None)
+    except (KeyError, ValueError) as error:
+        parser.error(str(error.args[0]))
+    if args.recipe_command == "show":
+        print(json.dumps({"name": recipe.name, "kind": recipe.kind, "settings": settings_dict(settings)}, indent=1))
+        return 0
+    accepted = inspect.signature(recipe.run).parameters
+    options = {"workers": args.workers}
+    for key in ("work", "models_dir", "docs"):
+        value = getattr(args, key)
+        if value is not None:
+            if key not in accepted:
+                parser.error(f"recipe {recipe.name!r} takes no --{key.replace('_', '-')}")
+            options[key] = Path(value)
+    _show_logs()
+    recipe.run(settings, **options)
+    if "docs" in accepted:
+        from train.experiments import write_experiments_index
+        from train.paths import EXPERIMENT_DOCS_DIR
+
+        print(f"updated {write_experiments_index(options.get('docs', EXPERIMENT_DOCS_DIR))}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build-dataset", help="adapters -> one on-disk training set (built once, reused)")
@@ -66,7 +122,24 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--write-thresholds", action="store_true", help="store the validation thresholds in the card")
     e.add_argument("--n-boot", type=int, default=1000)
 
+    r = sub.add_parser("recipe", help="the named recipes: shipped models and experiments (list, show, run)")
+    rsub = r.add_subparsers(dest="recipe_command", required=True)
+    rsub.add_parser("list", help="every recipe: name, kind, what it writes")
+    for command, text in (("show", "the recipe's resolved settings as JSON"),
+                          ("run", "run the recipe (seeded; finished fits in its work folder are reused)")):
+        c = rsub.add_parser(command, help=text)
+        c.add_argument("name", help="a name from `recipe list`")
+        c.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (quick runs, testing)")
+        c.add_argument("--seeds", default=None, help="comma-separated seeds, for recipes that take several")
+        if command == "run":
+            c.add_argument("--workers", type=int, default=None, help="parallel fits (default: one per core)")
+            c.add_argument("--work", default=None, help="folder for the intermediate fits (default: artifacts/...)")
+            c.add_argument("--models-dir", default=None, help="shipped recipes: where the bundle goes (default: models/)")
+            c.add_argument("--docs", default=None, help="where the tables go (default: docs/experiments/)")
+
     args = parser.parse_args(argv)
+    if args.command == "recipe":
+        return _recipe_command(args, parser)
     if args.command == "build-dataset":
         from train.data import build_dataset
 
@@ -106,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                            augment=NO_AUGMENT if args.no_augment else AugmentConfig(), resume=not args.no_resume,
                            bundle_name=args.name, loss=args.loss, loss_options=loss_options,
                            model_overrides={"in_channels": 1} if args.single_lead and not args.init else {})
+        _show_logs()
         result = fit(config, ts, train_idx, val_idx)
         if result.bundle_dir:
             print(f"bundle: {result.bundle_dir} (best epoch {result.best_epoch}, val macro AUROC "

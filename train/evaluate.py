@@ -154,15 +154,23 @@ def plot_report(ev: Evaluation, y: np.ndarray, scores: np.ndarray, mask: np.ndar
 
 
 def write_thresholds(bundle_dir: str | os.PathLike[str], thresholds: dict[str, float], *,
-                     source: str, metrics: dict[str, Any] | None = None) -> None:
-    """Put per-label thresholds (and optionally metrics) into a bundle's card (weights unchanged)."""
-    path = Path(bundle_dir) / "card.json"
-    card = json.loads(path.read_text())
-    card["thresholds"] = [float(thresholds.get(n, t)) for n, t in zip(card["labels"], card["thresholds"])]
-    card.setdefault("training", {})["thresholds_from"] = source
+                     source: str, metrics: dict[str, Any] | None = None) -> str:
+    """Put per-label thresholds (and optionally metrics) into a bundle's card, weights unchanged.
+
+    Written through :func:`ecgcore.bundle.update_card`, the one card writer: the card's patch version
+    is bumped when the thresholds change, so predictions stored under the old version keep their
+    thresholds' meaning. Returns the card's version.
+    """
+    from ecgcore.bundle import load_card, update_card
+
+    card = load_card(bundle_dir)
+    changes: dict[str, Any] = {
+        "thresholds": [float(thresholds.get(n, t)) for n, t in zip(card.labels, card.thresholds)],
+        "training": {**card.training, "thresholds_from": source},
+    }
     if metrics is not None:
-        card["metrics"] = metrics
-    path.write_text(json.dumps(card, indent=2) + "\n")
+        changes["metrics"] = metrics
+    return update_card(bundle_dir, **changes).version
 
 
 def evaluate_bundle(bundle_dir: str, dataset: str, *, test_split: str = "test", val_split: str | None = "val",

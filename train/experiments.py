@@ -1,5 +1,7 @@
-"""Shared machinery of the experiment recipes (issue #7): the patient-disjoint cross-validation
-folds over PTB-XL, many small fits spread over worker processes, and paired bootstrap comparisons.
+"""Shared machinery of the recipes (issue #7): the patient-disjoint cross-validation folds over
+PTB-XL, one cross-validation fit (:func:`fit_fold`, used by the default recipe and the learning
+curve), many small fits spread over worker processes, paired bootstrap comparisons and the report
+files each experiment writes.
 
 Why paired: on < 500 records two training variants' macro AUROCs each have CIs about 0.08 wide,
 which overlap even when one variant is consistently better. Resampling the *same* records for both
@@ -8,19 +10,21 @@ variants gives the CI of the difference, which is what "did it help?" asks.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
-import multiprocessing
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from train.data.shards import TrainingSet
+from train.fit import FitConfig, fit, predict_probabilities
 from train.metrics import fast_auroc, fast_average_precision, percentile_ci
 
 # PTB-XL strat_fold groups: 5 patient-disjoint folds over folds 1-9 (fold 10 is not in the shared data).
@@ -55,6 +59,39 @@ def subsample(idx: np.ndarray, fraction: float, seed: int, *, minimum: int = 8) 
         return np.asarray(idx)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(idx, size=min(len(idx), max(minimum, int(round(fraction * len(idx))))), replace=False))
+
+
+def fraction_of_training(ts: TrainingSet, train_idx: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """``train_idx`` cut to a seeded ``fraction`` of its PTB-XL records (first), every other source kept."""
+    ptb = np.intersect1d(train_idx, ts.indices(sources=["ptbxl"]))
+    others = np.setdiff1d(train_idx, ptb)
+    return np.concatenate([subsample(ptb, fraction, seed), others])
+
+
+def fold_dir(work: str | os.PathLike[str], fraction: float, fold: int, seed: int = 0) -> Path:
+    """``work/cv<percent>-<fold>`` (``-s<seed>`` for seeds other than 0): one cross-validation fit's folder."""
+    return Path(work) / f"cv{int(round(fraction * 100))}-{fold}{'' if seed == 0 else f'-s{seed}'}"
+
+
+@dataclass(frozen=True)
+class FoldFit:
+    """One cross-validation fit: ``config`` trained on fold ``fold``'s training records, of whose
+    PTB-XL records a ``fraction`` drawn with ``subsample_seed`` is kept."""
+
+    dataset: str
+    fold: int
+    config: FitConfig
+    fraction: float = 1.0
+    subsample_seed: int = 0
+
+
+def fit_fold(job: FoldFit) -> np.ndarray:
+    """Train ``job`` (a finished fit in its folder is reused) and return the held-out fold's
+    probabilities ``(n_held_out, 150)``; module level, so :func:`run_jobs` can spread the folds."""
+    ts = TrainingSet(job.dataset)
+    train_idx, held = cv_splits(ts)[job.fold]
+    result = fit(job.config, ts, fraction_of_training(ts, train_idx, job.fraction, job.subsample_seed), None)
+    return predict_probabilities(result.model, ts, held)
 
 
 def default_workers() -> int:
@@ -149,13 +186,13 @@ def bootstrap_statistic(statistic: Callable[[np.ndarray], float], n: int, *, n_b
     return percentile_ci(np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=float), alpha)
 
 
-
 def fmt_ci(value: float, ci: Sequence[float], digits: int = 3) -> str:
-    """``0.812 (0.771–0.850)``; signed when the value is a difference that can be negative."""
+    """``0.812 (0.771–0.850)``: a value and its CI (:func:`fmt_diff` for differences, signed)."""
     return f"{value:.{digits}f} ({ci[0]:.{digits}f}–{ci[1]:.{digits}f})"
 
 
 def fmt_diff(value: float, ci: Sequence[float], digits: int = 3) -> str:
+    """``+0.028 (+0.002 to +0.053)``: a difference and its CI, signed."""
     return f"{value:+.{digits}f} ({ci[0]:+.{digits}f} to {ci[1]:+.{digits}f})"
 
 
@@ -163,8 +200,6 @@ def write_experiment_report(docs_dir: Path, stem: str, results: dict, markdown: 
                             plot: Callable[[dict, Path], None] | None = None) -> None:
     """``<stem>.json`` (every figure), ``<stem>.md`` (the section docs/experiments.md shows) and, with
     ``plot``, ``<stem>.png`` in ``docs_dir``: the three files each recipe leaves behind."""
-    import json
-
     docs_dir = Path(docs_dir)
     docs_dir.mkdir(parents=True, exist_ok=True)
     (docs_dir / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
@@ -182,9 +217,10 @@ def write_experiments_index(docs_dir: Path, out: Path | None = None) -> Path:
     docs_dir = Path(docs_dir)
     out = out or docs_dir.parent / "experiments.md"
     parts = ["# Experiments (issue #7)\n",
-             "Every table below is written by a seeded recipe: `python scripts/run_experiment.py "
-             "pu|single-lead|downstream|contrastive|learning-curve` (see docs/training.md). Data: the real records in "
-             "../shared/data; PTB-XL fold 10 and the other hold-out sets are never used.\n"]
+             "Every table below is written by a seeded recipe: `python -m train recipe run "
+             "pu-labels|default-1lead|downstream|contrastive|learning-curve` (`python -m train recipe list`; see "
+             "docs/training.md). Data: the real records in ../shared/data; PTB-XL fold 10 and the other hold-out sets "
+             "are never used.\n"]
     for name in EXPERIMENT_SECTIONS:
         path = docs_dir / name
         if path.is_file():

@@ -13,6 +13,7 @@ epoch) and ``bundle/`` (safetensors + card; thresholds chosen on the validation 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -28,13 +29,15 @@ from scipy.special import expit
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from ecgcore.bundle import load_bundle, make_card, save_bundle
+from ecgcore.bundle import DEFAULT_THRESHOLD, load_bundle, make_card, save_bundle
 from ecgcore.model import Net1D, create_model
 
 from train.augment import AugmentConfig, augment
 from train.data.shards import TrainingSet
 from train.losses import get_loss, labeled_fractions
 from train.metrics import choose_threshold, per_label_auroc
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -178,7 +181,7 @@ def _write_history(history: list[dict], out_dir: Path) -> None:
     (out_dir / "history.json").write_text(json.dumps(history, indent=1) + "\n")
 
 
-# -- the loop ---------------------------------------------------------------------------------
+# -- the loop: set-up, resume, one epoch, validate, checkpoint, ship ---------------------------
 def _loss_options(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, cols: np.ndarray) -> dict[str, Any]:
     """The loss's options; PU also needs each label's labelled fraction over the training rows."""
     options = dict(config.loss_options)
@@ -188,9 +191,57 @@ def _loss_options(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, col
     return options
 
 
-def fit(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, val_idx: np.ndarray | None = None, *,
-        card_extra: dict[str, Any] | None = None) -> FitResult:
-    """Train on ``ts[train_idx]``, early-stopping on validation macro AUROC over the trained labels."""
+@dataclass
+class _Run:
+    """Everything :func:`_set_up` builds and the later steps use."""
+
+    config: FitConfig
+    ts: TrainingSet
+    train_idx: np.ndarray
+    val_idx: np.ndarray | None
+    labels: list[str]                   # trained labels
+    cols: np.ndarray                    # their columns among the outputs
+    output_names: list[str]             # every output (the training set's vocabulary)
+    world: int
+    rank: int
+    device: torch.device
+    out_dir: Path
+    model: Net1D
+    net: torch.nn.Module                # ``model``, wrapped in DDP when distributed
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    sampler: DistributedSampler
+    loss_fn: Any
+    labels_all: torch.Tensor
+    mask_all: torch.Tensor              # known-label mask restricted to the trained labels
+    autocast: Any
+
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.out_dir / "best.pt"
+
+
+@dataclass
+class _Progress:
+    """Where training stands (saved in ``last.pt`` after every epoch)."""
+
+    epoch: int = 0                      # epochs done
+    best_metric: float = -float("inf")
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def stopped_early(self) -> bool:
+        return bool(self.history and self.history[-1].get("stopped_early"))
+
+
+def _set_up(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, val_idx: np.ndarray | None) -> _Run:
+    """Processes, labels, seeded model (DDP-wrapped when distributed), optimiser, sampler, schedule, loss."""
     world, rank, device = _setup_distributed()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
@@ -224,119 +275,177 @@ def fit(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, val_idx: np.n
     steps_per_epoch = math.ceil(len(sampler) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, steps_per_epoch))
     loss_fn = get_loss(config.loss, **_loss_options(config, ts, train_idx, train_mask_cols))
-    labels_all = torch.from_numpy(ts.labels.astype(np.float32))
-    mask_all = torch.from_numpy(ts.mask & train_mask_cols[None, :])
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else torch.autocast("cpu", enabled=False))
+    return _Run(config, ts, train_idx, val_idx, labels, cols, output_names, world, rank, device, out_dir, model, net,
+                optimizer, scheduler, sampler, loss_fn, labels_all=torch.from_numpy(ts.labels.astype(np.float32)),
+                mask_all=torch.from_numpy(ts.mask & train_mask_cols[None, :]), autocast=autocast)
 
-    history: list[dict[str, Any]] = []
-    start_epoch, best_metric, best_epoch, bad_epochs = 0, -float("inf"), -1, 0
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
-    if config.resume and last_path.is_file():
-        state = torch.load(last_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best_metric, best_epoch = state["epoch"], state["best_metric"], state["best_epoch"]
-        bad_epochs, history = state["bad_epochs"], state["history"]
-        if rank == 0 and config.progress:
-            print(f"resuming {out_dir} after epoch {start_epoch}")
 
-    epochs_this_call = 0
-    stopped_early = bool(history and history[-1].get("stopped_early"))
-    for epoch in range(start_epoch, config.epochs):
-        if stopped_early:
-            break
-        if config.stop_after_epochs is not None and epochs_this_call >= config.stop_after_epochs:
-            break
-        t0 = time.perf_counter()
-        torch.manual_seed(config.seed * 100_003 + epoch * 101 + rank)
-        gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch * 1009 + rank)
-        sampler.set_epoch(epoch)
-        order = train_idx[np.fromiter(iter(sampler), dtype=np.int64)]
-        net.train()
-        if config.freeze_backbone:
-            model.eval()  # frozen BatchNorm statistics
-            model.dense.train()
-        losses, n_seen = [], 0
-        bar = tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch + 1}/{config.epochs}",
-                   disable=not (config.progress and rank == 0), leave=False, unit="batch")
-        for start in bar:
-            idx = order[start:start + config.batch_size]
-            if len(idx) < 2:
-                continue  # BatchNorm needs two samples
-            x = augment(torch.from_numpy(ts.training_signals(idx, gen)), config.augment, gen).to(device)
-            y, m = labels_all[idx].to(device), mask_all[idx].to(device)
-            with autocast:
-                logits = net(x)
-            loss = loss_fn(logits, y, m)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.item())
-            n_seen += len(idx)
-            bar.set_postfix(loss=f"{np.mean(losses):.4f}")
-        _broadcast_buffers(model)
-        train_seconds = time.perf_counter() - t0
-        row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                               "lr": optimizer.param_groups[0]["lr"], "seconds": train_seconds,
-                               "samples_per_s": n_seen * world / max(train_seconds, 1e-9)}
-        if val_idx is not None:
-            probs = predict_probabilities(model, ts, val_idx, config.eval_batch_size, device)
-            aurocs = per_label_auroc(ts.labels[val_idx][:, cols], probs[:, cols], ts.mask[val_idx][:, cols])
-            metric = float(np.nanmean(aurocs)) if np.isfinite(aurocs).any() else float("nan")
-            row.update(val_macro_auroc=metric, val_labels_scored=int(np.isfinite(aurocs).sum()))
-            improved = np.isfinite(metric) and metric > best_metric
-        else:
-            metric, improved = float("nan"), True  # no validation: the last epoch is the model
-        if improved:
-            best_metric, best_epoch, bad_epochs = (metric if np.isfinite(metric) else best_metric), epoch + 1, 0
-            if rank == 0:
-                _atomic_save(model.state_dict(), best_path)
-        else:
-            bad_epochs += 1
-        if config.patience is not None and val_idx is not None and bad_epochs >= config.patience:
-            row["stopped_early"] = True
-            stopped_early = True
-        history.append(row)
-        if rank == 0:
-            _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                          "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best_metric": best_metric,
-                          "best_epoch": best_epoch, "bad_epochs": bad_epochs, "history": history,
-                          "config": config.to_dict(), "labels": labels}, last_path)
-            _write_history(history, out_dir)
-            if config.progress:
-                shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
-                print(json.dumps(shown), flush=True)
-        epochs_this_call += 1
-        if world > 1:
-            dist.barrier()
+# Settings that may differ between an interrupted run and its resumption (they do not change the weights).
+_RESUMABLE_CHANGES = ("out_dir", "resume", "stop_after_epochs", "progress", "num_threads", "eval_batch_size")
 
-    finished = stopped_early or (history and history[-1]["epoch"] >= config.epochs)
-    if world > 1:
+
+def _settings_that_shape_the_weights(config: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in config.items() if k not in _RESUMABLE_CHANGES}, sort_keys=True, default=str)
+
+
+def _resume(run: _Run) -> _Progress:
+    """The state of ``out_dir/last.pt`` (model, optimiser, schedule, early stopping, history), if resuming.
+
+    A ``last.pt`` written with other settings is refused rather than continued: recipes share fit
+    folders (the learning curve reuses the default recipe's), and a silent reuse would mix settings.
+    """
+    config = run.config
+    if not (config.resume and run.last_path.is_file()):
+        return _Progress()
+    state = torch.load(run.last_path, map_location=run.device, weights_only=False)
+    saved = state.get("config")
+    if saved is not None and _settings_that_shape_the_weights(saved) != _settings_that_shape_the_weights(config.to_dict()):
+        raise ValueError(f"{run.out_dir} holds a run with other settings than this one; choose another output "
+                         "folder, or start over with resume=False (--no-resume)")
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    if run.rank == 0 and config.progress:
+        logger.info("resuming %s after epoch %d", run.out_dir, state["epoch"])
+    return _Progress(state["epoch"], state["best_metric"], state["best_epoch"], state["bad_epochs"], state["history"])
+
+
+def _epochs_to_run(run: _Run, progress: _Progress):
+    """The epochs still to train in this call: none after early stopping, at most ``stop_after_epochs``."""
+    for n_done, epoch in enumerate(range(progress.epoch, run.config.epochs)):
+        if progress.stopped_early:
+            return
+        if run.config.stop_after_epochs is not None and n_done >= run.config.stop_after_epochs:
+            return
+        yield epoch
+
+
+def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
+    """One pass over this rank's share of the training records; every random stream seeded from
+    (seed, epoch, rank), so a resumed run repeats an uninterrupted one exactly. Returns the history row."""
+    config, model = run.config, run.model
+    t0 = time.perf_counter()
+    torch.manual_seed(config.seed * 100_003 + epoch * 101 + run.rank)
+    gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch * 1009 + run.rank)
+    run.sampler.set_epoch(epoch)
+    order = run.train_idx[np.fromiter(iter(run.sampler), dtype=np.int64)]
+    run.net.train()
+    if config.freeze_backbone:
+        model.eval()  # frozen BatchNorm statistics
+        model.dense.train()
+    losses, n_seen = [], 0
+    bar = tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch + 1}/{config.epochs}",
+               disable=not (config.progress and run.rank == 0), leave=False, unit="batch")
+    for start in bar:
+        idx = order[start:start + config.batch_size]
+        if len(idx) < 2:
+            continue  # BatchNorm needs two samples
+        x = augment(torch.from_numpy(run.ts.training_signals(idx, gen)), config.augment, gen).to(run.device)
+        y, m = run.labels_all[idx].to(run.device), run.mask_all[idx].to(run.device)
+        with run.autocast:
+            logits = run.net(x)
+        loss = run.loss_fn(logits, y, m)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        run.scheduler.step()
+        losses.append(loss.item())
+        n_seen += len(idx)
+        bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+    _broadcast_buffers(model)
+    seconds = time.perf_counter() - t0
+    return {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            "lr": run.optimizer.param_groups[0]["lr"], "seconds": seconds,
+            "samples_per_s": n_seen * run.world / max(seconds, 1e-9)}
+
+
+def _validate(run: _Run, progress: _Progress, row: dict[str, Any]) -> None:
+    """Validation macro AUROC into ``row``; keeps the best model (``best.pt``) and decides early stopping.
+
+    Without a validation split every epoch counts as the best: the last epoch is the model.
+    """
+    config, ts, val_idx = run.config, run.ts, run.val_idx
+    if val_idx is not None:
+        probs = predict_probabilities(run.model, ts, val_idx, config.eval_batch_size, run.device)
+        aurocs = per_label_auroc(ts.labels[val_idx][:, run.cols], probs[:, run.cols], ts.mask[val_idx][:, run.cols])
+        metric = float(np.nanmean(aurocs)) if np.isfinite(aurocs).any() else float("nan")
+        row.update(val_macro_auroc=metric, val_labels_scored=int(np.isfinite(aurocs).sum()))
+        improved = np.isfinite(metric) and metric > progress.best_metric
+    else:
+        metric, improved = float("nan"), True
+    if improved:
+        progress.best_metric = metric if np.isfinite(metric) else progress.best_metric
+        progress.best_epoch, progress.bad_epochs = row["epoch"], 0
+        if run.rank == 0:
+            _atomic_save(run.model.state_dict(), run.best_path)
+    else:
+        progress.bad_epochs += 1
+    if config.patience is not None and val_idx is not None and progress.bad_epochs >= config.patience:
+        row["stopped_early"] = True
+
+
+def _checkpoint(run: _Run, progress: _Progress, row: dict[str, Any]) -> None:
+    """Record the epoch: ``last.pt`` (everything needed to resume) and the history files, on rank 0."""
+    progress.history.append(row)
+    progress.epoch = row["epoch"]
+    if run.rank == 0:
+        _atomic_save({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+                      "scheduler": run.scheduler.state_dict(), "epoch": progress.epoch,
+                      "best_metric": progress.best_metric, "best_epoch": progress.best_epoch,
+                      "bad_epochs": progress.bad_epochs, "history": progress.history,
+                      "config": run.config.to_dict(), "labels": run.labels}, run.last_path)
+        _write_history(progress.history, run.out_dir)
+        if run.config.progress:
+            shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
+            logger.info(json.dumps(shown))
+    if run.world > 1:
         dist.barrier()
-    if best_path.is_file():
-        model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
+
+
+def _ship(run: _Run, progress: _Progress, card_extra: dict[str, Any] | None) -> FitResult:
+    """The best model, its thresholds (max F1 on the validation split) and, once training is finished,
+    ``out_dir/bundle`` written by rank 0."""
+    config, ts, val_idx, model = run.config, run.ts, run.val_idx, run.model
+    finished = progress.stopped_early or bool(progress.history and progress.history[-1]["epoch"] >= config.epochs)
+    if run.world > 1:
+        dist.barrier()
+    if run.best_path.is_file():
+        model.load_state_dict(torch.load(run.best_path, map_location=run.device, weights_only=True))
     model.eval()
     thresholds: dict[str, float] = {}
     if val_idx is not None:
-        probs = predict_probabilities(model, ts, val_idx, config.eval_batch_size, device)
-        for name, j in zip(labels, cols):
+        probs = predict_probabilities(model, ts, val_idx, config.eval_batch_size, run.device)
+        for name, j in zip(run.labels, run.cols):
             keep = ts.mask[val_idx, j]
             thresholds[name] = choose_threshold(ts.labels[val_idx, j][keep], probs[keep, j], config.threshold_method)
     bundle_dir = None
-    if finished and rank == 0:
-        bundle_dir = out_dir / "bundle"
-        card = make_card(config.bundle_name, model.cpu(), output_names,
-                         thresholds=[thresholds.get(n, 0.5) for n in output_names], trained_labels=labels,
+    if finished and run.rank == 0:
+        bundle_dir = run.out_dir / "bundle"
+        names = run.output_names
+        card = make_card(config.bundle_name, model.cpu(), names,
+                         thresholds=[thresholds.get(n, DEFAULT_THRESHOLD) for n in names], trained_labels=run.labels,
                          input_leads=list(ts.manifest["leads"]), preprocessing=ts.preprocess_config(),
                          training={"config": config.to_dict(), "dataset": ts.manifest.get("description"),
-                                   "n_train": int(len(train_idx)), "n_val": int(0 if val_idx is None else len(val_idx)),
-                                   "best_epoch": best_epoch, "thresholds_from": "validation split" if thresholds
+                                   "n_train": int(len(run.train_idx)), "n_val": int(0 if val_idx is None else len(val_idx)),
+                                   "best_epoch": progress.best_epoch, "thresholds_from": "validation split" if thresholds
                                    else "none (0.5)"},
-                         metrics={"val_macro_auroc": best_metric} if val_idx is not None else {},
+                         metrics={"val_macro_auroc": progress.best_metric} if val_idx is not None else {},
                          default=False, **(card_extra or {}))
         save_bundle(model, card, bundle_dir)
-        model.to(device)
-    return FitResult(model, labels, history, best_epoch, best_metric, bundle_dir, thresholds)
+        model.to(run.device)
+    return FitResult(model, run.labels, progress.history, progress.best_epoch, progress.best_metric, bundle_dir,
+                     thresholds)
+
+
+def fit(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, val_idx: np.ndarray | None = None, *,
+        card_extra: dict[str, Any] | None = None) -> FitResult:
+    """Train on ``ts[train_idx]``, early-stopping on validation macro AUROC over the trained labels."""
+    run = _set_up(config, ts, train_idx, val_idx)
+    progress = _resume(run)
+    for epoch in _epochs_to_run(run, progress):
+        row = _train_epoch(run, epoch)
+        _validate(run, progress, row)
+        _checkpoint(run, progress, row)
+    return _ship(run, progress, card_extra)

@@ -14,6 +14,10 @@ With the observed labeled fraction p_k = c_k * pi_k of the known entries, the un
 with the logistic loss l. The last two terms estimate the negatives' risk and can go below zero
 on a flexible model (overfitting); nnPU keeps them non-negative by stepping back along them when
 they fall below ``-beta``. With c = 1 (labels complete) R is exactly the masked BCE.
+
+``multitask``: downstream tasks in one head, mean squared error on standardised regression outputs
+and BCE on the binary ones (:mod:`train.tasks`).
+
 Every loss has the signature ``loss(logits, targets, mask) -> scalar`` and is built by name with
 :func:`get_loss`.
 """

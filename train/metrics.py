@@ -26,11 +26,6 @@ def per_label_auroc(y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None =
     return _per_label(roc_auc_score, y, scores, mask)
 
 
-def per_label_auprc(y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """AUPRC (average precision) per column over known rows; NaN where a label lacks either class."""
-    return _per_label(average_precision_score, y, scores, mask)
-
-
 def macro_auroc(y: np.ndarray, scores: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Mean AUROC over labels that have positives and negatives (NaN if none)."""
     values = per_label_auroc(y, scores, mask)

@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from ecgcore.model import Net1D
 
 from train.data.shards import TrainingSet
+from train.experiments import fmt_ci
 from train.metrics import bootstrap_ci, percentile_ci
 
 MAX_PLAUSIBLE_AGE = 110  # PTB-XL writes 300 for anonymised ages over 89: unknown, not 300
@@ -175,3 +176,10 @@ def paired_task_difference(task: Task, y: np.ndarray, pred_a: np.ndarray, pred_b
     rng = np.random.default_rng(seed)
     ci = percentile_ci(np.array([diff(rng.integers(0, len(y), len(y))) for _ in range(n_boot)]))
     return {"metric": name, "diff": diff(np.arange(len(y))) if len(y) else float("nan"), "diff_ci": list(ci)}
+
+
+def task_headline(task: Task, metrics: dict) -> str:
+    """One task's result in words: ``MAE 10.6 (9.9–11.4) y, R² ...`` or ``AUROC 0.875 (0.842–0.905)``."""
+    if task.kind == "regression":
+        return f"MAE {fmt_ci(metrics['mae'], metrics['mae_ci'], 1)} y, R² {fmt_ci(metrics['r2'], metrics['r2_ci'], 2)}"
+    return f"AUROC {fmt_ci(metrics['auroc'], metrics['auroc_ci'])}"

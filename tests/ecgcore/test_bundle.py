@@ -135,3 +135,55 @@ def test_metrics_table_rows_best_first() -> None:
     assert [r["label"] for r in rows] == ["B", "A"]
     assert rows[0]["AUROC 95% CI"] == "0.850-0.950" and rows[0]["F1"] == 0.5 and rows[1]["F1"] is None
     assert make_card("empty", model, ["A", "B"]).metrics_table() == []
+
+
+def test_rewriting_a_bundle_bumps_its_version_only_when_something_changed(tmp_path: Path) -> None:
+    from ecgcore.bundle import next_version, update_card
+
+    torch.manual_seed(1)
+    model = create_model("net1d-tiny", n_classes=3)
+    labels = ["A", "B", "C"]
+    path = save_bundle(model, make_card("m", model, labels, version="1.0.0"), tmp_path / "b")
+    first = (path / CARD_FILE).read_bytes()
+    # The same weights and card again: nothing is written, the version stays.
+    save_bundle(model, make_card("m", model, labels, version="1.0.0"), path)
+    assert (path / CARD_FILE).read_bytes() == first
+    # New weights: the minor version goes up, whatever version the new card was made with.
+    torch.manual_seed(2)
+    retrained = create_model("net1d-tiny", n_classes=3)
+    card = make_card("m", retrained, labels, version="1.0.0")
+    save_bundle(retrained, card, path)
+    assert card.version == "1.1.0" and load_card(path).version == "1.1.0"
+    load_bundle(path)  # the weights' hash matches the new card
+    # A card-only change (thresholds): the patch version goes up, the weights file stays as it was.
+    weights = (path / WEIGHTS_FILE).read_bytes()
+    assert update_card(path, thresholds=[0.2, 0.5, 0.9]).version == "1.1.1"
+    assert (path / WEIGHTS_FILE).read_bytes() == weights and load_bundle(path).card.thresholds == [0.2, 0.5, 0.9]
+    assert update_card(path, thresholds=[0.2, 0.5, 0.9]).version == "1.1.1"
+    # An explicitly higher version is kept.
+    save_bundle(model, make_card("m", model, labels, version="2.0.0"), path)
+    assert load_card(path).version == "2.0.0"
+    with pytest.raises(ModelError, match="no field"):
+        update_card(path, threshold=[0.5] * 3)
+    with pytest.raises(ModelError, match="thresholds"):
+        update_card(path, thresholds=[0.5])
+    assert [next_version("1.2.3", b) for b in ("major", "minor", "patch")] == ["2.0.0", "1.3.0", "1.2.4"]
+    assert next_version("3", "patch") == "3.0.1"
+    with pytest.raises(ModelError, match="cannot bump"):
+        next_version("official")
+
+
+def test_shipped_cards_read_and_write_back_byte_identical(tmp_path: Path) -> None:
+    """The card writer reproduces the shipped cards exactly, and re-saving them unchanged writes nothing."""
+    import shutil
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    shipped = sorted(p for p in models.iterdir() if (p / CARD_FILE).is_file())
+    assert shipped
+    for source in shipped:
+        copy = shutil.copytree(source, tmp_path / source.name)
+        original = (copy / CARD_FILE).read_bytes()
+        bundle = load_bundle(copy)
+        assert (json.dumps(bundle.card.to_dict(), indent=2) + "\n").encode() == original
+        bundle.card.save(copy, weights=bundle.model.state_dict(), bump="minor")
+        assert (copy / CARD_FILE).read_bytes() == original

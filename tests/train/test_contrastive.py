@@ -11,7 +11,7 @@ import torch
 
 from ecgcore.bundle import load_bundle
 from train.contrastive import ContrastiveConfig, fit_contrastive, nt_xent
-from train.recipes import contrastive
+from train.recipes.experiments import contrastive
 
 
 def test_nt_xent_rewards_matching_views():
@@ -40,9 +40,10 @@ def test_tiny_contrastive_run_learns_and_is_reused(small_set, tmp_path):
 
 
 @pytest.mark.slow
-def test_contrastive_recipe_writes_its_table(small_set, tmp_path, monkeypatch):
-    monkeypatch.setattr(contrastive, "RECIPE", replace(contrastive.RECIPE, model="net1d-tiny", batch_size=16))
-    results = contrastive.run(work=tmp_path / "work", docs=tmp_path / "docs", data_dir=small_set.path, epochs=1,
-                              workers=1, n_boot=20, log=lambda m: None)
+def test_contrastive_recipe_writes_its_table(small_set, tmp_path):
+    settings = contrastive.SETTINGS.with_epochs(1)
+    settings = replace(settings, pretrain=replace(settings.pretrain, model="net1d-tiny", batch_size=16), n_boot=20)
+    results = contrastive.run(settings, work=tmp_path / "work", docs=tmp_path / "docs", data_dir=small_set.path,
+                              workers=1)
     assert [r["fraction"] for r in results["rows"]] == [0.1, 1.0]
     assert "contrastive pretraining" in (tmp_path / "docs" / "contrastive.md").read_text()

@@ -67,9 +67,18 @@ def test_macro_micro_skip_labels_without_both_classes(tmp_path):
     assert all(f.stat().st_size > 1000 for f in files)
 
 
-def test_write_thresholds_into_card(tmp_path):
-    card = {"labels": ["A", "B"], "thresholds": [0.5, 0.5]}
-    (tmp_path / "card.json").write_text(json.dumps(card))
-    write_thresholds(tmp_path, {"B": 0.3}, source="val split")
+def test_write_thresholds_into_card_bumps_the_version(tmp_path):
+    from ecgcore.bundle import load_bundle, make_card, save_bundle
+    from ecgcore.model import create_model
+
+    model = create_model("net1d-tiny", n_classes=2)
+    save_bundle(model, make_card("t", model, ["A", "B"], version="1.0.0", training={"data": "d"}), tmp_path)
+    weights = (tmp_path / "model.safetensors").read_bytes()
+    assert write_thresholds(tmp_path, {"B": 0.3}, source="val split") == "1.0.1"
     saved = json.loads((tmp_path / "card.json").read_text())
-    assert saved["thresholds"] == [0.5, 0.3] and saved["training"]["thresholds_from"] == "val split"
+    assert saved["thresholds"] == [0.5, 0.3] and saved["version"] == "1.0.1"
+    assert saved["training"] == {"data": "d", "thresholds_from": "val split"}
+    assert (tmp_path / "model.safetensors").read_bytes() == weights   # weights untouched, hash still valid
+    assert load_bundle(tmp_path).card.thresholds == [0.5, 0.3]
+    # The same thresholds again change nothing: no new version.
+    assert write_thresholds(tmp_path, {"B": 0.3}, source="val split") == "1.0.1"

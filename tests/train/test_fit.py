@@ -95,3 +95,17 @@ def test_fit_with_pu_loss_learns_from_real_records(small_set, tmp_path):
                                         loss_options={"label_frequency": 0.8})
     assert np.mean(losses[-3:]) < 0.6 * losses[0]
     assert np.nanmean(auroc) > 0.9, auroc
+
+
+def test_resume_refuses_a_folder_trained_with_other_settings(small_set, tmp_path, caplog):
+    idx = small_set.indices(sources=["ptbxl"])[:16]
+    base = FitConfig(out_dir=str(tmp_path / "run"), model="net1d-tiny", labels=LABELS, epochs=1, batch_size=8,
+                     patience=None, augment=NO_AUGMENT, progress=False)
+    first = fit(base, small_set, idx, None)
+    with caplog.at_level("INFO", logger="train.fit"):
+        again = fit(replace(base, progress=True, num_threads=1), small_set, idx, None)  # same weights: reused
+    assert "resuming" in caplog.text
+    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()))
+    with pytest.raises(ValueError, match="other settings"):
+        fit(replace(base, lr=1e-4), small_set, idx, None)
+    fit(replace(base, lr=1e-4, resume=False), small_set, idx, None)  # starting over is allowed

@@ -124,7 +124,7 @@ def test_elkan_noto_estimate_recovers_the_label_frequency() -> None:
 
 
 def test_hide_positives_hides_the_fraction_in_the_given_rows_only() -> None:
-    from train.recipes.pu_labels import hide_positives
+    from train.recipes.experiments.pu_labels import hide_positives
 
     labels = np.zeros((100, 3), np.uint8)
     labels[:40, 0] = 1

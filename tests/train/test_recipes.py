@@ -1,10 +1,11 @@
-"""Issue #7's experiment recipes end to end on small real sets with a tiny network (CI-sized):
-they train, evaluate out-of-fold, write their report, and the single-lead recipe ships a bundle
-that predicts on a real AliveCor recording."""
+"""The recipes end to end on small real sets with a tiny network (CI-sized): they train, evaluate
+out-of-fold, write their report, and the single-lead recipe ships a bundle that predicts on a real
+AliveCor recording. Each test passes the recipe a tiny copy of its settings (nothing is patched)."""
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 
 import numpy as np
@@ -13,23 +14,21 @@ import pytest
 from ecgcore.bundle import load_bundle
 from ecgcore.io import read
 from ecgcore.predict import Predictor
-from train.recipes import downstream, learning_curve, pu_labels, single_lead
+from train.experiments import cv_splits, fraction_of_training
+from train.recipes.experiments import downstream, learning_curve, pu_labels
+from train.recipes.shipped import default_1lead, default_12lead
 
-TINY = {"model": "net1d-tiny", "batch_size": 16}
 
-
-@pytest.fixture
-def tiny_recipes(monkeypatch):
-    monkeypatch.setattr(pu_labels, "RECIPE", replace(pu_labels.RECIPE, **TINY))
-    monkeypatch.setattr(single_lead, "RECIPE", replace(single_lead.RECIPE, **TINY, model_overrides={"in_channels": 1}))
-    monkeypatch.setattr(downstream, "PRETRAIN", replace(downstream.PRETRAIN, **TINY))
-    monkeypatch.setattr(learning_curve, "RECIPE", replace(learning_curve.RECIPE, **TINY))
+def _tiny(config, **extra):
+    return replace(config, model="net1d-tiny", batch_size=16, **extra)
 
 
 @pytest.mark.slow
-def test_pu_recipe_writes_its_table(tiny_recipes, small_set, tmp_path):
-    results = pu_labels.run(work=tmp_path / "work", docs=tmp_path / "docs", data_dir=small_set.path,
-                            hidden_fractions=(0.5,), seeds=(0,), epochs=1, workers=1, n_boot=20, log=lambda m: None)
+def test_pu_recipe_writes_its_table(small_set, tmp_path, caplog):
+    settings = replace(pu_labels.SETTINGS, fit=_tiny(pu_labels.SETTINGS.fit, epochs=1), hidden_fractions=(0.5,),
+                       seeds=(0,), n_boot=20)
+    results = pu_labels.run(settings, work=tmp_path / "work", docs=tmp_path / "docs", data_dir=small_set.path,
+                            workers=1)
     assert {c["metric"] for c in results["comparisons"]} == {"auroc", "auprc"}
     row = results["comparisons"][0]
     assert 0 <= row["a"] <= 1 and 0 <= row["b"] <= 1 and row["diff_ci"][0] <= row["diff"] <= row["diff_ci"][1]
@@ -41,17 +40,19 @@ def test_pu_recipe_writes_its_table(tiny_recipes, small_set, tmp_path):
     assert set(calibration) == {("bce", 0.0), ("bce", 0.5), ("pu", 0.5)}
     assert "predicted / true positives" in text
     # A second run with the same configuration reuses the saved predictions instead of training.
-    logs: list[str] = []
-    again = pu_labels.run(work=tmp_path / "work", docs=tmp_path / "docs", data_dir=small_set.path,
-                          hidden_fractions=(0.5,), seeds=(0,), epochs=1, workers=1, n_boot=20, log=logs.append)
-    assert any("reusing" in line for line in logs) and again["comparisons"][0]["a"] == row["a"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=pu_labels.__name__):
+        again = pu_labels.run(settings, work=tmp_path / "work", docs=tmp_path / "docs", data_dir=small_set.path,
+                              workers=1)
+    assert "reusing" in caplog.text and again["comparisons"][0]["a"] == row["a"]
 
 
 @pytest.mark.slow
-def test_learning_curve_recipe_reports_gains_per_fraction(tiny_recipes, small_set, tmp_path):
-    results = learning_curve.run(work=tmp_path / "work", docs=tmp_path / "docs", data_dir=small_set.path,
-                                 fractions=(1.0, 0.5), seeds=(0, 1), epochs=1, workers=1, n_boot=20,
-                                 log=lambda m: None)
+def test_learning_curve_recipe_reports_gains_per_fraction(small_set, tmp_path):
+    settings = replace(learning_curve.SETTINGS, fit=_tiny(learning_curve.SETTINGS.fit, epochs=1), fractions=(1.0, 0.5),
+                       seeds=(0, 1), n_boot=20)
+    results = learning_curve.run(settings, work=tmp_path / "work", docs=tmp_path / "docs", data_dir=small_set.path,
+                                 workers=1)
     points = results["points"]
     assert [p["fraction"] for p in points] == [0.5, 1.0]
     assert points[0]["n_ptbxl_train_per_fold"] < points[1]["n_ptbxl_train_per_fold"]
@@ -62,48 +63,60 @@ def test_learning_curve_recipe_reports_gains_per_fraction(tiny_recipes, small_se
         assert 0 <= p["ensemble_macro_auroc"] <= 1
     gain = next(g for g in results["gains"] if g["metric"] == "macro_auroc")
     assert gain["gain"] == pytest.approx(points[1]["macro_auroc"] - points[0]["macro_auroc"])
-    # Seed 0 shares the shipped recipe's folder names; other seeds get their own.
+    # Seed 0 shares the default recipe's folder names; other seeds get their own.
     assert (tmp_path / "work" / "cv50-0" / "last.pt").is_file()
     assert (tmp_path / "work" / "cv100-4-s1" / "last.pt").is_file()
     text = (tmp_path / "docs" / "learning_curve.md").read_text()
     assert "per doubling" in text and "2-seed ensemble" in text and (tmp_path / "docs" / "learning_curve.png").stat().st_size > 1000
 
 
-def test_learning_curve_seed_zero_draws_the_shipped_recipes_records(small_set):
-    from train.experiments import CV_GROUPS, cv_splits, subsample
+def test_learning_curve_seed_zero_is_the_default_recipes_cross_validation(small_set, tmp_path):
+    labels = ["NORMAL ECG", "SINUS RHYTHM"]
+    shipped = default_12lead.fold_fits(default_12lead.SETTINGS, small_set, labels, tmp_path)
+    curve = learning_curve.fold_fits(learning_curve.SETTINGS, small_set, labels, tmp_path)
+    seed0 = learning_curve.SETTINGS.fit.seed
+    assert [j for j in curve if j.fraction == 1.0 and j.config.seed == seed0] == shipped   # same fits, same folders
+    assert len(curve) == len(learning_curve.SETTINGS.seeds) * len(learning_curve.SETTINGS.fractions) * len(shipped)
 
+
+def test_fraction_of_training_is_seeded_and_keeps_other_sources(small_set):
     ts = small_set
     ptb = ts.indices(sources=["ptbxl"])
-    for fold, (group, (train, _)) in enumerate(zip(CV_GROUPS, cv_splits(ts))):
-        held = ts.indices(sources=["ptbxl"], folds=group)
-        shipped = subsample(np.setdiff1d(ptb, held), 0.5, learning_curve.RECIPE.seed + fold)
-        ours = learning_curve.training_records(ts, train, fold, 0.5, seed=0)
-        assert np.array_equal(ours[: len(shipped)], shipped)
-        assert not np.array_equal(learning_curve.training_records(ts, train, fold, 0.5, seed=1), ours)
+    for fold, (train, _) in enumerate(cv_splits(ts)):
+        half = fraction_of_training(ts, train, 0.5, seed=fold)
+        assert set(half) <= set(train) and set(np.setdiff1d(train, ptb)) <= set(half)
+        assert np.isin(half, ptb).sum() == max(8, round(0.5 * np.isin(train, ptb).sum()))
+        assert np.array_equal(fraction_of_training(ts, train, 0.5, seed=fold), half)
+        assert not np.array_equal(fraction_of_training(ts, train, 0.5, seed=fold + 1), half)
+        assert np.array_equal(np.sort(fraction_of_training(ts, train, 1.0, seed=fold)), train)
 
 
 def test_doubling_slope_is_the_gain_per_doubling():
     assert learning_curve.doubling_slope(np.array([100, 200, 400]), np.array([0.70, 0.72, 0.74])) == pytest.approx(0.02)
 
 
-def _run_single_lead(small_set, cinc2017_set, tmp_path, log=lambda m: None):
-    return single_lead.run(work=tmp_path / "work", docs=tmp_path / "docs", models_dir=tmp_path / "models",
-                           data_12lead=small_set.path, data_cinc2017=cinc2017_set.path,
-                           reference_work=tmp_path / "ref", seeds=(0,), epochs=1, final_epochs=1, workers=1,
-                           n_boot=20, log=log)
+def _tiny_single_lead(**extra):
+    settings = default_1lead.SETTINGS.with_epochs(1)
+    return replace(settings, fit=_tiny(settings.fit, model_overrides={"in_channels": 1}),
+                   reference_fit=_tiny(settings.reference_fit), final_epochs=1, seeds=(0,), n_boot=20, **extra)
+
+
+def _run_single_lead(small_set, cinc2017_set, tmp_path):
+    return default_1lead.run(_tiny_single_lead(), work=tmp_path / "work", docs=tmp_path / "docs",
+                             models_dir=tmp_path / "models", data_12lead=small_set.path,
+                             data_cinc2017=cinc2017_set.path, workers=1)
 
 
 @pytest.mark.slow
-def test_single_lead_recipe_ships_a_working_bundle(tiny_recipes, small_set, cinc2017_set, tmp_path,
-                                                   shared_data_dir, monkeypatch):
+def test_single_lead_recipe_ships_a_working_bundle(small_set, cinc2017_set, tmp_path, shared_data_dir, monkeypatch):
     # A tiny model on 60 recordings validates nothing on the device hold-out; pretend one label passed
     # to exercise the shipping path (the rule itself is tested below and in the next test).
-    monkeypatch.setattr(single_lead, "labels_with_skill", lambda per_label, labels: ["SINUS RHYTHM"])
+    monkeypatch.setattr(default_1lead, "labels_with_skill", lambda per_label, labels: ["SINUS RHYTHM"])
     results = _run_single_lead(small_set, cinc2017_set, tmp_path)
     assert results["chosen_variant"] in ("lead-i", "axis")
     assert set(results["per_label"]) == {"12-lead", "lead-i", "axis"}
-    bundle = load_bundle(tmp_path / "models" / single_lead.NAME)
-    assert bundle.card.input_leads == ["I"] and bundle.card.default
+    bundle = load_bundle(tmp_path / "models" / default_1lead.NAME)
+    assert bundle.card.input_leads == ["I"] and bundle.card.default and bundle.card.version == "1.0.0"
     assert bundle.card.training["data"]["sources"]["cinc2017"] == len(cinc2017_set)
     assert bundle.card.trained_labels == ["SINUS RHYTHM"]
     record = read(shared_data_dir / "cinc2017_subset" / "training2017" / "A00001.hea")
@@ -111,24 +124,31 @@ def test_single_lead_recipe_ships_a_working_bundle(tiny_recipes, small_set, cinc
     assert [f.label for f in prediction.findings] == ["SINUS RHYTHM"] and 0 <= prediction.findings[0].probability <= 1
     assert set(results["device_check"]) == set(bundle.card.training["trained_on"])
     assert "Device check" in (tmp_path / "docs" / "single_lead.md").read_text()
+    # The 12-lead reference of part A is this recipe's own fit, in its own folder.
+    assert (tmp_path / "work" / "12lead-s0-f0" / "bundle").is_dir()
+    # Running the recipe again reuses every fit and writes the same bundle: its version stays.
+    _run_single_lead(small_set, cinc2017_set, tmp_path)
+    assert load_bundle(tmp_path / "models" / default_1lead.NAME).card.version == "1.0.0"
 
 
 @pytest.mark.slow
-def test_single_lead_recipe_ships_nothing_without_a_validated_label(tiny_recipes, small_set, cinc2017_set,
-                                                                     tmp_path, monkeypatch):
-    monkeypatch.setattr(single_lead, "labels_with_skill", lambda per_label, labels: [])
-    logs: list[str] = []
-    _run_single_lead(small_set, cinc2017_set, tmp_path, log=logs.append)
-    assert not (tmp_path / "models" / single_lead.NAME).exists()
-    assert any("NOT written" in line for line in logs)
+def test_single_lead_recipe_ships_nothing_without_a_validated_label(small_set, cinc2017_set, tmp_path, monkeypatch,
+                                                                     caplog):
+    monkeypatch.setattr(default_1lead, "labels_with_skill", lambda per_label, labels: [])
+    with caplog.at_level(logging.WARNING, logger=default_1lead.__name__):
+        _run_single_lead(small_set, cinc2017_set, tmp_path)
+    assert not (tmp_path / "models" / default_1lead.NAME).exists()
+    assert "NOT written" in caplog.text
 
 
 @pytest.mark.slow
-def test_downstream_recipe_compares_four_methods(tiny_recipes, small_set, tmp_path):
-    results = downstream.run(work=tmp_path / "work", docs=tmp_path / "docs", data_dir=small_set.path, epochs=1,
-                             workers=1, n_boot=20, log=lambda m: None)
+def test_downstream_recipe_compares_four_methods(small_set, tmp_path):
+    settings = downstream.SETTINGS.with_epochs(1)
+    settings = replace(settings, pretrain=_tiny(settings.pretrain), n_boot=20)
+    results = downstream.run(settings, work=tmp_path / "work", docs=tmp_path / "docs", data_dir=small_set.path,
+                             workers=1)
     assert [(r["fraction"], r["method"]) for r in results["rows"]] == [
-        (f, m) for f in downstream.FRACTIONS for m in downstream.METHODS]
+        (f, m) for f in downstream.SETTINGS.fractions for m in downstream.METHODS]
     for row in results["rows"]:
         assert np.isfinite(row["age"]["mae"]) and row["age"]["n"] > 0
     assert {(d["a"], d["b"]) for d in results["differences"]} == set(downstream.COMPARISONS)
@@ -140,4 +160,4 @@ def test_downstream_recipe_compares_four_methods(tiny_recipes, small_set, tmp_pa
 def test_labels_without_skill_are_hidden():
     per_label = {"A": {"auroc": 0.9, "auroc_ci": [0.8, 0.95]}, "B": {"auroc": 0.6, "auroc_ci": [0.45, 0.75]},
                  "C": {"auroc": 0.7}}
-    assert single_lead.labels_with_skill(per_label, ["A", "B", "C", "D"]) == ["A"]
+    assert default_1lead.labels_with_skill(per_label, ["A", "B", "C", "D"]) == ["A"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import shutil
 import time
@@ -39,6 +40,8 @@ FORMAT = "ecgfounder-training-set"
 FORMAT_VERSION = 1
 SHARD_RECORDS = 2048
 META_COLUMNS = ["record_id", "source", "patient_id", "fold", "split", "age", "sex", "path"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -150,8 +153,8 @@ def build(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
-    if skipped and progress:
-        print(f"{out_dir}: {n} records written, {len(skipped)} skipped (listed in manifest.json)")
+    if skipped:
+        logger.warning("%s: %d records written, %d skipped (listed in manifest.json)", out_dir, n, len(skipped))
     return BuildResult(out_dir, n, skipped)
 
 

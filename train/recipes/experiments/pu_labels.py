@@ -1,6 +1,6 @@
 """Experiment 1 (issue #7): does positive-unlabeled (PU) learning beat BCE when labels are incomplete?
 
-Protocol (one command: ``python scripts/run_experiment.py pu``, about 35 min on 2 CPU cores):
+Protocol (one command: ``python -m train recipe run pu-labels``, about 35 min on 2 CPU cores):
 
 1. The real 12-lead data (PTB-XL folds 1-9 + CinC 2021 + CODE-15% samples) and the default
    model's labels (>= 10 positives and negatives).
@@ -17,24 +17,56 @@ Protocol (one command: ``python scripts/run_experiment.py pu``, about 35 min on 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from train.augment import AugmentConfig
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
 from train.experiments import bootstrap_statistic, cv_splits, fmt_ci, fmt_diff, paired_bootstrap, run_jobs, write_experiment_report
-from train.fit import fit, predict_probabilities, select_labels
-from train.recipes.default_12lead import RECIPE as DEFAULT_RECIPE
+from train.fit import FitConfig, fit, predict_probabilities, select_labels
+from train.paths import ARTIFACTS_DIR, EXPERIMENT_DOCS_DIR, LOCAL_DATA_DIR, SHARED_DATA_DIR
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
-HIDDEN_FRACTIONS = (0.3, 0.6)
-SEEDS = (0, 1)
-EPOCHS = 20
-RECIPE = replace(DEFAULT_RECIPE, epochs=EPOCHS, bundle_name="pu-experiment")
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    fit: FitConfig                       # every fit (both losses); its epochs are the experiment's budget
+    hidden_fractions: tuple[float, ...]  # share of each label's training positives set to 0
+    seeds: tuple[int, ...]
+    n_boot: int                          # paired bootstrap resamples
+
+    def with_epochs(self, epochs: int) -> "Settings":
+        return replace(self, fit=replace(self.fit, epochs=epochs))
+
+
+SETTINGS = Settings(
+    fit=FitConfig(
+        out_dir="",
+        model="net1d-small-12lead",
+        epochs=20,
+        batch_size=32,
+        lr=3e-3,
+        weight_decay=0.05,
+        warmup_epochs=1.0,
+        schedule="cosine",
+        patience=None,
+        seed=20261124,
+        min_positives=10,
+        augment=AugmentConfig(),
+        bundle_name="pu-experiment",
+        progress=False,
+        num_threads=1,
+    ),
+    hidden_fractions=(0.3, 0.6),
+    seeds=(0, 1),
+    n_boot=500,
+)
 
 
 def hide_positives(labels: np.ndarray, mask: np.ndarray, rows: np.ndarray, columns: np.ndarray,
@@ -59,12 +91,12 @@ def hide_positives(labels: np.ndarray, mask: np.ndarray, rows: np.ndarray, colum
 class Job:
     dataset: str
     work: str
+    config: FitConfig   # the experiment's fit settings
     labels: tuple[str, ...]
     loss: str           # "bce" or "pu"
     hidden: float       # fraction of training positives hidden
     seed: int
     fold: int
-    epochs: int
 
 
 def run_job(job: Job) -> np.ndarray:
@@ -80,32 +112,32 @@ def run_job(job: Job) -> np.ndarray:
         ts_train = ts
     options = {"label_frequency": 1.0 - job.hidden} if job.loss == "pu" else {}
     out = Path(job.work) / f"{job.loss}-h{int(job.hidden * 100)}-s{job.seed}-f{job.fold}"
-    config = replace(RECIPE, out_dir=str(out), labels=list(job.labels), epochs=job.epochs, loss=job.loss,
-                     loss_options=options, seed=RECIPE.seed + job.seed)
+    config = replace(job.config, out_dir=str(out), labels=list(job.labels), loss=job.loss, loss_options=options,
+                     seed=job.config.seed + job.seed)
     result = fit(config, ts_train, train_idx, None)
     return predict_probabilities(result.model, ts, held)[:, cols]
 
 
-def run(*, work: Path = REPO / "artifacts" / "pu_labels", docs: Path = REPO / "docs" / "experiments",
-        data_dir: Path = REPO / "data" / "local" / "shared-12lead", shared: Path = SHARED,
-        hidden_fractions=HIDDEN_FRACTIONS, seeds=SEEDS, epochs: int = EPOCHS, workers: int | None = None,
-        n_boot: int = 500, log=print) -> dict:
+def run(settings: Settings = SETTINGS, *, work: Path = ARTIFACTS_DIR / "pu_labels", docs: Path = EXPERIMENT_DOCS_DIR,
+        data_dir: Path = LOCAL_DATA_DIR / "shared-12lead", shared: Path = SHARED_DATA_DIR,
+        workers: int | None = None) -> dict:
     t0 = time.time()
+    hidden_fractions, seeds, epochs, n_boot = settings.hidden_fractions, settings.seeds, settings.fit.epochs, settings.n_boot
     ts = ensure_dataset("shared", shared, data_dir)
-    labels = select_labels(ts, np.arange(len(ts)), RECIPE.min_positives)
+    labels = select_labels(ts, np.arange(len(ts)), settings.fit.min_positives)
     splits = cv_splits(ts)
     variants = [("bce", 0.0)] + [(loss, h) for h in hidden_fractions for loss in ("bce", "pu")]
     # Seed-major order: if a run is cut short, the finished seeds are complete for every variant.
-    jobs = [Job(str(ts.path), str(work), tuple(labels), loss, h, seed, k, epochs)
+    jobs = [Job(str(ts.path), str(work), settings.fit, tuple(labels), loss, h, seed, k)
             for seed in seeds for loss, h in variants for k in range(len(splits))]
     held = np.concatenate([h for _, h in splits])
     cols = ts.label_columns(labels)
     y, m = ts.labels[held][:, cols], ts.mask[held][:, cols]
     signature = json.dumps({"labels": labels, "seeds": list(seeds), "variants": variants, "epochs": epochs,
-                            "recipe": RECIPE.to_dict() | {"out_dir": None}}, sort_keys=True, default=str)
+                            "recipe": settings.fit.to_dict() | {"out_dir": None}}, sort_keys=True, default=str)
     oof = _cached_oof(work / "oof.npz", signature, variants)
     if oof is None:
-        log(f"{len(labels)} labels, {len(splits)} folds, {len(jobs)} fits")
+        logger.info("%d labels, %d folds, %d fits", len(labels), len(splits), len(jobs))
         probs = run_jobs(run_job, jobs, workers=workers, desc="PU experiment")
         oof = {}
         for loss, h in variants:
@@ -115,7 +147,7 @@ def run(*, work: Path = REPO / "artifacts" / "pu_labels", docs: Path = REPO / "d
         np.savez(work / "oof.npz", held=held, labels=np.array(labels), signature=np.array(signature),
                  **{_key(loss, h): np.stack(v) for (loss, h), v in oof.items()})
     else:
-        log(f"reusing the out-of-fold predictions in {work / 'oof.npz'} (same labels, seeds, epochs, recipe)")
+        logger.info("reusing the out-of-fold predictions in %s (same labels, seeds, epochs, recipe)", work / "oof.npz")
 
     top10 = [labels[j] for j in np.argsort(-(y * m).sum(0), kind="stable")[:10]]
     top_cols = np.array([labels.index(n) for n in top10])
@@ -135,12 +167,12 @@ def run(*, work: Path = REPO / "artifacts" / "pu_labels", docs: Path = REPO / "d
                 ceiling = ceilings[(subset, metric)]
                 results["comparisons"].append({"hidden": h, "subset": subset, **c.to_dict(),
                                                "complete_bce": ceiling.a, "complete_bce_ci": ceiling.a_ci})
-                log(f"hidden {h:.0%} {subset} {metric}: BCE {c.a:.3f} PU {c.b:.3f} diff {c.diff:+.3f} "
-                    f"{c.diff_ci}")
+                logger.info(f"hidden {h:.0%} {subset} {metric}: BCE {c.a:.3f} PU {c.b:.3f} diff {c.diff:+.3f} "
+                            f"{c.diff_ci}")
     results["calibration"] = [_calibration(y, m, loss, h, oof[(loss, h)], n_boot) for loss, h in variants]
     results["minutes"] = (time.time() - t0) / 60
     write_experiment_report(docs, "pu_labels", results, report(results), _plot)
-    log(f"done in {results['minutes']:.0f} min")
+    logger.info("done in %.0f min", results["minutes"])
     return results
 
 

@@ -1,13 +1,12 @@
-"""Experiment 2 (issue #7) and the shipped single-lead model: electrical-axis lead augmentation.
+"""The shipped single-lead model, and experiment 2 (issue #7) that chooses it: electrical-axis lead augmentation.
 
-One command: ``python scripts/run_experiment.py single-lead`` (about 45 min on 2 CPU cores).
+One command: ``python -m train recipe run default-1lead`` (about 45 min on 2 CPU cores).
 
 A. Does the augmentation help? Patient-disjoint 5-fold CV over PTB-XL (as for the default model),
-   the 12-lead training data only, the default model's labels, two seeds. Single-lead models
+   the 12-lead training data only, the default model's labels. Single-lead models
    (``net1d-small-1lead``, lead I input) trained on real lead I vs on virtual leads
    (:func:`train.augment.virtual_single_lead`), both scored on the *real* lead I of the held-out
-   fold, next to the 12-lead model with the same recipe (the PU experiment's complete-label BCE
-   fits, reused when present).
+   fold, next to a 12-lead model with the same budget (``Settings.reference_fit``).
 B. The shipped single-lead model: the better variant of A trained on the 12-lead data (seen
    through lead I) plus the 2,500 CinC 2017 AliveCor recordings (N/A/O/~). Held-out check on
    CinC 2017 folds 1-2 (AF and sinus rhythm AUROC; both variants with ``compare_on_cinc``), then
@@ -16,10 +15,13 @@ B. The shipped single-lead model: the better variant of A trained on the 12-lead
    on the held-out predictions of A (PTB-XL labels) and B (CinC 2017 labels). Only labels
    validated on held-out device recordings with an AUROC CI above chance are shown
    (:func:`labels_with_skill`); the device check measures why.
+
+The tables go to ``docs/experiments/single_lead.*`` (section 2 of docs/experiments.md).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,25 +31,91 @@ import numpy as np
 
 from ecgcore.bundle import make_card, save_bundle
 
-from train.augment import AxisAugmentConfig
+from train.augment import AugmentConfig, AxisAugmentConfig
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
 from train.data.single_lead import SingleLeadSet
 from train.evaluate import choose_thresholds, evaluate_predictions
 from train.experiments import cv_splits, fmt_ci, fmt_diff, paired_bootstrap, run_jobs, write_experiment_report
-from train.fit import fit, predict_probabilities, select_labels
-from train.recipes import pu_labels
+from train.fit import FitConfig, fit, predict_probabilities, select_labels
+from train.paths import ARTIFACTS_DIR, EXPERIMENT_DOCS_DIR, LOCAL_DATA_DIR, MODELS_DIR, SHARED_DATA_DIR
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
+logger = logging.getLogger(__name__)
+
 NAME = "net1d-small-1lead-default"
-SEEDS = (0,)                        # one seed fits the 1-hour budget; --seeds 0,1 for two
-EPOCHS = pu_labels.EPOCHS           # the same budget as the 12-lead reference
-FINAL_EPOCHS = 12                   # 6x more records per epoch once CinC 2017 is in
-CINC_HOLDOUT_FOLDS = (1, 2)
-AXIS = AxisAugmentConfig()
-RECIPE = replace(pu_labels.RECIPE, model="net1d-small-1lead", bundle_name=NAME)
-VARIANTS = {"lead-i": None, "axis": AXIS}
+RECIPE_FILE = "train/recipes/shipped/default_1lead.py"
+COMMAND = "python -m train recipe run default-1lead"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides what this recipe trains and ships."""
+
+    fit: FitConfig                    # every single-lead fit (part A with its epochs, part B with final_epochs)
+    reference_fit: FitConfig          # part A's 12-lead reference: masked BCE, the same budget
+    final_epochs: int                 # part B: 6x more records per epoch once CinC 2017 is in
+    seeds: tuple[int, ...]            # part A; one seed fits the 1-hour budget
+    cinc_holdout_folds: tuple[int, ...]
+    axis: AxisAugmentConfig           # the electrical-axis augmentation of the "axis" variant
+    n_boot: int
+    compare_on_cinc: bool             # part B hold-out for both variants, not only the chosen one
+    name: str
+    version: str
+
+    def with_epochs(self, epochs: int) -> "Settings":
+        """Part A's budget (single-lead and reference fits); part B keeps ``final_epochs``."""
+        return replace(self, fit=replace(self.fit, epochs=epochs), reference_fit=replace(self.reference_fit, epochs=epochs))
+
+    def variants(self) -> dict[str, AxisAugmentConfig | None]:
+        return {"lead-i": None, "axis": self.axis}
+
+
+SETTINGS = Settings(
+    fit=FitConfig(
+        out_dir="",
+        model="net1d-small-1lead",
+        epochs=20,
+        batch_size=32,
+        lr=3e-3,
+        weight_decay=0.05,
+        warmup_epochs=1.0,
+        schedule="cosine",
+        patience=None,
+        seed=20261124,
+        min_positives=10,
+        augment=AugmentConfig(),
+        bundle_name=NAME,
+        progress=False,
+        num_threads=1,
+    ),
+    reference_fit=FitConfig(
+        out_dir="",
+        model="net1d-small-12lead",
+        epochs=20,
+        batch_size=32,
+        lr=3e-3,
+        weight_decay=0.05,
+        warmup_epochs=1.0,
+        schedule="cosine",
+        patience=None,
+        seed=20261124,
+        min_positives=10,
+        augment=AugmentConfig(),
+        loss="bce",
+        bundle_name="net1d-small-12lead-reference",
+        progress=False,
+        num_threads=1,
+    ),
+    final_epochs=12,
+    seeds=(0,),
+    cinc_holdout_folds=(1, 2),
+    axis=AxisAugmentConfig(),
+    n_boot=500,
+    compare_on_cinc=False,
+    name=NAME,
+    version="1.0.0",
+)
+VARIANTS = ("lead-i", "axis")
 _VARIANT_NAMES = {"lead-i": "lead I", "axis": "lead I + axis augmentation"}
 
 
@@ -56,21 +124,23 @@ class Job:
     data_12lead: str
     data_cinc2017: str | None       # None: the 12-lead data only (part A)
     work: str
+    config: FitConfig               # Settings.fit with the epochs of the part
+    axis: AxisAugmentConfig | None  # the variant's augmentation (None: real lead I)
+    cinc_holdout_folds: tuple[int, ...]
     labels: tuple[str, ...]
     variant: str                    # "lead-i" or "axis"
     seed: int
     fold: int | None                # part A: CV fold; None: part B (CinC hold-out, or all with train_all)
-    epochs: int
     train_all: bool = False
 
 
-def single_lead_set(data_12lead: str, data_cinc2017: str | None, variant: str) -> SingleLeadSet:
+def single_lead_set(data_12lead: str, data_cinc2017: str | None, axis: AxisAugmentConfig | None) -> SingleLeadSet:
     sets = [TrainingSet(data_12lead)] + ([TrainingSet(data_cinc2017)] if data_cinc2017 else [])
-    return SingleLeadSet(sets, lead="I", axis=VARIANTS[variant])
+    return SingleLeadSet(sets, lead="I", axis=axis)
 
 
 def run_job(job: Job) -> Any:
-    ts = single_lead_set(job.data_12lead, job.data_cinc2017, job.variant)
+    ts = single_lead_set(job.data_12lead, job.data_cinc2017, job.axis)
     if job.fold is not None:
         train_idx, held = cv_splits(ts)[job.fold]
         name = f"{job.variant}-s{job.seed}-f{job.fold}"
@@ -78,39 +148,59 @@ def run_job(job: Job) -> Any:
         train_idx, held = np.arange(len(ts)), None
         name = f"final-{job.variant}"
     else:
-        held = ts.indices(sources=["cinc2017"], folds=CINC_HOLDOUT_FOLDS)
+        held = ts.indices(sources=["cinc2017"], folds=job.cinc_holdout_folds)
         train_idx = np.setdiff1d(np.arange(len(ts)), held)
         name = f"cinc-holdout-{job.variant}-s{job.seed}"
-    config = replace(RECIPE, out_dir=str(Path(job.work) / name), labels=list(job.labels), epochs=job.epochs,
-                     seed=RECIPE.seed + job.seed)
+    config = replace(job.config, out_dir=str(Path(job.work) / name), labels=list(job.labels),
+                     seed=job.config.seed + job.seed)
     result = fit(config, ts, train_idx, None)
     if held is None:
         return result.model.cpu().eval()
     return predict_probabilities(result.model, ts, held)[:, ts.label_columns(job.labels)]
 
 
-def run(*, work: Path = REPO / "artifacts" / "single_lead", docs: Path = REPO / "docs" / "experiments",
-        models_dir: Path = REPO / "models", shared: Path = SHARED,
-        data_12lead: Path = REPO / "data" / "local" / "shared-12lead",
-        data_cinc2017: Path = REPO / "data" / "local" / "cinc2017", seeds=SEEDS, epochs: int = EPOCHS,
-        final_epochs: int = FINAL_EPOCHS, workers: int | None = None, n_boot: int = 500, ship: bool = True,
-        reference_work: Path = REPO / "artifacts" / "pu_labels", compare_on_cinc: bool = False,
-        log=print) -> dict:
+@dataclass(frozen=True)
+class ReferenceJob:
+    dataset: str
+    work: str
+    config: FitConfig
+    labels: tuple[str, ...]
+    seed: int
+    fold: int
+
+
+def run_reference_job(job: ReferenceJob) -> np.ndarray:
+    """Part A's 12-lead reference on one fold: its held-out probabilities over ``job.labels``."""
+    ts = TrainingSet(job.dataset)
+    train_idx, held = cv_splits(ts)[job.fold]
+    config = replace(job.config, out_dir=str(Path(job.work) / f"12lead-s{job.seed}-f{job.fold}"),
+                     labels=list(job.labels), seed=job.config.seed + job.seed)
+    result = fit(config, ts, train_idx, None)
+    return predict_probabilities(result.model, ts, held)[:, ts.label_columns(job.labels)]
+
+
+def run(settings: Settings = SETTINGS, *, work: Path = ARTIFACTS_DIR / "single_lead", docs: Path = EXPERIMENT_DOCS_DIR,
+        models_dir: Path = MODELS_DIR, shared: Path = SHARED_DATA_DIR,
+        data_12lead: Path = LOCAL_DATA_DIR / "shared-12lead", data_cinc2017: Path = LOCAL_DATA_DIR / "cinc2017",
+        workers: int | None = None, ship: bool = True) -> dict:
+    seeds, epochs, final_epochs, n_boot = settings.seeds, settings.fit.epochs, settings.final_epochs, settings.n_boot
+    variants = settings.variants()
     t0 = time.time()
     ts12 = ensure_dataset("shared", shared, data_12lead)
     cinc = ensure_dataset("cinc2017", shared / "cinc2017_subset", data_cinc2017)
-    labels = select_labels(ts12, np.arange(len(ts12)), RECIPE.min_positives)
+    labels = select_labels(ts12, np.arange(len(ts12)), settings.fit.min_positives)
     splits = cv_splits(ts12)
     cols = ts12.label_columns(labels)
 
     # A: lead I vs axis augmentation vs the 12-lead reference, same folds, seeds and budget.
-    jobs_a = [Job(str(ts12.path), None, str(work), tuple(labels), v, seed, k, epochs)
+    jobs_a = [Job(str(ts12.path), None, str(work), settings.fit, variants[v], settings.cinc_holdout_folds,
+                  tuple(labels), v, seed, k)
               for seed in seeds for v in VARIANTS for k in range(len(splits))]
-    ref_jobs = [pu_labels.Job(str(ts12.path), str(reference_work), tuple(labels), "bce", 0.0,
-                              seed, k, epochs) for seed in seeds for k in range(len(splits))]
-    log(f"A: {len(jobs_a)} single-lead fits + {len(ref_jobs)} 12-lead reference fits (reused when present)")
+    ref_jobs = [ReferenceJob(str(ts12.path), str(work), settings.reference_fit, tuple(labels), seed, k)
+                for seed in seeds for k in range(len(splits))]
+    logger.info("A: %d single-lead fits + %d 12-lead reference fits", len(jobs_a), len(ref_jobs))
     probs_a = run_jobs(run_job, jobs_a, workers=workers, desc="single-lead CV")
-    probs_ref = run_jobs(pu_labels.run_job, ref_jobs, workers=workers, desc="12-lead reference")
+    probs_ref = run_jobs(run_reference_job, ref_jobs, workers=workers, desc="12-lead reference")
     held = np.concatenate([h for _, h in splits])
     y, m = ts12.labels[held][:, cols], ts12.mask[held][:, cols]
 
@@ -120,15 +210,15 @@ def run(*, work: Path = REPO / "artifacts" / "single_lead", docs: Path = REPO / 
 
     oof_ref = [np.concatenate([p for j, p in zip(ref_jobs, probs_ref) if j.seed == seed]) for seed in seeds]
     results: dict[str, Any] = {"labels": labels, "seeds": list(seeds), "epochs": epochs, "n_records": int(len(held)),
-                               "n_boot": n_boot, "axis_config": AXIS.to_dict(), "comparisons": []}
+                               "n_boot": n_boot, "axis_config": settings.axis.to_dict(), "comparisons": []}
     for metric in ("auroc", "auprc"):
         aug = paired_bootstrap(y, m, oof("lead-i"), oof("axis"), metric=metric, n_boot=n_boot)
         gap = paired_bootstrap(y, m, oof_ref, oof("axis"), metric=metric, n_boot=n_boot)
         gap_plain = paired_bootstrap(y, m, oof_ref, oof("lead-i"), metric=metric, n_boot=n_boot)
         results["comparisons"].append({"metric": metric, "axis_vs_lead_i": aug.to_dict(),
                                        "axis_vs_12lead": gap.to_dict(), "lead_i_vs_12lead": gap_plain.to_dict()})
-        log(f"A {metric}: 12-lead {gap.a:.3f}, lead I {aug.a:.3f}, lead I + axis {aug.b:.3f} "
-            f"(axis - lead I {aug.diff:+.3f} {aug.diff_ci})")
+        logger.info(f"A {metric}: 12-lead {gap.a:.3f}, lead I {aug.a:.3f}, lead I + axis {aug.b:.3f} "
+                    f"(axis - lead I {aug.diff:+.3f} {aug.diff_ci})")
     per_label = {}
     mean = {name: np.mean(v, axis=0) for name, v in (("12-lead", oof_ref), ("lead-i", oof("lead-i")),
                                                      ("axis", oof("axis")))}
@@ -140,25 +230,26 @@ def run(*, work: Path = REPO / "artifacts" / "single_lead", docs: Path = REPO / 
     auroc = next(c for c in results["comparisons"] if c["metric"] == "auroc")["axis_vs_lead_i"]
     chosen = "axis" if auroc["diff"] >= 0 else "lead-i"
     results["chosen_variant"] = chosen
-    log(f"shipped variant: {chosen}")
+    logger.info("shipped variant: %s", chosen)
 
     # B: CinC 2017 hold-out for both variants, then the final model.
     both = SingleLeadSet([ts12, cinc])
-    all_labels = select_labels(both, np.arange(len(both)), RECIPE.min_positives)
-    cinc_held = both.indices(sources=["cinc2017"], folds=CINC_HOLDOUT_FOLDS)
+    all_labels = select_labels(both, np.arange(len(both)), settings.fit.min_positives)
+    cinc_held = both.indices(sources=["cinc2017"], folds=settings.cinc_holdout_folds)
     cinc_labels = [n for n in ("ATRIAL FIBRILLATION", "SINUS RHYTHM") if n in all_labels]
-    variants_b = list(VARIANTS) if compare_on_cinc else [chosen]
-    jobs_b = [Job(str(ts12.path), str(cinc.path), str(work), tuple(all_labels), v, 0, None, final_epochs)
-              for v in variants_b]
+    variants_b = list(VARIANTS) if settings.compare_on_cinc else [chosen]
+    config_b = replace(settings.fit, epochs=final_epochs)
+    jobs_b = [Job(str(ts12.path), str(cinc.path), str(work), config_b, variants[v], settings.cinc_holdout_folds,
+                  tuple(all_labels), v, 0, None) for v in variants_b]
     if ship:
-        jobs_b.append(Job(str(ts12.path), str(cinc.path), str(work), tuple(all_labels), chosen, 0, None,
-                          final_epochs, train_all=True))
-    log(f"B: {len(jobs_b)} fits on 12-lead + CinC 2017 ({len(all_labels)} labels)")
+        jobs_b.append(Job(str(ts12.path), str(cinc.path), str(work), config_b, variants[chosen],
+                          settings.cinc_holdout_folds, tuple(all_labels), chosen, 0, None, train_all=True))
+    logger.info("B: %d fits on 12-lead + CinC 2017 (%d labels)", len(jobs_b), len(all_labels))
     out_b = run_jobs(run_job, jobs_b, workers=workers, desc="single-lead + CinC 2017")
     bc = both.label_columns(cinc_labels)
     yb, mb = both.labels[cinc_held][:, bc], both.mask[cinc_held][:, bc]
     in_all = [all_labels.index(n) for n in cinc_labels]
-    results["cinc2017_holdout"] = {"folds": list(CINC_HOLDOUT_FOLDS), "n_records": int(len(cinc_held)),
+    results["cinc2017_holdout"] = {"folds": list(settings.cinc_holdout_folds), "n_records": int(len(cinc_held)),
                                    "epochs": final_epochs}
     for job, probs in zip(jobs_b, out_b):
         if job.train_all:
@@ -184,11 +275,11 @@ def run(*, work: Path = REPO / "artifacts" / "single_lead", docs: Path = REPO / 
     write_experiment_report(docs, "single_lead", results, report(results), _plot)
     if ship and not results["shown_labels"]:
         # A card with no trained labels would show every output: better no bundle than that.
-        log("no label is validated on held-out device recordings: the single-lead bundle is NOT written")
+        logger.warning("no label is validated on held-out device recordings: the single-lead bundle is NOT written")
     elif ship:
-        _ship(out_b[-1], both, all_labels, thresholds, results, models_dir / NAME, final_epochs)
-        log(f"bundle written to {models_dir / NAME}")
-    log(f"done in {(time.time() - t0) / 60:.0f} min")
+        _ship(settings, out_b[-1], both, all_labels, thresholds, results, models_dir / settings.name)
+        logger.info("bundle written to %s", models_dir / settings.name)
+    logger.info("done in %.0f min", (time.time() - t0) / 60)
     return results
 
 
@@ -208,8 +299,8 @@ def labels_with_skill(per_label: dict[str, dict], labels: list[str], chance: flo
     return [n for n in labels if n in per_label and (per_label[n].get("auroc_ci") or [0.0])[0] > chance]
 
 
-def _ship(model, both: SingleLeadSet, all_labels: list[str], thresholds: dict[str, float], results: dict,
-          bundle_dir: Path, epochs: int) -> None:
+def _ship(settings: Settings, model, both: SingleLeadSet, all_labels: list[str], thresholds: dict[str, float],
+          results: dict, bundle_dir: Path) -> None:
     """Save the final model; ``thresholds`` come from held-out predictions (PTB-XL OOF lead I, CinC 2017)."""
     names = list(both.label_names)
     chosen = results["chosen_variant"]
@@ -220,17 +311,17 @@ def _ship(model, both: SingleLeadSet, all_labels: list[str], thresholds: dict[st
     for k in per_label:
         per_label[k]["threshold"] = thresholds.get(k)
     shown = results["shown_labels"]
-    config = replace(RECIPE, out_dir="", labels=list(all_labels), epochs=epochs)
+    config = replace(settings.fit, out_dir="", labels=list(all_labels), epochs=settings.final_epochs)
     card = make_card(
-        NAME, model, names, version="1.0.0", architecture="net1d-small-1lead",
+        settings.name, model, names, version=settings.version, architecture=settings.fit.model,
         thresholds=[thresholds.get(n, 0.5) for n in names], trained_labels=shown, input_leads=["I"],
         preprocessing=both.preprocess_config(),
         training={"data": {"sources": both.manifest["sources"], "n_records": len(both),
                            "description": "PTB-XL folds 1-9 + CinC 2021 + CODE-15% samples seen through lead I "
                                           + ("with electrical-axis augmentation" if chosen == "axis" else "")
                                           + "; CinC 2017 AliveCor subset (2,500 recordings, first 10 s)"},
-                  "recipe": "train/recipes/single_lead.py (python scripts/run_experiment.py single-lead)",
-                  "config": {**config.to_dict(), "axis_augment": AXIS.to_dict() if chosen == "axis" else None},
+                  "recipe": f"{RECIPE_FILE} ({COMMAND})",
+                  "config": {**config.to_dict(), "axis_augment": settings.axis.to_dict() if chosen == "axis" else None},
                   "thresholds_from": "max F1 on held-out predictions (PTB-XL OOF real lead I; CinC 2017 folds 1-2)",
                   "labels_rule": "trained on every label with >= 10 positives and negatives; shown (trained_labels) "
                                  "only where validated on held-out single-lead device recordings (CinC 2017) with an "
@@ -245,7 +336,7 @@ def _ship(model, both: SingleLeadSet, all_labels: list[str], thresholds: dict[st
         description="Small single-lead Net1D (lead I, e.g. a smartwatch or AliveCor recording exported as CSV), "
                     "trained from scratch on real ECGs. Predicts only its trained labels. Research software, "
                     "not a diagnosis.")
-    save_bundle(model, card, bundle_dir)  # overwrites weights and card of an earlier run
+    save_bundle(model, card, bundle_dir)  # re-writing an earlier run's bundle bumps its version
 
 
 def report(results: dict) -> str:

@@ -1,7 +1,7 @@
 """Experiment 3 (issue #7): does pretraining help downstream tasks? Linear probe vs fine-tuning vs
 training from scratch, at 10% and 100% of the training records.
 
-One command: ``python scripts/run_experiment.py downstream`` (about 30 min on 2 CPU cores).
+One command: ``python -m train recipe run downstream`` (about 30 min on 2 CPU cores).
 
 - Tasks: age (regression: MAE, R²), sex (AUROC) and LEFT VENTRICULAR HYPERTROPHY (AUROC), a
   diagnosis held out of pretraining (together with its sibling VOLTAGE CRITERIA FOR LVH).
@@ -21,6 +21,7 @@ measures transfer from diagnosis labels to new tasks, not the paper's 10-million
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,39 +34,78 @@ import torch
 from ecgcore.bundle import load_bundle
 from ecgcore.model import create_model
 
+from train.augment import AugmentConfig
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
 from train.experiments import cv_splits, fmt_ci, fmt_diff, run_jobs, subsample, write_experiment_report
-from train.fit import fit, predict_outputs, select_labels
-from train.recipes import pu_labels
+from train.fit import FitConfig, fit, predict_outputs, select_labels
+from train.paths import ARTIFACTS_DIR, EXPERIMENT_DOCS_DIR, LOCAL_DATA_DIR, SHARED_DATA_DIR
 from train.tasks import (AGE, SEX, Task, extract_features, linear_probe, outputs_to_predictions,
-                         paired_task_difference, raw_targets, task_loss_options, task_metrics, task_set)
+                         paired_task_difference, raw_targets, task_headline, task_loss_options, task_metrics, task_set)
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
+logger = logging.getLogger(__name__)
+
 HELD_OUT_LABEL = "LEFT VENTRICULAR HYPERTROPHY"
-EXCLUDED_FROM_PRETRAINING = (HELD_OUT_LABEL, "VOLTAGE CRITERIA FOR LEFT VENTRICULAR HYPERTROPHY")
-TASKS = (AGE, SEX, Task(HELD_OUT_LABEL, "binary"))
-FRACTIONS = (0.1, 1.0)
-SUBSAMPLES = {0.1: (0, 1), 1.0: (0,)}
-PRETRAIN_EPOCHS = pu_labels.EPOCHS
-TASK_EPOCHS = {1.0: 15, 0.1: 45}        # 3x the epochs on 10% of the data: still 30% of the steps
 METHODS = ("linear probe", "random-init probe", "fine-tune", "scratch")
 COMPARISONS = (("scratch", "fine-tune"), ("random-init probe", "linear probe"))  # (A, B): is B better?
-PRETRAIN = replace(pu_labels.RECIPE, bundle_name="pretrained-no-lvh")
-FINETUNE_LR = 1e-3                      # scratch keeps the recipe's 3e-3
+
+
+@dataclass(frozen=True)
+class Settings:
+    pretrain: FitConfig                       # pretraining on the diagnoses; also the tasks' fits (same schedule)
+    tasks: tuple[Task, ...]
+    excluded_from_pretraining: tuple[str, ...]
+    fractions: tuple[float, ...]              # of each fold's training records
+    subsamples: dict[float, tuple[int, ...]]  # random subsamples per fraction (predictions averaged)
+    task_epochs: dict[float, int]             # per fraction
+    finetune_lr: float                        # scratch keeps pretrain.lr
+    n_boot: int
+
+    def with_epochs(self, epochs: int) -> "Settings":
+        """Every stage's epochs (testing)."""
+        return replace(self, pretrain=replace(self.pretrain, epochs=epochs),
+                       task_epochs={f: epochs for f in self.task_epochs})
+
+
+SETTINGS = Settings(
+    pretrain=FitConfig(
+        out_dir="",
+        model="net1d-small-12lead",
+        epochs=20,
+        batch_size=32,
+        lr=3e-3,
+        weight_decay=0.05,
+        warmup_epochs=1.0,
+        schedule="cosine",
+        patience=None,
+        seed=20261124,
+        min_positives=10,
+        augment=AugmentConfig(),
+        bundle_name="pretrained-no-lvh",
+        progress=False,
+        num_threads=1,
+    ),
+    tasks=(AGE, SEX, Task(HELD_OUT_LABEL, "binary")),
+    excluded_from_pretraining=(HELD_OUT_LABEL, "VOLTAGE CRITERIA FOR LEFT VENTRICULAR HYPERTROPHY"),
+    fractions=(0.1, 1.0),
+    subsamples={0.1: (0, 1), 1.0: (0,)},
+    task_epochs={1.0: 15, 0.1: 45},           # 3x the epochs on 10% of the data: still 30% of the steps
+    finetune_lr=1e-3,
+    n_boot=1000,
+)
 
 
 @dataclass(frozen=True)
 class Job:
     dataset: str
     work: str
+    settings: Settings
     fold: int
     method: str                          # "pretrain" or one of METHODS
+    epochs: int
     fraction: float = 1.0
     subsample: int = 0
     labels: tuple[str, ...] = ()         # pretraining labels
-    epochs: int = PRETRAIN_EPOCHS
 
 
 def _pretrained_dir(work: str, fold: int) -> Path:
@@ -73,10 +113,12 @@ def _pretrained_dir(work: str, fold: int) -> Path:
 
 
 def run_job(job: Job) -> Any:
+    settings, tasks = job.settings, job.settings.tasks
+    pretrain = settings.pretrain
     ts = TrainingSet(job.dataset)
     train_idx, held = cv_splits(ts)[job.fold]
     if job.method == "pretrain":
-        config = replace(PRETRAIN, out_dir=str(_pretrained_dir(job.work, job.fold)), labels=list(job.labels),
+        config = replace(pretrain, out_dir=str(_pretrained_dir(job.work, job.fold)), labels=list(job.labels),
                          epochs=job.epochs)
         fit(config, ts, train_idx, None)
         return None
@@ -85,85 +127,80 @@ def run_job(job: Job) -> Any:
         if job.method == "linear probe":
             model = load_bundle(_pretrained_dir(job.work, job.fold) / "bundle").model
         else:
-            torch.manual_seed(PRETRAIN.seed + job.fold)
-            model = create_model(PRETRAIN.model, n_classes=len(job.labels) or 1)
-        targets = raw_targets(ts, TASKS)
+            torch.manual_seed(pretrain.seed + job.fold)
+            model = create_model(pretrain.model, n_classes=len(job.labels) or 1)
+        targets = raw_targets(ts, tasks)
         return linear_probe(extract_features(model, ts, train_idx), targets[train_idx],
-                            extract_features(model, ts, held), TASKS)
-    view, scaler = task_set(ts, TASKS, train_idx)
+                            extract_features(model, ts, held), tasks)
+    view, scaler = task_set(ts, tasks, train_idx)
     out = Path(job.work) / f"{job.method.replace(' ', '-')}-p{int(job.fraction * 100)}-s{job.subsample}-f{job.fold}"
-    config = replace(PRETRAIN, out_dir=str(out), labels=[t.name for t in TASKS], epochs=job.epochs,
-                     loss="multitask", loss_options=task_loss_options(TASKS), bundle_name=f"downstream-{job.method}",
+    config = replace(pretrain, out_dir=str(out), labels=[t.name for t in tasks], epochs=job.epochs,
+                     loss="multitask", loss_options=task_loss_options(tasks), bundle_name=f"downstream-{job.method}",
                      init=str(_pretrained_dir(job.work, job.fold) / "bundle") if job.method == "fine-tune" else None,
-                     lr=FINETUNE_LR if job.method == "fine-tune" else PRETRAIN.lr)
+                     lr=settings.finetune_lr if job.method == "fine-tune" else pretrain.lr)
     result = fit(config, view, train_idx, None)
-    return outputs_to_predictions(predict_outputs(result.model, view, held), TASKS, scaler)
+    return outputs_to_predictions(predict_outputs(result.model, view, held), tasks, scaler)
 
 
-def run(*, work: Path = REPO / "artifacts" / "downstream", docs: Path = REPO / "docs" / "experiments",
-        data_dir: Path = REPO / "data" / "local" / "shared-12lead", shared: Path = SHARED,
-        epochs: int | None = None, workers: int | None = None, n_boot: int = 1000, log=print, **_ignored) -> dict:
-    """``epochs`` (testing) overrides every stage's epochs."""
+def run(settings: Settings = SETTINGS, *, work: Path = ARTIFACTS_DIR / "downstream", docs: Path = EXPERIMENT_DOCS_DIR,
+        data_dir: Path = LOCAL_DATA_DIR / "shared-12lead", shared: Path = SHARED_DATA_DIR,
+        workers: int | None = None) -> dict:
     t0 = time.time()
+    tasks, fractions, subsamples, n_boot = settings.tasks, settings.fractions, settings.subsamples, settings.n_boot
     ts = ensure_dataset("shared", shared, data_dir)
-    labels = [n for n in select_labels(ts, np.arange(len(ts)), PRETRAIN.min_positives)
-              if n not in EXCLUDED_FROM_PRETRAINING]
+    labels = [n for n in select_labels(ts, np.arange(len(ts)), settings.pretrain.min_positives)
+              if n not in settings.excluded_from_pretraining]
     splits = cv_splits(ts)
     folds = range(len(splits))
-    pre = [Job(str(ts.path), str(work), k, "pretrain", labels=tuple(labels), epochs=epochs or PRETRAIN_EPOCHS)
+    pre = [Job(str(ts.path), str(work), settings, k, "pretrain", settings.pretrain.epochs, labels=tuple(labels))
            for k in folds]
-    log(f"pretraining {len(pre)} folds on {len(labels)} labels (without {', '.join(EXCLUDED_FROM_PRETRAINING)})")
+    logger.info("pretraining %d folds on %d labels (without %s)", len(pre), len(labels),
+                ", ".join(settings.excluded_from_pretraining))
     run_jobs(run_job, pre, workers=workers, desc="pretrain")
-    jobs = [Job(str(ts.path), str(work), k, method, fraction, s, epochs=epochs or TASK_EPOCHS[fraction])
-            for fraction in FRACTIONS for s in SUBSAMPLES[fraction] for method in METHODS for k in folds]
-    log(f"{len(jobs)} downstream runs")
+    jobs = [Job(str(ts.path), str(work), settings, k, method, settings.task_epochs[fraction], fraction, s)
+            for fraction in fractions for s in subsamples[fraction] for method in METHODS for k in folds]
+    logger.info("%d downstream runs", len(jobs))
     preds = run_jobs(run_job, jobs, workers=workers, desc="downstream")
 
     held = np.concatenate([h for _, h in splits])
-    y = raw_targets(ts, TASKS)[held]
-    results: dict[str, Any] = {"tasks": [t.name for t in TASKS], "pretraining_labels": labels,
-                               "n_records": int(len(held)), "fractions": list(FRACTIONS),
-                               "epochs": {"pretrain": epochs or PRETRAIN_EPOCHS,
-                                          **{f"{int(f * 100)}%": epochs or TASK_EPOCHS[f] for f in FRACTIONS}},
+    y = raw_targets(ts, tasks)[held]
+    results: dict[str, Any] = {"tasks": [t.name for t in tasks], "pretraining_labels": labels,
+                               "n_records": int(len(held)), "fractions": list(fractions),
+                               "epochs": {"pretrain": settings.pretrain.epochs,
+                                          **{f"{int(f * 100)}%": settings.task_epochs[f] for f in fractions}},
                                "n_train_per_fold": {f"{int(f * 100)}%": int(np.mean(
-                                   [len(subsample(tr, f, 0)) for tr, _ in splits])) for f in FRACTIONS},
+                                   [len(subsample(tr, f, 0)) for tr, _ in splits])) for f in fractions},
                                "rows": []}
     pooled: dict[tuple[float, str], np.ndarray] = {}
-    for fraction in FRACTIONS:
+    for fraction in fractions:
         for method in METHODS:
             per_sub = []
-            for s in SUBSAMPLES[fraction]:
+            for s in subsamples[fraction]:
                 parts = [p for j, p in zip(jobs, preds) if (j.method, j.fraction, j.subsample) == (method, fraction, s)]
                 per_sub.append(np.concatenate(parts))
             pred = np.mean(per_sub, axis=0)  # subsample-averaged predictions (one subsample at 100%)
             pooled[(fraction, method)] = pred
             row = {"fraction": fraction, "method": method, "subsamples": len(per_sub)}
             row["n_train_per_fold"] = results["n_train_per_fold"][f"{int(fraction * 100)}%"]
-            for k, task in enumerate(TASKS):
+            for k, task in enumerate(tasks):
                 row[task.name] = task_metrics(task, y[:, k], pred[:, k], n_boot=n_boot)
                 if len(per_sub) > 1:
                     row[task.name]["per_subsample"] = [task_metrics(task, y[:, k], p[:, k], n_boot=200)
                                                        for p in per_sub]
             results["rows"].append(row)
-            log(f"{int(fraction * 100)}% {method}: " + ", ".join(
-                f"{t.name} {_headline(t, row[t.name])}" for t in TASKS))
+            logger.info(f"{int(fraction * 100)}% {method}: " + ", ".join(
+                f"{t.name} {task_headline(t, row[t.name])}" for t in tasks))
     results["differences"] = []
-    for fraction in FRACTIONS:
+    for fraction in fractions:
         for a, b in COMPARISONS:
-            for k, task in enumerate(TASKS):
+            for k, task in enumerate(tasks):
                 d = paired_task_difference(task, y[:, k], pooled[(fraction, a)][:, k], pooled[(fraction, b)][:, k],
                                            n_boot=n_boot)
                 results["differences"].append({"fraction": fraction, "a": a, "b": b, "task": task.name, **d})
     results["minutes"] = (time.time() - t0) / 60
     write_experiment_report(docs, "downstream", results, report(results), _plot)
-    log(f"done in {results['minutes']:.0f} min")
+    logger.info("done in %.0f min", results["minutes"])
     return results
-
-
-def _headline(task: Task, m: dict) -> str:
-    if task.kind == "regression":
-        return f"MAE {fmt_ci(m['mae'], m['mae_ci'], 1)} y, R² {fmt_ci(m['r2'], m['r2_ci'], 2)}"
-    return f"AUROC {fmt_ci(m['auroc'], m['auroc_ci'])}"
 
 
 def report(results: dict) -> str:

@@ -1,81 +1,94 @@
 """What more labelled data buys the default 12-lead recipe (issue #6): a learning curve with seeds.
 
-The shipped recipe's own curve (``train/recipes/default_12lead.py``) is one seed per point, and at
-< 500 records one seed cannot separate a trend from noise: its 50% and 100% points differ by less
-than their CIs. This recipe reruns exactly that recipe (same network, epochs, augmentation, labels,
-patient-disjoint folds) at 25%, 50% and 100% of each fold's PTB-XL training records with several
-seeds (seed k changes the network initialisation, the augmentation stream *and* which records a
-fraction keeps), then reports, all out-of-fold over the same 434 PTB-XL records:
+At < 500 records one seed cannot separate a trend from noise. This experiment trains the default
+recipe's fit (same network, epochs, augmentation, labels, patient-disjoint folds; its own copy of
+those settings, held equal to ``default-12lead``'s by a test) at 25%, 50% and 100% of each fold's
+PTB-XL training records with several seeds (seed k changes the network initialisation, the
+augmentation stream *and* which records a fraction keeps), then reports, all out-of-fold over the
+same 434 PTB-XL records:
 
 - macro AUROC over the default model's labels and NORMAL ECG AUROC per fraction (mean of seeds),
   with bootstrap 95% CIs over records;
 - the paired gain from 25% to 100% and from 50% to 100% (same records in every resample);
 - the slope per doubling of the training records (least squares on log2 n over the three points),
-  with the spread of that slope over the bootstrap resamples.
+  with the spread of that slope over the bootstrap resamples;
+- the same points for the seed ensemble (probabilities averaged over the seeds' models).
 
-Seed 0 is the shipped recipe itself: with the default ``work`` folder its finished fits are reused.
+Seed 0 at 100% is the default recipe's own cross-validation: with the default ``work`` folder
+(``artifacts/default_12lead``) those fits are reused (``fit`` refuses a folder trained with other
+settings).
 
-Run: ``python scripts/run_experiment.py learning-curve`` (about 45 min on 2 cores for seeds 1-2 when
-seed 0's fits exist, about 70 min from nothing).
+Run: ``python -m train recipe run learning-curve`` (about 60 min on 2 cores when the default
+recipe's fits exist, about 70 min from nothing).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from train.augment import AugmentConfig
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
-from train.experiments import cv_splits, fmt_ci, fmt_diff, macro_metric, run_jobs, subsample, write_experiment_report
-from train.fit import fit, predict_probabilities, select_labels
+from train.experiments import (FoldFit, cv_splits, fit_fold, fmt_ci, fmt_diff, fold_dir, fraction_of_training,
+                               macro_metric, run_jobs, write_experiment_report)
+from train.fit import FitConfig, select_labels
 from train.metrics import percentile_ci
-from train.recipes.default_12lead import RECIPE
+from train.paths import ARTIFACTS_DIR, EXPERIMENT_DOCS_DIR, LOCAL_DATA_DIR, SHARED_DATA_DIR
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
-FRACTIONS = (0.25, 0.5, 1.0)
-SEEDS = (0, 1, 2)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Job:
-    dataset: str
-    work: str
-    labels: tuple[str, ...]
-    fraction: float
-    seed: int
-    fold: int
-    epochs: int
+class Settings:
+    fit: FitConfig                   # the default 12-lead recipe's fit (seed k adds k to its seed)
+    fractions: tuple[float, ...]     # of each fold's PTB-XL training records
+    seeds: tuple[int, ...]
+    n_boot: int
+
+    def with_epochs(self, epochs: int) -> "Settings":
+        return replace(self, fit=replace(self.fit, epochs=epochs))
 
 
-def job_out_dir(job: Job) -> Path:
-    """Seed 0 uses the shipped recipe's folder names (``cv<percent>-<fold>``) so its fits are shared."""
-    suffix = "" if job.seed == 0 else f"-s{job.seed}"
-    return Path(job.work) / f"cv{int(round(job.fraction * 100))}-{job.fold}{suffix}"
+SETTINGS = Settings(
+    fit=FitConfig(
+        out_dir="",
+        model="net1d-small-12lead",
+        epochs=25,
+        batch_size=32,
+        lr=3e-3,
+        weight_decay=0.05,
+        warmup_epochs=1.0,
+        schedule="cosine",
+        patience=None,
+        seed=20261124,
+        min_positives=10,
+        augment=AugmentConfig(),
+        bundle_name="net1d-small-12lead-default",
+        progress=False,
+        num_threads=1,
+    ),
+    fractions=(0.25, 0.5, 1.0),
+    seeds=(0, 1, 2),
+    n_boot=500,
+)
 
 
-def training_records(ts: TrainingSet, train_idx: np.ndarray, fold: int, fraction: float, seed: int) -> np.ndarray:
-    """Fold ``fold``'s training rows ``train_idx`` cut to a seeded ``fraction`` of their PTB-XL records,
-    every other source kept.
-
-    Seed 0 draws exactly the records the shipped recipe's curve drew (``RECIPE.seed + fold``).
-    """
-    ptb = np.intersect1d(train_idx, ts.indices(sources=["ptbxl"]))
-    others = np.setdiff1d(train_idx, ptb)
-    return np.concatenate([subsample(ptb, fraction, RECIPE.seed + fold + 7919 * seed), others])
+def subsample_seed(settings: Settings, fold: int, seed: int) -> int:
+    """Which records a fraction keeps; seed 0 draws what the default recipe's seed draws (its seed + fold)."""
+    return settings.fit.seed + fold + 7919 * seed
 
 
-def run_job(job: Job) -> np.ndarray:
-    """Train one (fraction, seed, fold); return the held-out fold's probabilities (n, 150)."""
-    ts = TrainingSet(job.dataset)
-    train_idx, held = cv_splits(ts)[job.fold]
-    config = replace(RECIPE, out_dir=str(job_out_dir(job)), labels=list(job.labels), epochs=job.epochs,
-                     seed=RECIPE.seed + job.seed)
-    result = fit(config, ts, training_records(ts, train_idx, job.fold, job.fraction, job.seed), None)
-    return predict_probabilities(result.model, ts, held)
+def fold_fits(settings: Settings, ts: TrainingSet, labels: list[str], work: Path) -> list[FoldFit]:
+    """Every (seed, fraction, fold) fit, seed-major (a run cut short leaves whole seeds done)."""
+    n_folds = len(cv_splits(ts))
+    return [FoldFit(str(ts.path), k, replace(settings.fit, out_dir=str(fold_dir(work, f, k, s)), labels=list(labels),
+                                             seed=settings.fit.seed + s), f, subsample_seed(settings, k, s))
+            for s in settings.seeds for f in sorted(settings.fractions) for k in range(n_folds)]
 
 
 def doubling_slope(n_records: np.ndarray, values: np.ndarray) -> float:
@@ -83,27 +96,26 @@ def doubling_slope(n_records: np.ndarray, values: np.ndarray) -> float:
     return float(np.polyfit(np.log2(n_records), values, 1)[0])
 
 
-def run(*, work: Path = REPO / "artifacts" / "default_12lead", docs: Path = REPO / "docs" / "experiments",
-        data_dir: Path = REPO / "data" / "local" / "shared-12lead", shared: Path = SHARED,
-        fractions=FRACTIONS, seeds=SEEDS, epochs: int = RECIPE.epochs, workers: int | None = None,
-        n_boot: int = 500, log=print) -> dict:
+def run(settings: Settings = SETTINGS, *, work: Path = ARTIFACTS_DIR / "default_12lead",
+        docs: Path = EXPERIMENT_DOCS_DIR, data_dir: Path = LOCAL_DATA_DIR / "shared-12lead",
+        shared: Path = SHARED_DATA_DIR, workers: int | None = None) -> dict:
     t0 = time.time()
-    fractions = tuple(sorted(fractions))
+    fractions, seeds, epochs, n_boot = tuple(sorted(settings.fractions)), settings.seeds, settings.fit.epochs, settings.n_boot
     ts = ensure_dataset("shared", shared, data_dir)
-    labels = select_labels(ts, np.arange(len(ts)), RECIPE.min_positives)
+    labels = select_labels(ts, np.arange(len(ts)), settings.fit.min_positives)
     cols = ts.label_columns(labels)
     splits = cv_splits(ts)
     held = np.concatenate([h for _, h in splits])
     y, m = ts.labels[held][:, cols], ts.mask[held][:, cols].astype(bool)
-    # Seed-major order: a run cut short leaves whole seeds done.
-    jobs = [Job(str(ts.path), str(work), tuple(labels), f, s, k, epochs)
-            for s in seeds for f in fractions for k in range(len(splits))]
-    log(f"{len(labels)} labels, fractions {fractions}, seeds {tuple(seeds)}: {len(jobs)} fits in {work}")
-    probs = run_jobs(run_job, jobs, workers=workers, desc="learning curve")
-    oof = {(f, s): np.concatenate([p[:, cols] for j, p in zip(jobs, probs) if (j.fraction, j.seed) == (f, s)])
+    jobs = fold_fits(settings, ts, labels, work)
+    logger.info("%d labels, fractions %s, seeds %s: %d fits in %s", len(labels), fractions, tuple(seeds), len(jobs), work)
+    probs = run_jobs(fit_fold, jobs, workers=workers, desc="learning curve")
+    seed_of = {s: settings.fit.seed + s for s in seeds}
+    oof = {(f, s): np.concatenate([p[:, cols] for j, p in zip(jobs, probs)
+                                   if (j.fraction, j.config.seed) == (f, seed_of[s])])
            for f in fractions for s in seeds}
     ptb = ts.indices(sources=["ptbxl"])
-    n_train = {f: int(np.mean([np.isin(training_records(ts, train, k, f, 0), ptb).sum()
+    n_train = {f: int(np.mean([np.isin(fraction_of_training(ts, train, f, subsample_seed(settings, k, 0)), ptb).sum()
                                for k, (train, _) in enumerate(splits)])) for f in fractions}
     normal = labels.index("NORMAL ECG") if "NORMAL ECG" in labels else None
 
@@ -153,7 +165,7 @@ def run(*, work: Path = REPO / "artifacts" / "default_12lead", docs: Path = REPO
         results["slope"][key] = {"per_doubling": doubling_slope(n_axis, observed[:, j]), "ci": percentile_ci(slopes)}
     results["minutes"] = (time.time() - t0) / 60
     write_experiment_report(docs, "learning_curve", results, report(results), _plot)
-    log(f"done in {results['minutes']:.0f} min")
+    logger.info("done in %.0f min", results["minutes"])
     return results
 
 
@@ -163,7 +175,7 @@ _METRIC_NAMES = {"macro_auroc": "macro AUROC", "normal_ecg_auroc": "NORMAL ECG A
 def report(results: dict) -> str:
     n_seeds = len(results["seeds"])
     lines = ["## 5. Learning curve of the default 12-lead recipe", "",
-             f"The shipped recipe (`train/recipes/default_12lead.py`, {results['epochs']} epochs) trained on 25%, 50% "
+             f"The shipped recipe (`train/recipes/shipped/default_12lead.py`, {results['epochs']} epochs) trained on 25%, 50% "
              f"and 100% of each fold's PTB-XL training records, {n_seeds} seeds (initialisation, augmentation and the "
              f"records a fraction keeps all change with the seed), scored out-of-fold on the same "
              f"{results['n_records']} records; {len(results['labels'])} labels. Means over seeds; 95% CIs from a "

@@ -1,0 +1,1 @@
+"""Recipes that make the bundles shipped in ``models/`` (each writes one bundle and its card)."""
