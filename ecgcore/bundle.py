@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from ecgcore import config
+from ecgcore.config import models_dir
 from ecgcore.errors import ModelError, NoDefaultModelError
 from ecgcore.labels import ecgfounder_labels
 from ecgcore.leads import LEADS_12
@@ -299,12 +301,6 @@ def load_official_checkpoint(path: str | os.PathLike[str]) -> Bundle:
 
 
 # -- discovery ------------------------------------------------------------------------------
-def models_dir() -> Path:
-    """Where installed bundles live: ``ECG_MODEL_DIR`` or the repo's ``models/``."""
-    env = os.environ.get("ECG_MODEL_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "models"
-
-
 def list_bundles(directory: str | os.PathLike[str] | None = None) -> list[Path]:
     """Bundle directories and official checkpoint files found in ``directory`` (sorted by name)."""
     root = Path(directory) if directory is not None else models_dir()
@@ -322,9 +318,9 @@ def default_bundle_path(n_leads: int = 12, directory: str | os.PathLike[str] | N
     says ``"default": true`` and whose input has ``n_leads`` leads. Random weights are never a
     fallback: without a trained bundle this raises :class:`NoDefaultModelError`.
     """
-    env = os.environ.get("ECG_DEFAULT_MODEL")
-    if env and n_leads == 12:
-        return Path(env)
+    explicit = config.default_model_path()
+    if explicit is not None and n_leads == 12:
+        return explicit
     root = Path(directory) if directory is not None else models_dir()
     for path in list_bundles(root):
         if path.is_dir():

@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from app import services
-from ecgcore.bundle import list_bundles, load_bundle, load_card, models_dir
+from ecgcore.bundle import list_bundles, load_bundle, load_card
+from ecgcore.config import models_dir
 from ecgcore.errors import ModelError
 
 
