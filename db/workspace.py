@@ -108,12 +108,15 @@ def ensure_prediction(db: Database, record_id: int, ecg: ECGRecord, predictor: P
     return run.id
 
 
-def stored_probabilities(db: Database, prediction_id: int) -> dict[str, float]:
+def stored_scores(db: Database, prediction_id: int) -> dict[str, tuple[float, float]]:
+    """Label -> (probability, threshold) of a stored run: the thresholds it was made with (a score
+    stored without one counts at :data:`ecgcore.bundle.DEFAULT_THRESHOLD`, as everywhere in the store)."""
     with db.transaction() as session:
         rows = session.execute(
-            select(PredictionScore.label, PredictionScore.probability).where(PredictionScore.prediction_id == prediction_id)
+            select(PredictionScore.label, PredictionScore.probability, PredictionScore.threshold)
+            .where(PredictionScore.prediction_id == prediction_id)
         ).all()
-    return {label: float(p) for label, p in rows}
+    return {label: (float(p), DEFAULT_THRESHOLD if thr is None else float(thr)) for label, p, thr in rows}
 
 
 def latest_review_version(db: Database, record_id: int, reviewer: str) -> int:

@@ -160,16 +160,24 @@ class Predictor:
         probabilities = self.probabilities(batch)
         return [self.rank(r.record_id, p, include_untrained=include_untrained) for r, p in zip(records, probabilities)]
 
-    def rank(self, record_id: str, probabilities: np.ndarray, *, include_untrained: bool = False) -> Prediction:
-        """Findings for one output vector: positives first, then by probability."""
-        positive = probabilities >= self.thresholds
+    def rank(self, record_id: str, probabilities: np.ndarray, *, thresholds: np.ndarray | None = None,
+             include_untrained: bool = False) -> Prediction:
+        """Findings for one output vector: positives first, then by probability.
+
+        ``thresholds`` (one per label) replace the card's, e.g. those stored with a prediction, so a
+        stored run is shown against the thresholds it was made with.
+        """
+        thresholds = self.thresholds if thresholds is None else np.asarray(thresholds, dtype=float)
+        if thresholds.shape != self.thresholds.shape:
+            raise ValueError(f"thresholds has shape {thresholds.shape}; one per label {self.thresholds.shape} is needed")
+        positive = probabilities >= thresholds
         keep = np.ones_like(positive) if include_untrained else self.trained_mask
         order = np.lexsort((-probabilities, ~positive))
         findings = tuple(
             Finding(
                 label=self.labels[i],
                 probability=float(probabilities[i]),
-                threshold=float(self.thresholds[i]),
+                threshold=float(thresholds[i]),
                 positive=bool(positive[i]),
                 trained=bool(self.trained_mask[i]),
             )

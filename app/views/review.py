@@ -141,9 +141,10 @@ def _scored_window(ecg, predictor: Predictor | None, record_id: int) -> float:
 def _prediction(db, record_id: int, ecg, predictor: Predictor, user: SessionUser,
                 start_s: float) -> tuple[Prediction, int]:
     prediction_id = workspace.ensure_prediction(db, record_id, ecg, predictor, actor=user.actor, start_s=start_s)
-    stored = workspace.stored_probabilities(db, prediction_id)
-    vector = np.array([stored.get(label, 0.0) for label in predictor.labels])
-    return predictor.rank(ecg.record_id, vector, include_untrained=False), prediction_id
+    stored = workspace.stored_scores(db, prediction_id)  # the run's own thresholds, as the worklist and dashboard use
+    probabilities = np.array([stored[label][0] for label in predictor.labels])
+    thresholds = np.array([stored[label][1] for label in predictor.labels])
+    return predictor.rank(ecg.record_id, probabilities, thresholds=thresholds), prediction_id
 
 
 def _findings_table(prediction: Prediction) -> None:

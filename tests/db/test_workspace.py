@@ -105,9 +105,10 @@ def test_stored_prediction_round_trip_and_review_versions(db: Database, team: di
     assert result.prediction_id is None
     pid = workspace.ensure_prediction(db, result.record_id, ecg, predictor)
     assert workspace.ensure_prediction(db, result.record_id, ecg, predictor) == pid
-    stored = workspace.stored_probabilities(db, pid)
+    stored = workspace.stored_scores(db, pid)
     for finding in predictor.predict(ecg, include_untrained=True).findings:
-        assert stored[finding.label] == pytest.approx(finding.probability, abs=1e-6)
+        assert stored[finding.label][0] == pytest.approx(finding.probability, abs=1e-6)
+        assert stored[finding.label][1] == pytest.approx(finding.threshold)  # the run keeps its thresholds
     assert workspace.latest_review_version(db, result.record_id, "alice") == 0
     save_review(db, result.record_id, "alice", {"NORMAL ECG": "present"}, saw_model_output=True)
     save_review(db, result.record_id, "alice", {"NORMAL ECG": "absent"}, saw_model_output=True)
@@ -120,8 +121,8 @@ def test_dashboard_tables_and_export_zip(db: Database, team: dict, predictor: Pr
 
     ids = [workspace.import_ecg(db, read(p), predictor=predictor).record_id for p in _ptbxl_paths()[:2]]
     pid = workspace.latest_prediction_id(db, ids[0])
-    probs = workspace.stored_probabilities(db, pid)
-    model_says_normal = probs["NORMAL ECG"] >= 0.5  # tiny bundle's threshold for NORMAL ECG
+    p_normal, threshold_normal = workspace.stored_scores(db, pid)["NORMAL ECG"]
+    model_says_normal = p_normal >= threshold_normal
     for reviewer in ("alice", "bob"):  # record 0 reaches consensus and is exported
         save_review(db, ids[0], reviewer, {"NORMAL ECG": "present"}, saw_model_output=True, prediction_id=pid)
     save_review(db, ids[1], "alice", {"NORMAL ECG": "absent"}, saw_model_output=False)

@@ -113,3 +113,15 @@ def test_folder_scoring_reports_bad_files_and_keeps_going(predictor: Predictor, 
     got = results[0].prediction
     assert [f.label for f in got.findings] == [f.label for f in expected.findings]
     np.testing.assert_allclose([f.probability for f in got.findings], [f.probability for f in expected.findings], atol=1e-5)
+
+
+def test_rank_against_stored_thresholds(predictor) -> None:  # noqa: ANN001
+    """A stored run is shown against the thresholds it was made with, not the card's of today."""
+    probabilities = np.full(len(predictor.labels), 0.3)
+    assert not any(f.positive for f in predictor.rank("r", probabilities, include_untrained=True).findings
+                   if f.threshold > 0.3)
+    lowered = np.full(len(predictor.labels), 0.2)
+    ranked = predictor.rank("r", probabilities, thresholds=lowered, include_untrained=True)
+    assert all(f.positive and f.threshold == 0.2 for f in ranked.findings)
+    with pytest.raises(ValueError, match="one per label"):
+        predictor.rank("r", probabilities, thresholds=lowered[:3])
