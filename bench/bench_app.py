@@ -19,17 +19,17 @@ from pathlib import Path
 
 from db import users
 from db.session import Database
+from ecgcore.config import REPO_ROOT
 from scripts.app_server import CHROMIUM, CHROMIUM_ARGS, app_server, sign_in
+from train.paths import SHARED_DATA_DIR
 
-REPO = Path(__file__).resolve().parents[1]
-
-RECORDS = REPO.parent / "shared" / "data" / "ptbxl_subset" / "records500" / "00000"
+RECORDS = SHARED_DATA_DIR / "ptbxl_subset" / "records500" / "00000"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "app.json")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results" / "app.json")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 

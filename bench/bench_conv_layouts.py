@@ -28,9 +28,8 @@ import torch.nn.functional as F
 
 from bench.bench_core import matmul_peak_gflops, model_flops
 from bench.timing import median_seconds
+from ecgcore.config import REPO_ROOT
 from ecgcore.model import ConvSame1d, create_model
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def conv_calls(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, ConvSame1d, torch.Size, torch.Size]]:
@@ -72,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "conv_layouts.json")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results" / "conv_layouts.json")
     args = parser.parse_args()
 
     torch.manual_seed(0)

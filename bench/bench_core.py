@@ -29,16 +29,16 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench.timing import median_seconds
 from ecgcore.batch import discover_ecg_files
 from ecgcore.bundle import make_card, save_bundle
+from ecgcore.config import REPO_ROOT
 from ecgcore.io import read
 from ecgcore.labels import ecgfounder_labels
 from ecgcore.layout_planner import measure_layouts
 from ecgcore.model import create_model
 from ecgcore.planned_forward import PlannedNet1D
 from ecgcore.preprocess import preprocess
+from train.paths import SHARED_DATA_DIR
 
-REPO = Path(__file__).resolve().parents[1]
-
-DEFAULT_RECORDS = REPO.parent / "shared" / "data" / "ptbxl_subset" / "records500"
+DEFAULT_RECORDS = SHARED_DATA_DIR / "ptbxl_subset" / "records500"
 
 
 def gemm_kernels() -> dict[str, tuple[Callable[[], object], float]]:
@@ -141,7 +141,7 @@ def bench_cli(files: list[Path], bundle_dir: Path, cache_dir: Path) -> dict:
         start = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "ecgcore", "predict", str(listing), "--model", str(bundle_dir), "--format", "csv", "-q", "-o", str(Path(tmp) / "out.csv")],
-            cwd=REPO,
+            cwd=REPO_ROOT,
             env={**os.environ, "ECG_CACHE_DIR": str(cache_dir)},
             capture_output=True,
             text=True,
@@ -172,7 +172,7 @@ def main() -> None:
     parser.add_argument("--n-preprocess", type=int, default=50)
     parser.add_argument("--n-cli", type=int, default=0, help="files for the CLI run (0 = all found)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "core.json")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results" / "core.json")
     args = parser.parse_args()
 
     files = discover_ecg_files([args.records])

@@ -30,11 +30,11 @@ from db.records import add_record
 from db.reviews import save_review
 from db.session import Database
 from db.users import create_user
+from ecgcore.config import REPO_ROOT
 from ecgcore.record import Record as ECGRecord
+from train.paths import SHARED_DATA_DIR
 
-REPO = Path(__file__).resolve().parents[1]
-
-PTBXL = REPO.parent / "shared" / "data" / "ptbxl_subset" / "records500"
+PTBXL = SHARED_DATA_DIR / "ptbxl_subset" / "records500"
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 VERDICTS = {"ATRIAL FIBRILLATION": "present", "SINUS BRADYCARDIA": "absent", "NORMAL ECG": "absent",
             "LEFT BUNDLE BRANCH BLOCK": "uncertain", "SINUS RHYTHM": "absent"}
@@ -42,7 +42,7 @@ REVIEWERS = ("r1", "r2", "r3", "r4")
 
 
 def _pg_helper():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("pg_test_server", REPO / "scripts" / "pg_test_server.py")
+    spec = importlib.util.spec_from_file_location("pg_test_server", REPO_ROOT / "scripts" / "pg_test_server.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--saves", type=int, default=200, help="reviews saved per measurement (split over writers)")
     parser.add_argument("--export-records", type=int, default=1000)
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "db.json")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results" / "db.json")
     args = parser.parse_args()
     base = base_records(50)
     results = []

@@ -24,15 +24,14 @@ import torch
 
 from bench.timing import median_seconds
 from ecgcore.bundle import make_card, save_bundle
+from ecgcore.config import REPO_ROOT
 from ecgcore.explain import DEFAULT_CONFIG, METHODS, attribute, explain, explain_many
 from ecgcore.io import read
 from ecgcore.labels import ecgfounder_labels
 from ecgcore.model import create_model
 from ecgcore.predict import Predictor
 
-REPO = Path(__file__).resolve().parents[1]
-
-SAMPLES = REPO / "data" / "samples" / "ptbxl"
+SAMPLES = REPO_ROOT / "data" / "samples" / "ptbxl"
 TARGETS_S = {"ig": 1.5, "gradcam": 0.5}
 LABELS_5 = ["ATRIAL FIBRILLATION", "NORMAL ECG", "SINUS RHYTHM", "LEFT AXIS DEVIATION", "SINUS BRADYCARDIA"]
 
@@ -75,7 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "explain.json"))
+    parser.add_argument("--out", default=str(REPO_ROOT / "bench" / "results" / "explain.json"))
     args = parser.parse_args()
 
     load_before = os.getloadavg()

@@ -26,14 +26,14 @@ import wfdb
 
 from bench.timing import median_seconds
 from ecgcore._reference_preprocess import reference_preprocess_window
+from ecgcore.config import REPO_ROOT
 from ecgcore.leads import canonical_lead_name
 from ecgcore.preprocess import DEFAULT_PREPROCESS, preprocess, preprocess_batch
 from ecgcore.record import Record
+from train.paths import SHARED_DATA_DIR
 
-REPO = Path(__file__).resolve().parents[1]
-
-DEFAULT_RECORDS = REPO.parent / "shared" / "data" / "ptbxl_subset" / "records500" / "00000"
-RESULTS = REPO / "bench" / "results" / "preprocess.json"
+DEFAULT_RECORDS = SHARED_DATA_DIR / "ptbxl_subset" / "records500" / "00000"
+RESULTS = REPO_ROOT / "bench" / "results" / "preprocess.json"
 BATCH_SIZE = 16
 
 
@@ -152,7 +152,7 @@ def main() -> None:
         "environment": env,
     }
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    print(f"wrote {RESULTS.relative_to(REPO_ROOT)}")
 
 
 if __name__ == "__main__":

@@ -23,10 +23,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.bench_core import matmul_peak_gflops
+from ecgcore.config import REPO_ROOT
 from ecgcore.model import count_parameters, create_model
 from train.losses import masked_bce
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def train_step_flops(model: torch.nn.Module, batch: int) -> int:
@@ -77,7 +76,7 @@ def main() -> None:
     parser.add_argument("--models", default="net1d-small-12lead,ecgfounder-12lead")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--peak-gflops", type=float, default=None, help="skip measuring the peak (use this value)")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "train.json")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results" / "train.json")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import zipfile
 from dataclasses import replace
-from pathlib import Path
 
+from ecgcore.config import REPO_ROOT
 from ecgcore.io import read
 from ecgcore.io.writers import write_aecg, write_csv, write_edf, write_npz
 
-REPO = Path(__file__).resolve().parents[1]
-
-SAMPLES = REPO / "data" / "samples"
+SAMPLES = REPO_ROOT / "data" / "samples"
 SOURCE_RECORD = SAMPLES / "ptbxl" / "00001_hr.hea"
 SINGLE_LEAD_RECORD = SAMPLES / "cinc2017" / "A00054.hea"
 SINGLE_LEAD_SECONDS = 30
@@ -83,7 +81,7 @@ def main() -> None:
         back = read(path)  # every demo must read back as the same ECG
         source = single if back.n_leads == 1 else record
         error_mv = float(abs(back.signal - source.signal).max())
-        print(f"{path.relative_to(REPO)}: {path.stat().st_size / 1024:.0f} KiB, {back!r}, max error {error_mv:.2g} mV")
+        print(f"{path.relative_to(REPO_ROOT)}: {path.stat().st_size / 1024:.0f} KiB, {back!r}, max error {error_mv:.2g} mV")
 
 
 if __name__ == "__main__":

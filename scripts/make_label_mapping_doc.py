@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from ecgcore import labels as L
+from ecgcore.config import REPO_ROOT
+from train.paths import SHARED_DATA_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TITLES = {
     "scp": "PTB-XL SCP-ECG statements (`scp`)",
     "snomed": "PhysioNet/CinC Challenge 2021 SNOMED CT codes (`snomed`)",
@@ -209,7 +210,7 @@ BLOCKED) are likewise left unmapped except where stated.
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA_DIR)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "label_mapping.md")
     args = parser.parse_args(argv)
 

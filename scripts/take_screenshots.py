@@ -14,9 +14,8 @@ from pathlib import Path
 
 from db import users
 from db.session import Database
+from ecgcore.config import REPO_ROOT
 from scripts.app_server import CHROMIUM, CHROMIUM_ARGS, app_server, sign_in
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _example_reviews(db: Database) -> None:
@@ -40,7 +39,7 @@ def _example_reviews(db: Database) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -67,7 +66,7 @@ def main() -> None:
             page.get_by_text("evidence in").first.wait_for(timeout=120_000)
             page.wait_for_timeout(2000)
             page.screenshot(path=str(args.out / "review_findings.png"))  # findings, saliency in words, verdict
-            watch = REPO / "data" / "samples" / "demo" / "cinc2017_A00054_lead_I.csv"
+            watch = REPO_ROOT / "data" / "samples" / "demo" / "cinc2017_A00054_lead_I.csv"
             page.locator('input[type="file"]').set_input_files(str(watch))
             page.get_by_role("button", name="Import upload").click()
             page.get_by_text("net1d-small-1lead-default").first.wait_for(timeout=120_000)
@@ -76,7 +75,7 @@ def main() -> None:
             page.wait_for_timeout(2000)
             page.screenshot(path=str(args.out / "review_single_lead.png"))  # a lead I upload, single-lead model
             _example_reviews(db)
-            long_record = REPO / "data" / "samples" / "ptbdb" / "s0010_re.hea"
+            long_record = REPO_ROOT / "data" / "samples" / "ptbdb" / "s0010_re.hea"
             page.wait_for_timeout(1500)
             page.locator('input[type="file"]').last.set_input_files(
                 [str(long_record.with_suffix(suffix)) for suffix in (".hea", ".dat", ".xyz")])

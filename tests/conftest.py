@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from ecgcore.config import REPO_ROOT
+from train.paths import SHARED_DATA_DIR
+
 SAMPLES_DIR = REPO_ROOT / "data" / "samples"
-SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")

@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
-from ecgcore.record import Record as ECGRecord
 
 from db.session import Database
 from db.users import create_user
+from ecgcore.config import REPO_ROOT
+from ecgcore.record import Record as ECGRecord
+from train.paths import SHARED_DATA_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PTBXL = REPO_ROOT.parent / "shared" / "data" / "ptbxl_subset"
+PTBXL = SHARED_DATA_DIR / "ptbxl_subset"
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -24,9 +23,9 @@ from db.records import add_record
 from db.reviews import current_reviews, save_review
 from db.session import Database
 from db.users import create_user
+from ecgcore.config import REPO_ROOT
 
 AF, SB, LBBB = "ATRIAL FIBRILLATION", "SINUS BRADYCARDIA", "LEFT BUNDLE BRANCH BLOCK"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def counts(db: Database) -> tuple[int, int]:

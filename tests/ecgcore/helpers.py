@@ -8,8 +8,9 @@ import torch
 
 from ecgcore.bundle import make_card, save_bundle
 from ecgcore.model import create_model
+from train.paths import SHARED_DATA_DIR
 
-PTBXL_500 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ptbxl_subset" / "records500" / "00000"
+PTBXL_500 = SHARED_DATA_DIR / "ptbxl_subset" / "records500" / "00000"
 TINY_LABELS = ["NORMAL ECG", "ATRIAL FIBRILLATION", "LEFT AXIS DEVIATION", "SINUS BRADYCARDIA"]
 
 

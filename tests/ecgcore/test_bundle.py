@@ -20,6 +20,7 @@ from ecgcore.bundle import (
     make_card,
     save_bundle,
 )
+from ecgcore.config import REPO_ROOT
 from ecgcore.errors import ModelError, NoDefaultModelError
 from ecgcore.labels import ecgfounder_labels
 from ecgcore.model import create_model
@@ -177,7 +178,7 @@ def test_shipped_cards_read_and_write_back_byte_identical(tmp_path: Path) -> Non
     """The card writer reproduces the shipped cards exactly, and re-saving them unchanged writes nothing."""
     import shutil
 
-    models = Path(__file__).resolve().parents[2] / "models"
+    models = REPO_ROOT / "models"
     shipped = sorted(p for p in models.iterdir() if (p / CARD_FILE).is_file())
     assert shipped
     for source in shipped:

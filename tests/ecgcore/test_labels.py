@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import csv
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ecgcore import labels as L
+from ecgcore.config import REPO_ROOT
 from ecgcore.errors import ECGError, LabelError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _raw_rows(vocabulary: str) -> list[dict[str, str]]:
