@@ -35,7 +35,7 @@ from ecgcore.labels import ecgfounder_labels
 from ecgcore.layout_planner import measure_layouts
 from ecgcore.model import create_model
 from ecgcore.planned_forward import PlannedNet1D
-from ecgcore.preprocess import preprocess
+from ecgcore.preprocessing import preprocess
 from train.paths import SHARED_DATA_DIR
 
 DEFAULT_RECORDS = SHARED_DATA_DIR / "ptbxl_subset" / "records500"

@@ -28,7 +28,7 @@ from bench.timing import median_seconds
 from ecgcore._reference_preprocess import reference_preprocess_window
 from ecgcore.config import REPO_ROOT
 from ecgcore.leads import canonical_lead_name
-from ecgcore.preprocess import DEFAULT_PREPROCESS, preprocess, preprocess_batch
+from ecgcore.preprocessing import DEFAULT_PREPROCESS, preprocess, preprocess_batch
 from ecgcore.record import Record
 from train.paths import SHARED_DATA_DIR
 

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         db = Database()
         if args.command in ("info", "upgrade"):
             from db.migrate import current_revision
-            from db.models import StoredRecord, Review, User
+            from db.models import Review, StoredRecord, User
 
             with db.transaction() as session:
                 counts = {m.__tablename__: session.scalar(select(func.count()).select_from(m))

@@ -78,7 +78,7 @@ def import_ecg(
 def scored_window_start_s(ecg: ECGRecord, predictor: Predictor, start_s: float | None = None) -> float:
     """Where the window the model reads starts (s, on a sample): ``start_s`` checked against the
     record, or the predictor's default window. Raises ECGValidationError if invalid."""
-    from ecgcore.preprocess import window_bounds
+    from ecgcore.preprocessing import window_bounds
 
     start, _ = window_bounds(ecg.n_samples, ecg.fs, predictor.preprocess_config, start_s)
     return start / ecg.fs

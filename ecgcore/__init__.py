@@ -23,10 +23,7 @@ from ecgcore.errors import (
     NoDefaultModelError,
 )
 from ecgcore.leads import LEADS_12
-
-# Imported eagerly on purpose: a lazily loaded submodule named ``preprocess`` would be bound to
-# ``ecgcore.preprocess`` by the import system, shadowing the public function of the same name.
-from ecgcore.preprocess import PreprocessConfig, preprocess
+from ecgcore.preprocessing import PreprocessConfig, preprocess
 from ecgcore.record import Record
 
 __version__ = "0.1.0"

@@ -1,7 +1,7 @@
 """The slow oracle: the ECGFounder pipeline written the straightforward way, one lead at a time.
 
-Not for production use. It exists so that the fast :mod:`ecgcore.preprocess` has something
-obviously faithful to the release to be checked against (``tests/ecgcore/test_preprocess.py``)
+Not for production use. It exists so that the fast :mod:`ecgcore.preprocessing` has something
+obviously faithful to the release to be checked against (``tests/ecgcore/test_preprocessing.py``)
 and timed against (``bench/bench_preprocess.py``). It deliberately shares no code with the fast
 module: filter coefficients, window arithmetic and interpolation are recomputed here with
 plain scipy/numpy calls, so a bug in one is unlikely to be mirrored in the other. Only the
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal as sps
 
-from ecgcore.preprocess import PreprocessConfig
+from ecgcore.preprocessing import PreprocessConfig
 
 
 def reference_preprocess_window(window: np.ndarray, fs: float, config: PreprocessConfig) -> np.ndarray:

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ecgcore.errors import ECGError
 from ecgcore.io.formats import is_ecg_file
-from ecgcore.preprocess import PreprocessConfig, preprocess
+from ecgcore.preprocessing import PreprocessConfig, preprocess
 from ecgcore.routing import SINGLE_LEAD, model_lead_count
 
 if TYPE_CHECKING:

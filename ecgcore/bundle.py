@@ -34,7 +34,7 @@ from ecgcore.errors import ModelError, NoDefaultModelError
 from ecgcore.labels import ecgfounder_labels
 from ecgcore.leads import LEADS_12
 from ecgcore.model import MODEL_CONFIGS, Net1D, Net1DConfig
-from ecgcore.preprocess import DEFAULT_PREPROCESS, PreprocessConfig
+from ecgcore.preprocessing import DEFAULT_PREPROCESS, PreprocessConfig
 
 CARD_FILE = "card.json"
 WEIGHTS_FILE = "model.safetensors"

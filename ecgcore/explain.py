@@ -44,7 +44,7 @@ from ecgcore.errors import ECGValidationError, LabelError
 from ecgcore.explain_display import Segment, describe_segments, per_lead_importance, top_segments
 from ecgcore.model import Net1D
 from ecgcore.predict import Predictor
-from ecgcore.preprocess import resampled_length, window_bounds
+from ecgcore.preprocessing import resampled_length, window_bounds
 from ecgcore.record import Record
 
 METHODS: tuple[str, ...] = ("ig", "gradcam", "occlusion", "saliency")

@@ -22,7 +22,7 @@ from ecgcore.layout_planner import PlanMeasurement
 from ecgcore.model import Net1D
 from ecgcore.plan_cache import plan_measurement_for
 from ecgcore.planned_forward import PlannedNet1D
-from ecgcore.preprocess import preprocess
+from ecgcore.preprocessing import preprocess
 from ecgcore.record import Record
 from ecgcore.routing import model_lead_count
 

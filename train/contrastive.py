@@ -20,7 +20,6 @@ from tqdm import tqdm
 
 from ecgcore.bundle import make_card, save_bundle
 from ecgcore.model import Net1D, create_model
-
 from train.augment import AugmentConfig, augment
 from train.data.shards import TrainingSet
 

@@ -19,8 +19,14 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-from train.metrics import (bootstrap_ci, bootstrap_macro_ci, choose_threshold, confusion_metrics, micro_auprc,
-                           micro_auroc)
+from train.metrics import (
+    bootstrap_ci,
+    bootstrap_macro_ci,
+    choose_threshold,
+    confusion_metrics,
+    micro_auprc,
+    micro_auroc,
+)
 
 
 @dataclass
@@ -178,7 +184,6 @@ def evaluate_bundle(bundle_dir: str, dataset: str, *, test_split: str = "test", 
                     threshold_method: str = "f1") -> Evaluation:
     """Score ``dataset``'s ``test_split`` with a bundle; thresholds from ``val_split`` (or the card's)."""
     from ecgcore.bundle import load_bundle
-
     from train.data.shards import TrainingSet
     from train.fit import predict_probabilities
 

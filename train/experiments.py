@@ -11,11 +11,11 @@ variants gives the CI of the difference, which is what "did it help?" asks.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

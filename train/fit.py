@@ -31,7 +31,6 @@ from tqdm import tqdm
 
 from ecgcore.bundle import DEFAULT_THRESHOLD, load_bundle, make_card, save_bundle
 from ecgcore.model import Net1D, create_model
-
 from train.augment import AugmentConfig, augment
 from train.data.shards import TrainingSet
 from train.losses import get_loss, labeled_fractions

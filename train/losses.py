@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from typing import Callable
 
 import numpy as np
-
 import torch
 import torch.nn.functional as F
 

@@ -23,7 +23,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ecgcore.model import Net1D
-
 from train.data.shards import TrainingSet
 from train.experiments import fmt_ci
 from train.metrics import bootstrap_ci, percentile_ci

@@ -24,8 +24,8 @@ from ecgcore.explain import METHODS, Explanation, explain
 from ecgcore.explain_display import ALL_LEADS
 from ecgcore.io import upload_help, upload_label
 from ecgcore.labels import ecgfounder_labels
-from ecgcore.preprocess import filter_mv
 from ecgcore.predict import Prediction, Predictor
+from ecgcore.preprocessing import filter_mv
 
 VERDICT_CHOICES = ("present", "absent", "uncertain")
 NEXT_RECORD_KEY = "Alt+N"     # Streamlit reserves C and R; Ctrl+N opens a browser window

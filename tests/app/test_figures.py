@@ -19,7 +19,7 @@ from app.figures import (
     sheet_figure,
 )
 from ecgcore.io import read
-from ecgcore.preprocess import filter_mv
+from ecgcore.preprocessing import filter_mv
 from tests.conftest import SAMPLES_DIR
 
 

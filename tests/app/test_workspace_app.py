@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
 import pytest
 from sqlalchemy import func, select
 
-from db.models import AuditEvent, StoredRecord, Review, User
+from db.models import AuditEvent, Review, StoredRecord, User
 from db.session import Database
 from tests.app.conftest import app, sign_in
 from tests.conftest import SAMPLES_DIR

@@ -12,7 +12,7 @@ import torch
 from ecgcore.errors import LabelError, LeadError
 from ecgcore.io import read
 from ecgcore.predict import Predictor
-from ecgcore.preprocess import preprocess
+from ecgcore.preprocessing import preprocess
 from tests.ecgcore.helpers import TINY_LABELS, ptbxl_headers, tiny_bundle
 
 

@@ -11,7 +11,7 @@ from tests.conftest import REPO_ROOT
 def test_public_api_works_after_every_submodule_is_imported(samples_dir) -> None:
     # Run in a fresh interpreter so earlier imports in this test session cannot hide the problem.
     code = f"""
-import ecgcore, ecgcore.preprocess, ecgcore.predict, ecgcore.bundle, ecgcore.batch, ecgcore.io
+import ecgcore, ecgcore.preprocessing, ecgcore.predict, ecgcore.bundle, ecgcore.batch, ecgcore.io
 record = ecgcore.read({str(samples_dir / "ptbxl" / "00001_hr.hea")!r})
 x = ecgcore.preprocess(record)
 assert x.shape == (12, 5000) and x.dtype.name == "float32", x.shape

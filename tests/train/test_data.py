@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import wfdb
 
-from ecgcore.leads import LEADS_12
 from ecgcore.labels import encode, encode_ptbxl, label_index, labels_from_vector, map_source_codes
+from ecgcore.leads import LEADS_12
 from train.data import Example, TrainingSet, build, challenge_examples, review_export_examples
 from train.data.ptbxl import ptbxl_split
 

@@ -10,8 +10,18 @@ from ecgcore.model import create_model
 from train.augment import NO_AUGMENT
 from train.fit import FitConfig, fit, predict_outputs
 from train.losses import get_loss
-from train.tasks import (AGE, SEX, Task, extract_features, linear_probe, outputs_to_predictions, raw_targets,
-                         task_loss_options, task_metrics, task_set)
+from train.tasks import (
+    AGE,
+    SEX,
+    Task,
+    extract_features,
+    linear_probe,
+    outputs_to_predictions,
+    raw_targets,
+    task_loss_options,
+    task_metrics,
+    task_set,
+)
 
 TASKS = (AGE, SEX, Task("NORMAL ECG", "binary"))
 

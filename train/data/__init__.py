@@ -12,13 +12,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from train.data.cinc2017 import cinc2017_examples
+from ecgcore.leads import LEADS_12
 from train.data.challenge import challenge_examples, challenge_headers
+from train.data.cinc2017 import cinc2017_examples
 from train.data.code15 import code15_examples
 from train.data.ptbxl import ptbxl_examples
 from train.data.review_export import review_export_examples
-from ecgcore.leads import LEADS_12
-
 from train.data.shards import BuildResult, Example, TrainingSet, build
 
 KINDS = ("ptbxl", "challenge", "code15", "review-export", "shared", "cinc2017")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from ecgcore.io import read
 from ecgcore.labels import encode
-
 from train.data.shards import Example
 
 

@@ -19,7 +19,6 @@ import pandas as pd
 
 from ecgcore.io import read
 from ecgcore.labels import encode
-
 from train.data.shards import Example
 
 REFERENCE = "REFERENCE-v3.csv"

@@ -10,7 +10,6 @@ import pandas as pd
 
 from ecgcore.io import read
 from ecgcore.labels import encode
-
 from train.data.shards import Example
 
 CODE15_COLUMNS = ("1dAVb", "RBBB", "LBBB", "SB", "ST", "AF", "normal_ecg")

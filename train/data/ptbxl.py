@@ -15,7 +15,6 @@ import pandas as pd
 
 from ecgcore.io import read
 from ecgcore.labels import encode_ptbxl
-
 from train.data.shards import Example
 
 SPLITS = {**{f: "train" for f in range(1, 9)}, 9: "val", 10: "test"}

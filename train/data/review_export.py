@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from ecgcore.labels import N_ECGFOUNDER_LABELS, label_index
-
 from train.data.shards import Example
 
 

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from ecgcore.labels import N_ECGFOUNDER_LABELS, ecgfounder_labels
 from ecgcore.leads import LEADS_12
-from ecgcore.preprocess import DEFAULT_PREPROCESS, PreprocessConfig, preprocess
+from ecgcore.preprocessing import DEFAULT_PREPROCESS, PreprocessConfig, preprocess
 from ecgcore.record import Record
 
 FORMAT = "ecgfounder-training-set"

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgcore.io import read
-from ecgcore.io import wfdb_reader
+from ecgcore.io import read, wfdb_reader
 
 
 def _read_both(path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -11,8 +11,7 @@ import pytest
 
 from ecgcore import config
 from ecgcore.errors import ECGFileTooLargeError, ECGFormatError
-from ecgcore.io import read
-from ecgcore.io import zip_reader
+from ecgcore.io import read, zip_reader
 from ecgcore.io.writers import write_csv
 
 

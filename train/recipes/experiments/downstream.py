@@ -28,20 +28,30 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 import torch
 
 from ecgcore.bundle import load_bundle
 from ecgcore.model import create_model
-
 from train.augment import AugmentConfig
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
 from train.experiments import cv_splits, fmt_ci, fmt_diff, run_jobs, subsample, write_experiment_report
 from train.fit import FitConfig, fit, predict_outputs, select_labels
 from train.paths import ARTIFACTS_DIR, EXPERIMENT_DOCS_DIR, LOCAL_DATA_DIR, SHARED_DATA_DIR
-from train.tasks import (AGE, SEX, Task, extract_features, linear_probe, outputs_to_predictions,
-                         paired_task_difference, raw_targets, task_headline, task_loss_options, task_metrics, task_set)
+from train.tasks import (
+    AGE,
+    SEX,
+    Task,
+    extract_features,
+    linear_probe,
+    outputs_to_predictions,
+    paired_task_difference,
+    raw_targets,
+    task_headline,
+    task_loss_options,
+    task_metrics,
+    task_set,
+)
 
 logger = logging.getLogger(__name__)
 

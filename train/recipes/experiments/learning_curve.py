@@ -34,8 +34,18 @@ import numpy as np
 from train.augment import AugmentConfig
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
-from train.experiments import (FoldFit, cv_splits, fit_fold, fmt_ci, fmt_diff, fold_dir, fraction_of_training,
-                               macro_metric, run_jobs, write_experiment_report)
+from train.experiments import (
+    FoldFit,
+    cv_splits,
+    fit_fold,
+    fmt_ci,
+    fmt_diff,
+    fold_dir,
+    fraction_of_training,
+    macro_metric,
+    run_jobs,
+    write_experiment_report,
+)
 from train.fit import FitConfig, select_labels
 from train.metrics import percentile_ci
 from train.paths import ARTIFACTS_DIR, EXPERIMENT_DOCS_DIR, LOCAL_DATA_DIR, SHARED_DATA_DIR

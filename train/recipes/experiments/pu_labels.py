@@ -27,7 +27,15 @@ import numpy as np
 from train.augment import AugmentConfig
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
-from train.experiments import bootstrap_statistic, cv_splits, fmt_ci, fmt_diff, paired_bootstrap, run_jobs, write_experiment_report
+from train.experiments import (
+    bootstrap_statistic,
+    cv_splits,
+    fmt_ci,
+    fmt_diff,
+    paired_bootstrap,
+    run_jobs,
+    write_experiment_report,
+)
 from train.fit import FitConfig, fit, predict_probabilities, select_labels
 from train.paths import ARTIFACTS_DIR, EXPERIMENT_DOCS_DIR, LOCAL_DATA_DIR, SHARED_DATA_DIR
 

@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from ecgcore.bundle import make_card, save_bundle
-
 from train.augment import AugmentConfig
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet

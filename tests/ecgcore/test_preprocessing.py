@@ -13,7 +13,7 @@ from scipy import signal as sps
 from ecgcore._reference_preprocess import reference_preprocess_window
 from ecgcore.errors import ECGValidationError, LeadError
 from ecgcore.leads import LEADS_12, canonical_lead_name
-from ecgcore.preprocess import (
+from ecgcore.preprocessing import (
     DEFAULT_PREPROCESS,
     PreprocessConfig,
     bandpass_edges_hz,
