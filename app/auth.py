@@ -156,15 +156,29 @@ def password_help() -> str:
     return f"At least {users.MIN_PASSWORD_LENGTH} characters, not the user name."
 
 
+class _PasswordTwice:
+    """A new password typed twice; ``value`` is None (with the error shown) when the two differ."""
+
+    def __init__(self, label: str) -> None:
+        self.first = st.text_input(f"{label} ({password_help()})", type="password")
+        self.again = st.text_input(f"Repeat the {label.lower()}", type="password")
+
+    @property
+    def value(self) -> str | None:
+        if self.first != self.again:
+            st.error("The passwords differ.")
+            return None
+        return self.first
+
+
 def _first_start_form(db: Database) -> None:
     st.subheader("First start: create the administrator account")
     with st.form("first_admin"):
         name = st.text_input("Administrator user name", help="Letters, digits, '.', '_' or '-'.")
-        password = st.text_input(f"Password ({password_help()})", type="password")
-        confirm = st.text_input("Repeat the password", type="password")
+        typed = _PasswordTwice("Password")
         if st.form_submit_button("Create administrator", type="primary"):
-            if password != confirm:
-                st.error("The passwords differ.")
+            password = typed.value
+            if password is None:
                 return
             try:
                 _start_session(users.create_first_admin(db, name, password))
@@ -212,11 +226,10 @@ def change_password_form(db: Database, user: SessionUser, *, forced: bool = Fals
         st.info("An administrator reset your password. Choose a new one to continue.")
     with st.form("change_password", clear_on_submit=True):
         current = st.text_input("Current password" + (" (the temporary one)" if forced else ""), type="password")
-        new = st.text_input(f"New password ({password_help()})", type="password")
-        confirm = st.text_input("Repeat the new password", type="password")
+        typed = _PasswordTwice("New password")
         if st.form_submit_button("Change password", type="primary"):
-            if new != confirm:
-                st.error("The new passwords differ.")
+            new = typed.value
+            if new is None:
                 return
             try:
                 account = users.change_password(db, user.name, current, new)

@@ -56,3 +56,53 @@ def sign_in(name: str) -> AppTest:
     at.button[0].click().run()
     assert not at.exception, at.exception
     return at
+
+
+# -- the real app in a real browser (tests marked `browser`) ---------------------------------------
+def _debian_chromium_version() -> str:
+    """Major version of /usr/bin/chromium, to prove the browser under test is Debian's."""
+    import subprocess
+
+    from scripts.app_server import CHROMIUM
+
+    out = subprocess.run([str(CHROMIUM), "--version"], capture_output=True, text=True, timeout=30).stdout
+    return out.split()[1].split(".")[0]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """``streamlit run app/main.py`` on 127.0.0.1 with a private store, a tiny model, one demo record,
+    the admin ``root`` and the cardiologist ``carla``; yields its URL and the store."""
+    from scripts.app_server import CHROMIUM, app_server
+
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is not installed (scripts/install_system_deps.sh installs it)")
+    tmp = tmp_path_factory.mktemp("e2e")
+    samples = tmp / "samples" / "ptbxl"
+    samples.mkdir(parents=True)
+    for f in (SAMPLES_DIR / "ptbxl").glob("00001_hr.*"):  # a 12-lead, 10-s, 500-Hz record
+        shutil.copy(f, samples / f.name)
+    tiny_bundle(tmp / "models" / "tiny", default=True)
+    env = dict(
+        ECG_DB_URL=f"sqlite:///{tmp / 'review.sqlite'}", ECG_DATA_DIR=str(tmp / "data"),
+        ECG_MODEL_DIR=str(tmp / "models"), ECG_SAMPLES_DIR=str(tmp / "samples"),
+        ECG_ADMIN_USER="root", ECG_ADMIN_PASSWORD="root-password",
+    )
+    db = Database(env["ECG_DB_URL"], data_dir_path=tmp / "data")
+    users.create_user(db, "carla", "cardiologist", "carla-password")
+    with app_server(env) as url:
+        yield {"url": url, "db": db}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright (never a browser Playwright downloads)."""
+    from playwright.sync_api import sync_playwright
+
+    from scripts.app_server import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        assert chromium.version.startswith(_debian_chromium_version()), "must drive Debian's chromium"
+        yield chromium
+        chromium.close()

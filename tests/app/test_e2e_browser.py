@@ -7,60 +7,17 @@ screenshot of every page to ``artifacts/screenshots/``.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 from sqlalchemy import select
 
 from app.views.review import NEXT_RECORD_KEY, SAVE_VERDICT_KEY
 from db import users
 from db.models import Review
-from db.session import Database
-from scripts.app_server import CHROMIUM, CHROMIUM_ARGS, app_server, sign_in
+from scripts.app_server import sign_in
 from tests.conftest import REPO_ROOT, SAMPLES_DIR
-from tests.ecgcore.helpers import tiny_bundle
 
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _debian_chromium_version() -> str:
-    """Major version of /usr/bin/chromium, to prove the browser under test is Debian's."""
-    out = subprocess.run([str(CHROMIUM), "--version"], capture_output=True, text=True, timeout=30).stdout
-    return out.split()[1].split(".")[0]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is not installed (scripts/install_system_deps.sh installs it)")
-    tmp = tmp_path_factory.mktemp("e2e")
-    samples = tmp / "samples" / "ptbxl"
-    samples.mkdir(parents=True)
-    for f in (SAMPLES_DIR / "ptbxl").glob("00001_hr.*"):
-        shutil.copy(f, samples / f.name)
-    tiny_bundle(tmp / "models" / "tiny", default=True)
-    env = dict(
-        ECG_DB_URL=f"sqlite:///{tmp / 'review.sqlite'}", ECG_DATA_DIR=str(tmp / "data"),
-        ECG_MODEL_DIR=str(tmp / "models"), ECG_SAMPLES_DIR=str(tmp / "samples"),
-        ECG_ADMIN_USER="root", ECG_ADMIN_PASSWORD="root-password",
-    )
-    db = Database(env["ECG_DB_URL"], data_dir_path=tmp / "data")
-    users.create_user(db, "carla", "cardiologist", "carla-password")
-    with app_server(env) as url:
-        yield {"url": url, "db": db}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        assert chromium.version.startswith(_debian_chromium_version()), "must drive Debian's chromium"
-        yield chromium
-        chromium.close()
 
 
 def test_sign_in_upload_review_and_verdict_in_the_database(server: dict, browser) -> None:  # noqa: ANN001

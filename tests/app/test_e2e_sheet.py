@@ -13,16 +13,12 @@ and a tiny model, and drives it with Playwright pointed at Debian's ``/usr/bin/c
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
 from app.views.review import NEXT_RECORD_KEY
-from db import users
-from db.session import Database
-from scripts.app_server import CHROMIUM, CHROMIUM_ARGS, app_server, sign_in
-from tests.conftest import REPO_ROOT, SAMPLES_DIR
-from tests.ecgcore.helpers import tiny_bundle
+from scripts.app_server import sign_in
+from tests.conftest import REPO_ROOT
 
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 SCROLL_STEP_PX = 150
@@ -59,48 +55,17 @@ SCROLL_JS = """(step) => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is not installed (scripts/install_system_deps.sh installs it)")
-    tmp = tmp_path_factory.mktemp("e2e_sheet")
-    samples = tmp / "samples" / "ptbxl"
-    samples.mkdir(parents=True)
-    for f in (SAMPLES_DIR / "ptbxl").glob("00001_hr.*"):  # a 12-lead, 10-s, 500-Hz record
-        shutil.copy(f, samples / f.name)
-    tiny_bundle(tmp / "models" / "tiny", default=True)
-    env = dict(
-        ECG_DB_URL=f"sqlite:///{tmp / 'review.sqlite'}", ECG_DATA_DIR=str(tmp / "data"),
-        ECG_MODEL_DIR=str(tmp / "models"), ECG_SAMPLES_DIR=str(tmp / "samples"),
-        ECG_ADMIN_USER="root", ECG_ADMIN_PASSWORD="root-password",
-    )
-    db = Database(env["ECG_DB_URL"], data_dir_path=tmp / "data")
-    users.create_user(db, "carla", "cardiologist", "carla-password")
-    with app_server(env) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def _sheet_state(page) -> dict:  # noqa: ANN001 - a Playwright page
     sheets = page.evaluate(SHEET_STATE_JS)
     assert len(sheets) == 1, f"expected one 12-lead sheet on the page, found {len(sheets)}"
     return sheets[0]
 
 
-def test_every_sheet_trace_stays_drawn_while_scrolling(server: str, browser) -> None:  # noqa: ANN001
+def test_every_sheet_trace_stays_drawn_while_scrolling(server: dict, browser) -> None:  # noqa: ANN001
     page = browser.new_page(viewport={"width": 1366, "height": 768})
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-    sign_in(page, server, "carla", "carla-password")
+    sign_in(page, server["url"], "carla", "carla-password")
     page.get_by_role("button", name="Open next record").wait_for(timeout=60_000)
     page.evaluate("document.activeElement && document.activeElement.blur()")  # not typing in a field
     page.keyboard.press(NEXT_RECORD_KEY)
