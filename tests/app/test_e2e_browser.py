@@ -98,8 +98,19 @@ def test_admin_page_in_the_browser(server: dict, browser) -> None:  # noqa: ANN0
 
 
 def _choose(page, label: str, option: str) -> None:  # noqa: ANN001
-    page.get_by_role("combobox", name=label, exact=True).click()
-    page.get_by_role("option", name=option, exact=True).click()
+    """Pick ``option`` in the selectbox ``label`` with the keyboard (type to filter, Enter), which
+    does not depend on the option list's popover being open and placed when the click lands."""
+    box = page.get_by_role("combobox", name=label, exact=True)
+    for _ in range(3):
+        box.click()
+        box.fill(option)
+        box.press("Enter")
+        page.wait_for_timeout(300)
+        if box.input_value() == option:
+            return
+        page.keyboard.press("Escape")
+    page.screenshot(path=str(SCREENSHOTS / f"choose_{label}_failed.png"), full_page=True)
+    raise AssertionError(f"could not choose {option!r} in {label!r}; it shows {box.input_value()!r}")
 
 
 def test_a_reload_keeps_the_session_and_signing_out_ends_it(server: dict, browser) -> None:  # noqa: ANN001
