@@ -147,10 +147,13 @@ def test_the_takeover_sequence_fails_in_the_browser(server: dict, browser) -> No
     sign_in(page, server["url"], "root", "root-password")
     page.get_by_role("link", name="Admin").click()
     page.get_by_text("Change a user").wait_for(timeout=60_000)
+    _wait_until_idle(page)  # a click during a script run can land on a widget about to be replaced
     _choose(page, "User", "root")
     _choose(page, "Action", "set role")
     _choose(page, "New role (for set role)", "viewer")
     page.get_by_role("button", name="Apply…").click()
+    page.get_by_text("Please confirm").wait_for(timeout=60_000)
+    _wait_until_idle(page)
     page.get_by_role("button", name="Confirm").click()
     page.get_by_text("last active administrator").wait_for(timeout=60_000)
     page.get_by_role("button", name="Sign out").click()
