@@ -106,3 +106,19 @@ def browser():
         assert chromium.version.startswith(_debian_chromium_version()), "must drive Debian's chromium"
         yield chromium
         chromium.close()
+
+
+def _view_script(view: str, name: str, role: str) -> None:
+    import importlib
+
+    import streamlit as st
+
+    from app.auth import SessionUser
+
+    st.session_state["_user"] = SessionUser(name, role)
+    importlib.import_module(f"app.views.{view}").page()
+
+
+def view_as(view: str, name: str, role: str) -> AppTest:
+    """One page of ``app/views`` run alone as the signed-in user ``name`` (``role``), not yet run."""
+    return AppTest.from_function(_view_script, args=(view, name, role), default_timeout=120)

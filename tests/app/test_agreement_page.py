@@ -11,40 +11,10 @@ from streamlit.testing.v1 import AppTest
 from db.models import StoredRecord
 from db.reviews import save_review
 from db.session import Database
-from tests.app.conftest import sign_in
+from tests.app.conftest import sign_in, view_as
 
 NAMES = re.compile(r"\b(carla|root|anna|vince)\b")
 MODEL_SECTIONS = ("Model vs the reviewers' consensus", "Each reviewer vs the model")
-
-
-def _carla() -> None:
-    import streamlit as st
-
-    from app.auth import SessionUser
-    from app.views import dashboard
-
-    st.session_state["_user"] = SessionUser("carla", "cardiologist")
-    dashboard.page()
-
-
-def _anna() -> None:
-    import streamlit as st
-
-    from app.auth import SessionUser
-    from app.views import dashboard
-
-    st.session_state["_user"] = SessionUser("anna", "annotator")
-    dashboard.page()
-
-
-def _vince() -> None:
-    import streamlit as st
-
-    from app.auth import SessionUser
-    from app.views import dashboard
-
-    st.session_state["_user"] = SessionUser("vince", "viewer")
-    dashboard.page()
 
 
 @pytest.fixture()
@@ -58,8 +28,8 @@ def reviewed(team: Database) -> Database:
     return team
 
 
-def _page(function) -> AppTest:
-    at = AppTest.from_function(function, default_timeout=120).run()
+def _page(user: tuple[str, str]) -> AppTest:
+    at = view_as('dashboard', *user).run()
     assert not at.exception, at.exception
     return at
 
@@ -78,7 +48,7 @@ def _downloads(at: AppTest) -> list[str]:
 
 
 def test_annotator_sees_no_model_section_and_no_names(reviewed: Database) -> None:
-    at = _page(_anna)
+    at = _page(("anna", "annotator"))
     headings = [s.value for s in at.subheader]
     assert "Agreement per reviewer pair (Cohen)" in headings  # reviewer-vs-reviewer agreement is theirs to see
     assert not set(MODEL_SECTIONS) & set(headings)
@@ -94,7 +64,7 @@ def test_annotator_sees_no_model_section_and_no_names(reviewed: Database) -> Non
 
 
 def test_viewer_sees_the_model_with_pseudonyms_and_gets_no_download(reviewed: Database) -> None:
-    at = _page(_vince)
+    at = _page(("vince", "viewer"))
     assert "Model vs the reviewers' consensus" in [s.value for s in at.subheader]
     assert not NAMES.search(_shown_text(at))
     assert not _downloads(at) and not at.button
@@ -102,7 +72,7 @@ def test_viewer_sees_the_model_with_pseudonyms_and_gets_no_download(reviewed: Da
 
 
 def test_cardiologist_sees_names_and_downloads_the_verdicts(reviewed: Database) -> None:
-    at = _page(_carla)
+    at = _page(("carla", "cardiologist"))
     assert set(MODEL_SECTIONS) <= {s.value for s in at.subheader}
     assert "carla" in _shown_text(at)
     assert _downloads(at) == ["Verdicts (CSV)"]

@@ -13,39 +13,19 @@ from streamlit.testing.v1 import AppTest
 
 from app import jobs
 from db.session import Database
-from tests.app.conftest import sign_in
+from tests.app.conftest import sign_in, view_as
 from tests.conftest import SAMPLES_DIR
 
 
-def _carla() -> None:
-    import streamlit as st
-
-    from app.auth import SessionUser
-    from app.views import worklist
-
-    st.session_state["_user"] = SessionUser("carla", "cardiologist")
-    worklist.page()
-
-
-def _anna() -> None:
-    import streamlit as st
-
-    from app.auth import SessionUser
-    from app.views import worklist
-
-    st.session_state["_user"] = SessionUser("anna", "annotator")
-    worklist.page()
-
-
-def _page(function) -> AppTest:  # noqa: ANN001
+def _page(user: tuple[str, str]) -> AppTest:
     sign_in("carla")  # the first run creates the store and preloads the demo records
-    at = AppTest.from_function(function, default_timeout=120).run()
+    at = view_as('worklist', *user).run()
     assert not at.exception, at.exception
     return at
 
 
 def test_statuses_in_words_and_a_model_score_per_record(team: Database) -> None:
-    at = _page(_carla)
+    at = _page(("carla", "cardiologist"))
     table = at.dataframe[0].value
     assert set(table["status"]) == {"awaiting first review"}
     assert table["uncertainty"].between(0, 1).all()
@@ -60,7 +40,7 @@ def test_annotator_sees_no_model_score_before_reading(team: Database) -> None:
     from db.models import StoredRecord
     from db.reviews import save_review
 
-    at = _page(_anna)
+    at = _page(("anna", "annotator"))
     assert at.dataframe[0].value["uncertainty"].isna().all()
     with team.transaction() as session:
         first = session.scalars(select(StoredRecord.id).order_by(StoredRecord.id)).first()
@@ -108,7 +88,7 @@ def test_bulk_import_runs_without_streamlit_in_its_thread(team: Database, stream
         for path in sorted((SAMPLES_DIR / "ptbxl").glob("00017_hr.*")):
             archive.write(path, f"batch/{path.name}")
         archive.writestr("batch/textnums.csv", "I,II\na,b\nc,d\n")
-    at = _page(_carla)
+    at = _page(("carla", "cardiologist"))
     at.file_uploader(key="bulk_zip").set_value(("batch.zip", buffer.getvalue(), "application/zip")).run()
     [b for b in at.button if b.label == "Start import"][0].click().run()
     assert not at.exception, at.exception
