@@ -12,7 +12,7 @@ from db import users
 from db.models import User
 from db.session import Database
 from ecgcore import config
-from tests.app.conftest import PASSWORDS, app, sign_in
+from tests.app.conftest import PASSWORDS, app, sign_in, view_as
 
 
 def _signed_out_with(at: AppTest, words: str) -> None:
@@ -89,16 +89,6 @@ def test_own_password_change_from_my_account(team: Database) -> None:
     assert page.error and f"at least {users.MIN_PASSWORD_LENGTH}" in page.error[0].value
 
 
-def _admin_page_as_root() -> None:
-    import streamlit as st
-
-    from app.auth import SessionUser
-    from app.views import admin
-
-    st.session_state["_user"] = SessionUser("root", "admin")
-    admin.page()
-
-
 def _request_change(page: AppTest, target: str, action: str, role: str | None = None) -> AppTest:
     [s for s in page.selectbox if s.label == "User"][0].set_value(target)
     [s for s in page.selectbox if s.label == "Action"][0].set_value(action)
@@ -112,7 +102,7 @@ def _click(page: AppTest, label: str) -> AppTest:
 
 
 def test_role_change_needs_confirmation_and_the_table_shows_it_at_once(team: Database) -> None:
-    page = AppTest.from_function(_admin_page_as_root, default_timeout=120).run()
+    page = view_as("admin", "root", "admin").run()
     _request_change(page, "carla", "set role", "viewer")
     assert not page.exception
     assert page.warning and "confirm" in page.warning[0].value and "carla" in page.warning[0].value
@@ -130,7 +120,7 @@ def test_the_takeover_sequence_fails_in_the_app(team: Database) -> None:
     """Only admin demotes themselves, signs out; an anonymous visitor must not get a first-start form."""
     for name in ("carla", "anna", "vince"):
         assert _role(team, name) != "admin"
-    page = AppTest.from_function(_admin_page_as_root, default_timeout=120).run()
+    page = view_as("admin", "root", "admin").run()
     _request_change(page, "root", "set role", "viewer")
     _click(page, "Confirm")
     assert page.error and "last active administrator" in page.error[0].value
@@ -141,7 +131,7 @@ def test_the_takeover_sequence_fails_in_the_app(team: Database) -> None:
 
 
 def test_reset_password_from_the_admin_page(team: Database) -> None:
-    page = AppTest.from_function(_admin_page_as_root, default_timeout=120).run()
+    page = view_as("admin", "root", "admin").run()
     [t for t in page.text_input if t.label.startswith("Temporary password")][0].input("temporary-pw")
     _request_change(page, "anna", "reset password")
     _click(page, "Confirm")
@@ -153,7 +143,7 @@ def test_audit_log_pages_and_filters(team: Database) -> None:
     for _ in range(3):
         with pytest.raises(Exception):
             users.authenticate(team, "anna", "wrong")
-    page = AppTest.from_function(_admin_page_as_root, default_timeout=120).run()
+    page = view_as("admin", "root", "admin").run()
     [s for s in page.selectbox if s.label == "Events of action"][0].set_value("login_failed").run()
     log = page.dataframe[1].value
     assert len(log) == 3 and set(log["action"]) == {"login_failed"}

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from db.models import AuditEvent, Review, StoredRecord, User
 from db.session import Database
-from tests.app.conftest import app, sign_in
+from tests.app.conftest import app, sign_in, view_as
 from tests.conftest import SAMPLES_DIR
 
 
@@ -119,9 +119,8 @@ def test_session_times_out(team: Database, monkeypatch: pytest.MonkeyPatch) -> N
 def test_admin_creates_a_user(team: Database) -> None:
     at = sign_in("root")
     assert "Admin" in _nav_titles(at)
-    from streamlit.testing.v1 import AppTest
 
-    page = AppTest.from_function(_admin_page_as_root, default_timeout=120).run()
+    page = view_as("admin", "root", "admin").run()
     assert not page.exception
     page.text_input[0].input("newbie")
     page.text_input[1].input("newbie-password")
@@ -129,26 +128,6 @@ def test_admin_creates_a_user(team: Database) -> None:
     assert page.success and "Created newbie" in page.success[0].value
     assert _count(team, User, User.name == "newbie") == 1
     assert len(page.dataframe) == 2  # users and audit log
-
-
-def _admin_page_as_root() -> None:
-    import streamlit as st
-
-    from app.auth import SessionUser
-    from app.views import admin
-
-    st.session_state["_user"] = SessionUser("root", "admin")
-    admin.page()
-
-
-def _worklist_page_as_carla() -> None:
-    import streamlit as st
-
-    from app.auth import SessionUser
-    from app.views import worklist
-
-    st.session_state["_user"] = SessionUser("carla", "cardiologist")
-    worklist.page()
 
 
 def _models_page() -> None:
@@ -161,7 +140,7 @@ def test_worklist_and_models_pages(team: Database) -> None:
     from streamlit.testing.v1 import AppTest
 
     sign_in("carla")  # the store is created and demo records preloaded by the first run
-    worklist = AppTest.from_function(_worklist_page_as_carla, default_timeout=120).run()
+    worklist = view_as("worklist", "carla", "cardiologist").run()
     assert not worklist.exception
     assert len(worklist.dataframe[0].value) == 2
     models = AppTest.from_function(_models_page, default_timeout=120).run()
@@ -169,28 +148,7 @@ def test_worklist_and_models_pages(team: Database) -> None:
     assert any("tiny-test" in m.value for m in models.subheader)
 
 
-def _dashboard_carla() -> None:
-    import streamlit as st
-
-    from app.auth import SessionUser
-    from app.views import dashboard
-
-    st.session_state["_user"] = SessionUser("carla", "cardiologist")
-    dashboard.page()
-
-
-def _dashboard_anna() -> None:
-    import streamlit as st
-
-    from app.auth import SessionUser
-    from app.views import dashboard
-
-    st.session_state["_user"] = SessionUser("anna", "annotator")
-    dashboard.page()
-
-
 def test_agreement_dashboard_and_exports(team: Database) -> None:
-    from streamlit.testing.v1 import AppTest
 
     from db.reviews import save_review
 
@@ -200,13 +158,13 @@ def test_agreement_dashboard_and_exports(team: Database) -> None:
     users_for = {"carla": "present", "root": "present", "anna": "absent"}
     for name, verdict in users_for.items():
         save_review(team, record_ids[0], name, {"NORMAL ECG": verdict}, saw_model_output=name != "anna")
-    page = AppTest.from_function(_dashboard_carla, default_timeout=120).run()
+    page = view_as("dashboard", "carla", "cardiologist").run()
     assert not page.exception
     assert len(page.get("plotly_chart")) >= 3
     assert [b.label for b in page.button] == ["Prepare the expert-review test set"]
     page.button[0].click().run()
     assert not page.exception and not page.error
-    annotator = AppTest.from_function(_dashboard_anna, default_timeout=120).run()
+    annotator = view_as("dashboard", "anna", "annotator").run()
     assert not annotator.exception
     assert not annotator.button  # annotators cannot export the test set
 
