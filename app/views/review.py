@@ -5,6 +5,7 @@ they have saved their own reading of the record.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -127,7 +128,7 @@ def _draw_ecg(ecg, highlights: list[Highlight], scored_window_s: tuple[float, fl
 def _scored_window(ecg, predictor: Predictor | None, record_id: int) -> float:
     """The start (s) of the 10 s the model reads; on a longer record the reviewer chooses it."""
     window_s = predictor.preprocess_config.window_s if predictor is not None else 10.0
-    latest_start = round(ecg.duration_s - window_s, 1)
+    latest_start = math.floor((ecg.duration_s - window_s) * 10) / 10  # never past the record's end
     if predictor is None or latest_start <= 0:
         return 0.0
     start = st.slider(
