@@ -6,6 +6,7 @@ Stable public API (importable from the package root)::
     x = ecgcore.preprocess(record)                       # -> float32 (12, 5000)
     net = ecgcore.create_model("ecgfounder-12lead")      # -> torch.nn.Module (random weights)
     findings = ecgcore.Predictor("models/...").predict(record)
+    m = ecgcore.measure(record)                          # -> Measurements (PR, QRS, QT/QTc, axes)
 
 Heavy modules (torch) load on first use, so reading files does not pay for them.
 """
@@ -39,6 +40,8 @@ _LAZY = {
     "Prediction": "ecgcore.predict",
     "Finding": "ecgcore.predict",
     "model_lead_count": "ecgcore.routing",
+    "measure": "ecgcore.measurements",
+    "Measurements": "ecgcore.measurements",
 }
 
 

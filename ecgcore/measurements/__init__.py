@@ -1,0 +1,40 @@
+"""Global ECG measurements (rate, PR, QRS, QT/QTc, axes, amplitudes) with their fiducials.
+
+    m = ecgcore.measure(record)          # -> Measurements; None + a reason where not measurable
+    m.pr_ms, m.why_missing("pr_ms")
+    ecgcore.measurements.delineate_beats(record)   # per-lead, per-beat P/QRS/T fiducials
+
+The algorithm and every parameter are in ``params.py``; its accuracy on LUDB is in
+docs/measurements.md (``python -m bench.measurement_accuracy``).
+"""
+
+from ecgcore.measurements.measure import delineate_beats, measure
+from ecgcore.measurements.params import ALGORITHM_VERSION, DEFAULT_PARAMS, MeasurementParams
+from ecgcore.measurements.types import (
+    AMPLITUDE_NAMES,
+    GLOBAL_MEASURE_BY_NAME,
+    GLOBAL_MEASURE_NAMES,
+    GLOBAL_MEASURES,
+    BeatFiducials,
+    GlobalMeasure,
+    LeadAmplitudes,
+    Measurements,
+    Wave,
+)
+
+__all__ = [
+    "ALGORITHM_VERSION",
+    "AMPLITUDE_NAMES",
+    "DEFAULT_PARAMS",
+    "GLOBAL_MEASURES",
+    "GLOBAL_MEASURE_BY_NAME",
+    "GLOBAL_MEASURE_NAMES",
+    "BeatFiducials",
+    "GlobalMeasure",
+    "LeadAmplitudes",
+    "MeasurementParams",
+    "Measurements",
+    "Wave",
+    "delineate_beats",
+    "measure",
+]

@@ -1,0 +1,96 @@
+"""Which leads can be measured, and what the rhythm rules out: flat, saturated or noisy leads,
+pacing spikes, an irregular RR.
+
+These decide between a number and a reason: a lead that is flat or clipped is left out (and the
+user is told); a record whose every lead is unusable gets no measurements at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ecgcore import config
+from ecgcore.measurements.filters import lowpass
+from ecgcore.measurements.median_beat import ms_to_samples
+from ecgcore.measurements.params import MeasurementParams
+
+
+@dataclass(frozen=True)
+class LeadQuality:
+    usable: np.ndarray  # bool per lead
+    problems: dict[str, str]  # lead -> why it was left out
+
+
+def _longest_run(mask: np.ndarray) -> int:
+    """Length of the longest run of True in a 1-D mask."""
+    if not mask.any():
+        return 0
+    padded = np.concatenate([[0], mask.astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(padded))
+    return int((edges[1::2] - edges[::2]).max())
+
+
+def lead_quality(raw: np.ndarray, filtered: np.ndarray, leads: tuple[str, ...], fs: float,
+                 params: MeasurementParams) -> LeadQuality:
+    """Leave out flat leads, leads stuck at their rails (saturation) and leads mostly noise."""
+    usable = np.ones(len(leads), dtype=bool)
+    problems: dict[str, str] = {}
+    saturation_run = ms_to_samples(params.saturation_run_ms, fs)
+    residual = filtered - lowpass(filtered, params.detail_lowpass_hz * 1.6, fs)
+    for i, lead in enumerate(leads):
+        x = raw[i][np.isfinite(raw[i])]
+        if x.size == 0 or np.ptp(x) < max(config.FLAT_LEAD_PTP_MV, 0.02):
+            usable[i], problems[lead] = False, "flat (no signal: electrode off?)"
+            continue
+        top, bottom = x.max(), x.min()
+        if max(_longest_run(x == top), _longest_run(x == bottom)) >= saturation_run:
+            usable[i], problems[lead] = False, "saturated (the signal is clipped at the amplifier's limit)"
+            continue
+        spread = np.percentile(filtered[i], 99.5) - np.percentile(filtered[i], 0.5)
+        noise = 4.0 * np.std(residual[i])
+        if spread > 0 and noise / spread > params.noise_max_fraction:
+            usable[i], problems[lead] = False, "too noisy (muscle or electrode noise)"
+    return LeadQuality(usable, problems)
+
+
+def pacing_spikes(raw: np.ndarray, fs: float, params: MeasurementParams) -> np.ndarray:
+    """Sample positions of pacemaker spikes: very steep, very narrow deflections on any lead.
+
+    At 500 Hz a spike is one to three samples wide and far steeper than any QRS; the rule asks
+    for a slope above ``pacing_spike_slope_mv_per_ms`` that reverses within
+    ``pacing_spike_max_width_ms``.
+    """
+    x = np.nan_to_num(raw)
+    slope = np.diff(x, axis=-1) * (fs / 1000.0)  # mV per ms
+    steep = np.abs(slope) >= params.pacing_spike_slope_mv_per_ms
+    width = max(1, ms_to_samples(params.pacing_spike_max_width_ms, fs))
+    spikes = []
+    for lead_steep, lead_slope in zip(steep, slope):
+        for i in np.flatnonzero(lead_steep):
+            ahead = lead_slope[i + 1: i + 1 + width]
+            if ahead.size and (np.sign(ahead) == -np.sign(lead_slope[i])).any() and \
+                    np.abs(ahead).max() >= params.pacing_spike_slope_mv_per_ms * 0.5:
+                spikes.append(i)
+    if not spikes:
+        return np.zeros(0, dtype=np.int64)
+    spikes = np.unique(np.asarray(spikes))
+    keep = np.concatenate([[True], np.diff(spikes) > ms_to_samples(100.0, fs)])
+    return spikes[keep]
+
+
+def paced_beats(spikes: np.ndarray, beats: np.ndarray, fs: float) -> int:
+    """How many beats have a spike within the 300 ms before their QRS peak (atrial or ventricular)."""
+    if spikes.size == 0 or beats.size == 0:
+        return 0
+    reach = ms_to_samples(300.0, fs)
+    return int(sum(((spikes <= b) & (spikes >= b - reach)).any() for b in beats))
+
+
+def rr_irregular(beats: np.ndarray, params: MeasurementParams) -> bool | None:
+    """Whether the RR intervals vary more than sinus rhythm does (coefficient of variation)."""
+    if beats.size < 4:
+        return None
+    rr = np.diff(beats).astype(np.float64)
+    return bool(np.std(rr) / np.mean(rr) > params.rr_irregular_cv)
