@@ -80,6 +80,28 @@ def frontal_axis_deg(lead_i: np.ndarray, lead_ii: np.ndarray) -> float:
     return float(np.rad2deg(np.arctan2(np.sum(y), np.sum(x))))
 
 
+# Gain of each frontal lead along its angle: the bipolar leads see the dipole fully, Goldberger's
+# augmented leads at sqrt(3)/2 of it (aVF = II - I/2 = sqrt(3)/2 x the dipole's vertical component).
+FRONTAL_GAIN: dict[str, float] = {"I": 1.0, "II": 1.0, "III": 1.0, "aVR": 3**0.5 / 2, "aVL": 3**0.5 / 2, "aVF": 3**0.5 / 2}
+
+
+def frontal_vector(values: dict[str, float]) -> tuple[float, float] | None:
+    """The frontal dipole (x, y) that best explains per-lead values (least squares over the limb leads given).
+
+    Any two limb leads with different angles suffice, so an axis survives a lost lead I or II.
+    Returns None with fewer than two usable directions.
+    """
+    names = [n for n in values if n in FRONTAL_ANGLE_DEG]
+    angles = {round(FRONTAL_ANGLE_DEG[n] % 180.0) for n in names}
+    if len(angles) < 2:
+        return None
+    theta = np.deg2rad([FRONTAL_ANGLE_DEG[n] for n in names])
+    gain = np.array([FRONTAL_GAIN[n] for n in names])
+    design = np.stack([gain * np.cos(theta), gain * np.sin(theta)], axis=1)
+    solution, *_ = np.linalg.lstsq(design, np.array([values[n] for n in names], dtype=np.float64), rcond=None)
+    return float(solution[0]), float(solution[1])
+
+
 def order_leads(names: list[str]) -> list[int]:
     """Indices that sort canonical lead names into the 12-lead order; raises on unknown or duplicate names."""
     unknown = [n for n in names if n not in LEAD_INDEX]

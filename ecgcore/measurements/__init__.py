@@ -8,7 +8,7 @@ The algorithm and every parameter are in ``params.py``; its accuracy on LUDB is 
 docs/measurements.md (``python -m bench.measurement_accuracy``).
 """
 
-from ecgcore.measurements.measure import delineate_beats, measure
+from ecgcore.measurements.pipeline import delineate_beats, measure
 from ecgcore.measurements.params import ALGORITHM_VERSION, DEFAULT_PARAMS, MeasurementParams
 from ecgcore.measurements.types import (
     AMPLITUDE_NAMES,

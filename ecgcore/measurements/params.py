@@ -16,7 +16,7 @@ The algorithm (see docs/measurements.md for the full description and its accurac
    peak before the QRS and its onset/offset likewise. Global fiducials take the earliest QRS
    onset, the latest QRS offset and T end and the P extremes over the leads, as carts do, with
    leads too small to delineate left out.
-5. **Measurements** (``measure.py``): intervals from the global fiducials, rate from the median RR
+5. **Measurements** (``pipeline.py``): intervals from the global fiducials, rate from the median RR
    of all beats, QTc by Bazett and Fridericia, frontal axes from the net areas in I and aVF,
    amplitudes per lead against the PR-segment baseline.
 

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from ecgcore.leads import frontal_dipole
+from ecgcore.leads import FRONTAL_ANGLE_DEG, frontal_vector
 from ecgcore.measurements.delineation import (
     NONE,
     GlobalFiducials,
@@ -93,15 +93,14 @@ def _net_area(beat: np.ndarray, baseline: float, start: int, stop: int) -> float
 
 
 def _axis(median: np.ndarray, leads: tuple[str, ...], baselines: dict[str, float], start: int, stop: int) -> float | None:
-    """Frontal axis (degrees, -180..180) of the net area between two fiducials, from leads I and II."""
-    if start < 0 or stop <= start or not {"I", "II"} <= set(baselines):
+    """Frontal axis (degrees, -180..180) of the net areas between two fiducials, over the usable limb leads."""
+    if start < 0 or stop <= start:
         return None
-    area_i = _net_area(median[leads.index("I")], baselines["I"], start, stop)
-    area_ii = _net_area(median[leads.index("II")], baselines["II"], start, stop)
-    x, y = frontal_dipole(np.asarray(area_i), np.asarray(area_ii))
-    if abs(float(x)) + abs(float(y)) < 1e-9:
+    areas = {lead: _net_area(median[leads.index(lead)], base, start, stop) for lead, base in baselines.items()}
+    vector = frontal_vector(areas)
+    if vector is None or abs(vector[0]) + abs(vector[1]) < 1e-9:
         return None
-    return float(np.degrees(np.arctan2(float(y), float(x))))
+    return float(np.degrees(np.arctan2(vector[1], vector[0])))
 
 
 def _amplitudes(beat: np.ndarray, baseline: float, f: RowFiducials, i: int, g: GlobalFiducials, fs: float,
@@ -152,7 +151,7 @@ def _reasons(g: GlobalFiducials, af: bool, paced: bool, has_frontal: bool, singl
         for name in ("qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms", "t_axis_deg"):
             reasons[name] = why
     if not has_frontal:
-        why = "axes need leads I and II (or leads from which they are derived)"
+        why = "axes need two limb leads of different directions (e.g. I and II)"
         for name in ("p_axis_deg", "qrs_axis_deg", "t_axis_deg"):
             reasons.setdefault(name, why)
     if paced:
@@ -222,7 +221,8 @@ def _measure_median(record: Record, base: Measurements, filtered: np.ndarray, us
     rr_s = rr_samples / fs
     qt = _ms(g.t_offset - g.qrs_onset, fs) if g.t_offset >= 0 else None
     has_p = g.p_onset >= 0
-    reasons = _reasons(g, af, paced, {"I", "II"} <= set(used_leads), len(used_leads) == 1)
+    has_frontal = len({round(FRONTAL_ANGLE_DEG[n] % 180) for n in used_leads if n in FRONTAL_ANGLE_DEG}) >= 2
+    reasons = _reasons(g, af, paced, has_frontal, len(used_leads) == 1)
     if paced:
         notes += (f"Pacing spikes found before {paced_beats(spikes, beats, fs)} of {beats.size} beats.",)
     return dataclasses.replace(
@@ -245,7 +245,8 @@ def _measure_median(record: Record, base: Measurements, filtered: np.ndarray, us
         measured_leads=used_leads,
         paced=bool(paced),
         atrial_fibrillation=bool(af),
-        p_waves_precede_qrs=_p_waves_on_every_beat(filtered, beats, median, r, g, params) if has_p else False,
+        p_waves_precede_qrs=(_p_waves_on_every_beat(filtered[usable], beats, median[usable], r, g, params)
+                             if has_p else False),
         reasons=reasons,
         unreliable=PACED_UNRELIABLE if paced else (),
         notes=notes,
