@@ -176,10 +176,13 @@ def delineate_rows(rows: np.ndarray, r: int, fs: float, rr_samples: np.ndarray,
     p_start = np.maximum(np.maximum(qrs_on - ms_to_samples(p_hi_ms, fs), previous_t_end), 0)
     p_stop = qrs_on - ms_to_samples(p_lo_ms, fs) + ms_to_samples(30.0, fs)
     p_peak, p_amp = _wave_peak(deviation, p_start, np.maximum(p_stop, p_start), params.p_min_amplitude_mv)
-    p_on = _edge(deviation, smooth_slope, p_peak, p_start, p_amp, params.p_edge_amplitude_fraction,
-                 params.p_edge_slope_fraction, forward=False)
-    p_off = _edge(deviation, smooth_slope, p_peak, qrs_on, p_amp, params.p_edge_amplitude_fraction,
-                  params.p_edge_slope_fraction, forward=True)
+    # A P wave's limb is at most ``p_half_width_ms`` long: beyond it lies the QRS's own upstroke
+    # or the previous T, whose slopes must not be taken for the P's.
+    half = ms_to_samples(params.p_half_width_ms, fs)
+    p_on = _edge(deviation, smooth_slope, p_peak, np.maximum(p_start, p_peak - half), p_amp,
+                 params.p_edge_amplitude_fraction, params.p_edge_slope_fraction, forward=False)
+    p_off = _edge(deviation, smooth_slope, p_peak, np.minimum(qrs_on, p_peak + half), p_amp,
+                  params.p_edge_amplitude_fraction, params.p_edge_slope_fraction, forward=True)
     return RowFiducials(p_on, p_peak, p_off, qrs_on, qrs_off, t_peak, t_off, baseline, qrs_amp, p_amp, t_amp)
 
 

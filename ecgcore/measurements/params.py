@@ -76,6 +76,7 @@ class MeasurementParams:
     t_offset_amplitude_fraction: float = 0.15
     p_search_ms: tuple[float, float] = (40.0, 330.0)  # before the QRS onset
     p_min_amplitude_mv: float = 0.04
+    p_half_width_ms: float = 70.0
     p_edge_slope_fraction: float = 0.15
     p_edge_amplitude_fraction: float = 0.15
     p_min_leads: int = 3  # a P wave must be seen on at least this many leads
