@@ -84,8 +84,8 @@ class MeasurementParams:
 
     # -- rhythm and quality ------------------------------------------------------------------
     rr_irregular_cv: float = 0.12  # coefficient of variation of RR above which RR is irregular
-    pacing_spike_slope_mv_per_ms: float = 0.9
-    pacing_spike_max_width_ms: float = 4.0
+    pacing_spike_min_mv: float = 0.18  # a sample this far above the mean of its neighbours...
+    pacing_spike_half_width_ms: float = 2.0  # ...this far away on either side is a pacing spike
     saturation_run_ms: float = 40.0  # samples stuck at the extreme value for this long
     noise_max_fraction: float = 0.35  # high-frequency residual over QRS energy, per lead
     st_j_offset_ms: float = 60.0
