@@ -11,17 +11,22 @@
 :func:`verdicts_csv` (every current verdict, with reviewers' names) is an export: it checks its
 ``actor`` for ``export`` and is audited. Statistics, their n, intervals and minimum sample sizes
 come from :mod:`db.agreement` and :mod:`db.reader_study`.
+
+:func:`measurement_agreement` sets our interval measurements against the reviewers' corrections of
+them, per measurement, with reviewers shown as ``see_reviewer_names`` allows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
 from db import audit
 from db.agreement import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, cohen_kappa_pairs, fleiss_kappa_per_label
+from db.measurements import correction_table, difference
 from db.models import PredictionRun, PredictionScore, Review
 from db.permissions import allowed, reviewer_labels
 from db.reader_study import model_auroc
@@ -29,6 +34,7 @@ from db.reviews import ReviewTable, review_table
 from db.session import Database
 from db.users import acting_user
 from ecgcore.bundle import DEFAULT_THRESHOLD
+from ecgcore.measurements.types import GLOBAL_MEASURES
 
 CONFUSION_COLUMNS = ["reviewer", "label", "both_present", "reviewer_only", "model_only", "both_absent"]
 VERDICT_COLUMNS = ["record_id", "reviewer", "role", "label", "verdict", "is_adjudication", "blinded", "version"]
@@ -124,3 +130,72 @@ def agreement_view(db: Database, role: str, *, n_boot: int = BOOTSTRAP_RESAMPLES
         confusion = _shown(reviewer_model_confusion(db, table), names, ("reviewer",))
     return AgreementView(records_per_reviewer=counts, pairs=pairs, labels=labels, auroc=auroc, confusion=confusion,
                          can_export=allowed(role, "export"))
+
+
+MEASUREMENT_SUMMARY_COLUMNS = ["name", "label", "unit", "n_corrected", "n_compared", "n_not_measurable",
+                               "mean_diff", "sd_diff", "loa_low", "loa_high", "note"]
+MEASUREMENT_ROW_COLUMNS = ["record_id", "reviewer", "name", "label", "unit", "ours", "reviewer_value", "diff",
+                           "algorithm_version", "measurement_id", "version", "corrected_at", "note"]
+
+
+@dataclass(frozen=True)
+class MeasurementAgreement:
+    """Our measurements against the reviewers' corrections (reviewers shown as the viewing role may see them).
+
+    ``summary``: one row per global measurement, in ``GLOBAL_MEASURES`` order: n_corrected (current
+    corrections: one per record and reviewer), n_compared (both values present), n_not_measurable
+    (one of the two says it cannot be measured), mean_diff and sd_diff of (reviewer - ours) over
+    the compared ones (SD with n - 1; NaN below 2), loa_low/loa_high = mean -+ 1.96 SD (Bland-Altman
+    limits), note (why a number is missing). Axes differ by the signed angle, in (-180, 180].
+    ``rows``: one row per current correction, for the table and the scatter (ours vs reviewer).
+    """
+
+    summary: pd.DataFrame
+    rows: pd.DataFrame
+
+
+def measurement_agreement(db: Database, role: str, *, algorithm_version: str | None = None) -> MeasurementAgreement:
+    """Per global measurement, how the reviewers' current corrections differ from our values.
+
+    "Ours" is the value the reviewer corrected (the measurement row stored with the correction),
+    so a correction is always compared with what its reviewer saw; ``algorithm_version`` keeps only
+    corrections of that algorithm version's measurements. Only corrections count: a value a
+    reviewer left alone is not in here, so the differences describe the corrected values, not every
+    measurement. Reviewer names follow :func:`db.permissions.reviewer_labels` for ``role``.
+    """
+    table = correction_table(db)
+    table = table[table["is_latest"].astype(bool)]
+    if algorithm_version is not None:
+        table = table[table["algorithm_version"] == algorithm_version]
+    names = reviewer_labels(role, table["reviewer"].tolist())
+    by_name = {m.name: m for m in GLOBAL_MEASURES}
+    rows = pd.DataFrame({
+        "record_id": table["record_id"].astype(int),
+        "reviewer": table["reviewer"].map(names),
+        "name": table["name"],
+        "label": table["name"].map(lambda n: by_name[n].label),
+        "unit": table["name"].map(lambda n: by_name[n].unit),
+        "ours": table["measured_value"].astype(float),
+        "reviewer_value": table["value"].astype(float),
+        "diff": [difference(n, r, o) if pd.notna(r) and pd.notna(o) else np.nan
+                 for n, r, o in zip(table["name"], table["value"], table["measured_value"], strict=True)],
+        "algorithm_version": table["algorithm_version"],
+        "measurement_id": table["measurement_id"],
+        "version": table["version"].astype(int),
+        "corrected_at": table["created_at"],
+        "note": table["note"],
+    }, columns=MEASUREMENT_ROW_COLUMNS)
+    rows = rows.sort_values(["name", "record_id", "reviewer"], ignore_index=True)
+    summary = []
+    for measure in GLOBAL_MEASURES:
+        group = rows[rows["name"] == measure.name]
+        diffs = group["diff"].dropna().to_numpy(dtype=float)
+        n = len(diffs)
+        mean = float(diffs.mean()) if n else np.nan
+        sd = float(diffs.std(ddof=1)) if n >= 2 else np.nan
+        note = "" if n >= 2 else ("no value to compare" if n == 0 else "one value: no SD")
+        summary.append({"name": measure.name, "label": measure.label, "unit": measure.unit,
+                        "n_corrected": len(group), "n_compared": n, "n_not_measurable": len(group) - n,
+                        "mean_diff": mean, "sd_diff": sd, "loa_low": mean - 1.96 * sd, "loa_high": mean + 1.96 * sd,
+                        "note": note})
+    return MeasurementAgreement(summary=pd.DataFrame(summary, columns=MEASUREMENT_SUMMARY_COLUMNS), rows=rows)

@@ -8,6 +8,18 @@ Layout (``FORMAT_VERSION`` 1)::
       labels.csv        one row per record: record, record_id, content_hash, fs, n_samples, age, sex,
                         status, n_reviewers, n_adjudicators, agreement, then one 0/1 column per label
       waveforms/        <record>.hea + <record>.dat written with wfdb.wrsamp (16-bit, mV)
+      measurements.csv  every stored interval measurement of the exported records (all algorithm
+                        versions and windows): record, then db.measurements.MEASUREMENT_COLUMNS
+                        (algorithm_version, window_start_s, one column per global measurement,
+                        reasons, is_latest = the record's newest)
+      measurement_corrections.csv
+                        every version of every reviewer's correction of those records: record, then
+                        db.measurements.CORRECTION_COLUMNS (reviewer, role, name, version, value,
+                        the measured value it corrects with its measurement_id and algorithm_version,
+                        note, created_at, is_latest = the version that counts)
+
+The two measurement files were added to format version 1 with schema revision 0004 (readers of
+version 1 ignore them; :func:`load_expert_review_export` reads them when present, else None).
 
 Only records whose consensus is final (complete or adjudicated) are exported. The folder is built
 under a temporary name beside OUT and renamed at the end, so a failed export leaves no half-written
@@ -35,6 +47,7 @@ from db import audit
 from db.consensus import compute_consensus
 from db.errors import ExportError
 from db.labels import vocabulary
+from db.measurements import correction_table, measurement_table
 from db.migrate import head_revision
 from db.models import PredictionRun, StoredRecord, User, utcnow
 from db.records import load_ecg
@@ -46,6 +59,8 @@ from ecgcore.record import Record as ECGRecord
 FORMAT_VERSION = 1
 INFO_COLUMNS = ["record", "record_id", "content_hash", "fs", "n_samples", "age", "sex", "status", "n_reviewers",
                 "n_adjudicators", "agreement"]
+MEASUREMENTS_FILE = "measurements.csv"
+CORRECTIONS_FILE = "measurement_corrections.csv"
 
 
 def record_name(record_id: int) -> str:
@@ -106,6 +121,13 @@ def export_expert_review(db: Database, out_dir: Path | str, *, exported_by: str 
                           "agreement": round(float(info.at[record_id, "agreement"]), 4)})
         frame = pd.concat([pd.DataFrame(lines, columns=INFO_COLUMNS), final.reset_index(drop=True)], axis=1)
         frame.to_csv(tmp / "labels.csv", index=False)
+        exported_ids = [int(r) for r in final.index]
+        measured = measurement_table(db, exported_ids)
+        corrections = correction_table(db, exported_ids)
+        for table_out, file_name in ((measured, MEASUREMENTS_FILE), (corrections, CORRECTIONS_FILE)):
+            table_out.insert(0, "record", [record_name(int(r)) for r in table_out["record_id"]])
+            table_out.assign(created_at=[t.isoformat() for t in table_out["created_at"]]).to_csv(
+                tmp / file_name, index=False)
         exported = table.reviews[table.reviews["record_id"].isin(final.index)]
         manifest: dict[str, Any] = {
             "format": "ecgfounder-expert-review",
@@ -122,6 +144,11 @@ def export_expert_review(db: Database, out_dir: Path | str, *, exported_by: str 
                           for name, g in exported.groupby("reviewer") for n in [len(g)]],
             "n_blinded_reviews": int((~exported["saw_model_output"].astype(bool)).sum()),
             "model_versions": [{"model_name": m, "model_version": v, "n_records": int(n)} for m, v, n in models],
+            "measurement_algorithm_versions": [
+                {"algorithm_version": v, "n_records": int(g["record_id"].nunique()), "n_measurements": len(g)}
+                for v, g in measured.groupby("algorithm_version")],
+            "n_measurement_corrections": int(corrections["is_latest"].astype(bool).sum()),
+            "n_measurement_correction_versions": len(corrections),
         }
         manifest["files"] = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -145,6 +172,9 @@ class ExpertReviewSet:
     label_names: tuple[str, ...]
     table: pd.DataFrame
     manifest: dict[str, Any]
+    # measurements.csv and measurement_corrections.csv (None in exports made before schema 0004)
+    measurements: pd.DataFrame | None = None
+    measurement_corrections: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -182,4 +212,7 @@ def load_expert_review_export(folder: Path | str, *, verify: bool = True) -> Exp
                                  labels=positives, allow_flat_leads=True,
                                  metadata={"content_hash": row["content_hash"], "n_reviewers": int(row["n_reviewers"]),
                                            "agreement": float(row["agreement"])}))
-    return ExpertReviewSet(records, matrix, label_names, table, manifest)
+    extra = {key: pd.read_csv(folder / file_name, dtype={"record": str, "algorithm_version": str, "note": str})
+             if (folder / file_name).is_file() else None
+             for key, file_name in (("measurements", MEASUREMENTS_FILE), ("measurement_corrections", CORRECTIONS_FILE))}
+    return ExpertReviewSet(records, matrix, label_names, table, manifest, **extra)

@@ -16,6 +16,8 @@ Design choices, each for "never lose or silently change a verdict":
   on both tables, so not even a bug in this code can rewrite history.
 * Users are soft-deleted (``deleted_at``): their old reviews keep a valid foreign key.
 * Predictions are rows per (run, label); re-running a model adds a run, never overwrites.
+* Interval measurements are rows per (record, algorithm version, window); a new algorithm version
+  adds a row. Reviewers' corrections of them are versioned like reviews. Both are append-only too.
 * Every foreign key is ``ON DELETE RESTRICT`` (the default): deleting a record that has
   reviews fails instead of cascading verdicts away.
 """
@@ -41,6 +43,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from ecgcore.measurements.types import GLOBAL_MEASURE_NAMES
+
 ROLES = ("cardiologist", "annotator", "admin", "viewer")
 # Roles whose reviews count as verdicts; a viewer can only look.
 REVIEWER_ROLES = ("cardiologist", "annotator", "admin")
@@ -60,7 +64,12 @@ AUDIT_ACTIONS = (
     "user_update",
     "user_delete",
     "settings_change",
+    "measurement",
+    "measurement_correction",
 )
+# The global measurements a reviewer can correct: ecgcore's one table of them. A name added there
+# needs a migration widening ck_measurement_corrections_name (tests/db/test_measurements.py checks).
+MEASURE_NAMES: tuple[str, ...] = GLOBAL_MEASURE_NAMES
 
 
 def utcnow() -> datetime:
@@ -234,3 +243,65 @@ class AppSetting(Base):
     value: Mapped[Any] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class MeasurementRun(Base):
+    """One run of the interval-measurement algorithm on one window of one record. Never updated.
+
+    ``global_values`` are the global measurements by ``GLOBAL_MEASURES`` name (None: could not be
+    measured, ``payload["reasons"]`` says why); ``payload`` is ``Measurements.to_dict()`` (fiducials,
+    beats, amplitudes, flags; the median beats only when stored with them). A new algorithm version
+    adds a row; the same version on the same window is stored once.
+    """
+
+    __tablename__ = "measurements"
+    __table_args__ = (
+        UniqueConstraint("record_id", "algorithm_version", "window_start_s", name="uq_measurements_version_window"),
+        CheckConstraint("window_start_s >= 0", name="ck_measurements_window_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id"))
+    algorithm_version: Mapped[str] = mapped_column(String(100))
+    # Start of the measured stretch of the record (seconds, rounded to the ms like predictions').
+    window_start_s: Mapped[float] = mapped_column(Float)
+    global_values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"MeasurementRun({self.id}, record {self.record_id}, {self.algorithm_version!r}, {self.window_start_s:g} s)"
+
+
+class MeasurementCorrection(Base):
+    """One version of one reviewer's value of one global measurement of one record. Never updated.
+
+    ``value`` None means the reviewer judged it cannot be measured. ``measurement_id``,
+    ``algorithm_version`` and ``measured_value`` are the stored measurement it corrects (None when
+    the record had none).
+    """
+
+    __tablename__ = "measurement_corrections"
+    __table_args__ = (
+        UniqueConstraint("record_id", "reviewer_id", "name", "version", name="uq_measurement_corrections_version"),
+        CheckConstraint(_in("name", MEASURE_NAMES), name="ck_measurement_corrections_name"),
+        CheckConstraint("version >= 1", name="ck_measurement_corrections_version"),
+        Index("ix_measurement_corrections_reviewer", "reviewer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id"))
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(50))
+    version: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Float)
+    measurement_id: Mapped[int | None] = mapped_column(ForeignKey("measurements.id"))
+    algorithm_version: Mapped[str | None] = mapped_column(String(100))
+    measured_value: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    reviewer: Mapped[User] = relationship()
+
+    def __repr__(self) -> str:
+        return f"MeasurementCorrection(record {self.record_id}, {self.name} = {self.value}, v{self.version})"

@@ -27,6 +27,8 @@ BLINDED_ROLES = ("annotator",)
 PERMISSIONS: dict[str, tuple[str, ...]] = {
     "upload": ("cardiologist", "annotator", "admin"),
     "review": REVIEWER_ROLES,
+    # Correcting an interval measurement is part of a reading: whoever reviews may do it.
+    "correct_measurements": REVIEWER_ROLES,
     "adjudicate": ADJUDICATOR_ROLES,
     "export": ("cardiologist", "admin"),
     "manage_users": ("admin",),
@@ -37,6 +39,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
 _VERBS = {
     "upload": "upload ECGs",
     "review": "review",
+    "correct_measurements": "correct measurements",
     "adjudicate": "adjudicate",
     "export": "export verdicts or the expert-review set",
     "manage_users": "manage users",

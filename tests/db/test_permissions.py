@@ -25,8 +25,9 @@ def test_permission_table() -> None:
     assert allowed("admin", "manage_users") and not allowed("cardiologist", "manage_users")
     assert allowed("annotator", "upload") and not allowed("viewer", "upload")
     assert allowed("cardiologist", "export") and not allowed("annotator", "export")
-    assert set(PERMISSIONS) == {"upload", "review", "adjudicate", "export", "manage_users", "see_reviewer_names",
-                                "see_model_agreement"}
+    assert set(PERMISSIONS) == {"upload", "review", "correct_measurements", "adjudicate", "export", "manage_users",
+                                "see_reviewer_names", "see_model_agreement"}
+    assert PERMISSIONS["correct_measurements"] == PERMISSIONS["review"]
 
 
 def test_who_sees_what() -> None:
