@@ -23,6 +23,7 @@ from db.models import PredictionRun, PredictionScore, Review, StoredRecord, User
 from db.session import Database
 from ecgcore import config as ecg_config
 from ecgcore.bundle import DEFAULT_THRESHOLD
+from ecgcore.measurements.types import Measurements
 from ecgcore.predict import Predictor
 from ecgcore.record import Record as ECGRecord
 
@@ -106,6 +107,43 @@ def ensure_prediction(db: Database, record_id: int, ecg: ECGRecord, predictor: P
         window_start_s=window_start_s,
     )
     return run.id
+
+
+@dataclass(frozen=True)
+class WindowMeasurements:
+    """The measurements of one window of a stored record: ``measurements`` as measured now (with
+    the median beats the page draws, which the store does not keep), ``measurement_id`` the stored
+    row of the same algorithm version and window (what a reviewer's correction refers to)."""
+
+    measurements: Measurements
+    measurement_id: int
+
+
+def ensure_window_measurements(db: Database, record_id: int, ecg: ECGRecord, *, start_s: float | None = None,
+                               actor: str | None = None,
+                               measure_fn: Callable[..., Measurements] | None = None) -> WindowMeasurements:
+    """Measure the window of the record starting at ``start_s`` (the window the model scores; None:
+    the record's start) and store it once per algorithm version (:func:`db.measurements.ensure_measurements`).
+
+    ``measure_fn(ecg, start_s=...)`` defaults to :func:`ecgcore.measurements.measure`; the page passes
+    a cached one, so reopening a record costs one look-up in the store. The stored row is looked up
+    by the window the measurement reports (a record no longer than the measured window is measured
+    whole, from 0 s, whatever ``start_s``). If the stored row of this version holds other values
+    than the new measurement (the algorithm changed without a new version), a warning says so and
+    the stored row is kept, as :func:`db.measurements.store_measurements` does.
+    """
+    from db.measurements import ensure_measurements
+    from ecgcore.measurements import measure
+
+    measured = (measure_fn or measure)(ecg, start_s=start_s)
+    run = ensure_measurements(db, ecg, record_id, lambda record, start_s=None: measured,
+                              start_s=measured.window_start_s, algorithm_version=measured.algorithm_version,
+                              actor=actor)
+    if run.global_values != measured.global_values():
+        warnings.warn(f"Record {record_id}: the stored measurement {run.id} (algorithm {run.algorithm_version}) holds "
+                      f"{run.global_values}, a new measurement {measured.global_values()}; the stored one is kept. "
+                      "A changed algorithm needs a new ALGORITHM_VERSION.", stacklevel=2)
+    return WindowMeasurements(measurements=measured, measurement_id=run.id)
 
 
 def stored_scores(db: Database, prediction_id: int) -> dict[str, tuple[float, float]]:
