@@ -124,7 +124,7 @@ def _sheet_panels(record: Record, start_s: float) -> list[_Panel]:
     """The 12 columns' panels (row by row, I aVR V1 V4 first), then the lead II rhythm strip's."""
     missing = [lead for lead in LEADS_12 if lead not in record.leads]
     if missing:
-        raise ValueError(f"The 12-lead sheet needs all 12 leads; {record.record_id} lacks {', '.join(missing)}")
+        raise ValueError(f"The 12-lead sheet needs all 12 leads; {record.record_name} lacks {', '.join(missing)}")
     i0, i_end = _window(record, start_s, SHEET_DURATION_S)
     n_col = int(round(SHEET_COLUMN_S * record.fs))
     panels = [

@@ -52,7 +52,7 @@ def base_records(n: int) -> list[ECGRecord]:
     out = []
     for hea in sorted(PTBXL.rglob("*_hr.hea"))[:n]:
         signal, fields = wfdb.rdsamp(str(hea.with_suffix("")))
-        out.append(ECGRecord(signal=signal.T.astype(np.float32), fs=fields["fs"], leads=LEADS, record_id=hea.stem,
+        out.append(ECGRecord(signal=signal.T.astype(np.float32), fs=fields["fs"], leads=LEADS, record_name=hea.stem,
                              source="ptbxl"))
     return out
 
@@ -60,7 +60,7 @@ def base_records(n: int) -> list[ECGRecord]:
 def unique_records(base: list[ECGRecord], n: int) -> list[ECGRecord]:
     """n distinct ECGs from real ones (a tiny per-copy offset changes the content hash)."""
     return [base[i % len(base)].replace(signal=base[i % len(base)].signal + np.float32(1e-3 * (i // len(base))),
-                                        record_id=f"{base[i % len(base)].record_id}_{i}") for i in range(n)]
+                                        record_name=f"{base[i % len(base)].record_name}_{i}") for i in range(n)]
 
 
 def setup(db: Database) -> None:
@@ -109,7 +109,7 @@ def run_backend(name: str, url: str, tmp: Path, args: argparse.Namespace, base: 
     ids = [add_record(db, r)[0].id for r in unique_records(base, 20)]
     rates = [write_rate(db, ids, w, args.saves) for w in (1, 4)]
     # offset 0.5 mV keeps the export's records distinct from the 20 used for the write test
-    fresh = [r.replace(record_id=r.record_id + "x", signal=r.signal + np.float32(0.5))
+    fresh = [r.replace(record_name=r.record_name + "x", signal=r.signal + np.float32(0.5))
              for r in unique_records(base, args.export_records)]
     exported = export_time(db, fresh, tmp)
     db.dispose()

@@ -98,7 +98,7 @@ def main() -> None:
     result = {
         "model": "ecgfounder-12lead",
         "weights": "random (timing only)",
-        "records": [r.record_id for r in records],
+        "records": [r.record_name for r in records],
         "repeats": args.repeats,
         "labels_batched": LABELS_5,
         "config": DEFAULT_CONFIG.__dict__,

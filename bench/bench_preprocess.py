@@ -43,7 +43,7 @@ def load_records(folder: Path, n_records: int) -> list[Record]:
     for header in sorted(folder.glob("*.hea"))[:n_records]:
         samples, meta = wfdb.rdsamp(str(header.with_suffix("")))
         leads = tuple(canonical_lead_name(n) for n in meta["sig_name"])
-        records.append(Record(signal=samples.T, fs=meta["fs"], leads=leads, record_id=header.stem))
+        records.append(Record(signal=samples.T, fs=meta["fs"], leads=leads, record_name=header.stem))
     return records
 
 

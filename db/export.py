@@ -208,7 +208,7 @@ def load_expert_review_export(folder: Path | str, *, verify: bool = True) -> Exp
         sex = None if pd.isna(row["sex"]) else str(row["sex"])
         positives = tuple(name for name, v in zip(label_names, matrix[i], strict=True) if v == 1)
         records.append(ECGRecord(signal=signal.T, fs=fields["fs"], leads=tuple(fields["sig_name"]),
-                                 record_id=row["record"], age=age, sex=sex, source="expert-review",
+                                 record_name=row["record"], age=age, sex=sex, source="expert-review",
                                  labels=positives, allow_flat_leads=True,
                                  metadata={"content_hash": row["content_hash"], "n_reviewers": int(row["n_reviewers"]),
                                            "agreement": float(row["agreement"])}))

@@ -47,7 +47,8 @@ def _write_files(db: Database, ecg: ECGRecord, content_hash: str, files: Sequenc
     tmp = Path(tempfile.mkdtemp(prefix=".upload-", dir=final.parent))
     try:
         np.save(tmp / SIGNAL_FILE, np.ascontiguousarray(ecg.signal, dtype="<f4"))
-        meta = {"fs": ecg.fs, "leads": list(ecg.leads), "record_id": ecg.record_id, "age": ecg.age, "sex": ecg.sex,
+        # record.json keeps its key "record_id" for the recording's name, as in the files already stored
+        meta = {"fs": ecg.fs, "leads": list(ecg.leads), "record_id": ecg.record_name, "age": ecg.age, "sex": ecg.sex,
                 "source": ecg.source, "content_hash": content_hash}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
         if files:
@@ -101,7 +102,7 @@ def add_record(db: Database, ecg: ECGRecord, *, files: Iterable[Path | str] = ()
             uploader_user = acting_user(session, uploader, "upload")
             uploader_id = uploader_user.id if uploader_user else None
             row = StoredRecord(
-                content_hash=content_hash, record_name=str(ecg.record_id)[:255], original_filename=original_filename,
+                content_hash=content_hash, record_name=str(ecg.record_name)[:255], original_filename=original_filename,
                 file_format=file_format[:50], storage_path=relative.as_posix(), fs=ecg.fs, leads=list(ecg.leads),
                 n_samples=ecg.n_samples, duration_s=ecg.duration_s, age=ecg.age, sex=ecg.sex, source=ecg.source,
                 source_labels=labels, uploaded_by_id=uploader_id,
@@ -147,7 +148,7 @@ def load_ecg(db: Database, record: StoredRecord | int | str, *, verify: bool = T
         signal = np.load(folder / SIGNAL_FILE, allow_pickle=False)
     except OSError as error:
         raise StorageError(f"The waveform of record {record.id} is missing from {folder}: {error}") from error
-    ecg = ECGRecord(signal=signal, fs=record.fs, leads=tuple(record.leads), record_id=record.record_name,
+    ecg = ECGRecord(signal=signal, fs=record.fs, leads=tuple(record.leads), record_name=record.record_name,
                     age=record.age, sex=record.sex, source=record.source, labels=tuple(record.source_labels or ()),
                     allow_flat_leads=True)
     if verify and ecg.content_hash() != record.content_hash:

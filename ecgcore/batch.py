@@ -47,7 +47,7 @@ def discover_ecg_files(paths: Iterable[str | os.PathLike[str]], recursive: bool 
 @dataclass
 class PreparedItem:
     path: Path
-    record_id: str
+    record_name: str
     array: np.ndarray | None = None
     error: str | None = None
     single_lead: bool = False   # prepared for the single-lead model
@@ -69,18 +69,18 @@ class Preparer:
     def __call__(self, path: Path) -> PreparedItem:
         from ecgcore.io import read  # imported in the worker
 
-        record_id = path.stem
+        record_name = path.stem
         try:
             record = read(path)
             if self.single_lead is not None and model_lead_count(record) == SINGLE_LEAD:
                 leads, config = self.single_lead
-                return PreparedItem(path, record.record_id, preprocess(record, leads=leads, config=config),
+                return PreparedItem(path, record.record_name, preprocess(record, leads=leads, config=config),
                                     single_lead=True)
-            return PreparedItem(path, record.record_id, preprocess(record, leads=self.input_leads, config=self.config))
+            return PreparedItem(path, record.record_name, preprocess(record, leads=self.input_leads, config=self.config))
         except ECGError as exc:
-            return PreparedItem(path, record_id, error=str(exc))
+            return PreparedItem(path, record_name, error=str(exc))
         except (OSError, ValueError, MemoryError) as exc:  # anything a broken file can still provoke
-            return PreparedItem(path, record_id, error=f"{type(exc).__name__}: {exc}")
+            return PreparedItem(path, record_name, error=f"{type(exc).__name__}: {exc}")
 
 
 class _FileDataset(Dataset):

@@ -3,6 +3,10 @@ and ``python -m ecgcore explain FILE --label "ATRIAL FIBRILLATION" --method ig -
 
 Exit status: 0 when every file was scored, 1 when some files failed (each is reported on stderr
 and the others are still scored), 2 when nothing could run (no model, no files, bad arguments).
+
+Output columns: the CSV column and the JSON key ``record_id`` hold the recording's *name* (the
+string ``Record.record_name`` / ``Prediction.record_name``, e.g. ``00001_hr``), not a review-store
+integer id. The name ``record_id`` is kept there so that existing consumers of the output keep working.
 """
 
 from __future__ import annotations
@@ -175,7 +179,7 @@ def _write_explanation(explanation, out) -> None:
 
 def _explanation_summary(exp, out) -> str:
     lines = [
-        f"{exp.record_id}: {exp.label}  p={exp.probability:.3f}  method={exp.method}  ({exp.seconds:.2f} s)",
+        f"{exp.record_name}: {exp.label}  p={exp.probability:.3f}  method={exp.method}  ({exp.seconds:.2f} s)",
         f"  leads: {', '.join(f'{lead} {exp.per_lead[lead]:.0%}' for lead in exp.top_leads(3)) or 'all leads (no lead resolution)'}",
         f"  segments: {'; '.join(exp.describe()) or 'none'}",
     ]
@@ -195,7 +199,7 @@ class _TableWriter:
             self.out.write(f"{result.path}\n  ERROR  {result.error}\n\n")
             return
         findings = result.prediction.findings[: self.top or None]
-        self.out.write(f"{result.path}  [{result.prediction.record_id}]\n")
+        self.out.write(f"{result.path}  [{result.prediction.record_name}]\n")
         width = max((len(f.label) for f in findings), default=10)
         for f in findings:
             mark = "POSITIVE" if f.positive else ""
@@ -221,7 +225,7 @@ class _CsvWriter:
             return
         for rank, f in enumerate(result.prediction.findings[: self.top or None], start=1):
             self.writer.writerow(
-                [result.path, result.prediction.record_id, rank, f.label, f"{f.probability:.6f}", f"{f.threshold:.6f}", int(f.positive), ""]
+                [result.path, result.prediction.record_name, rank, f.label, f"{f.probability:.6f}", f"{f.threshold:.6f}", int(f.positive), ""]
             )
 
     def close(self) -> None:
@@ -241,6 +245,7 @@ class _JsonWriter:
             item["error"] = result.error
         else:
             data = result.prediction.to_dict()
+            item["record_id"] = data.pop("record_name")  # the output key stays "record_id" (see the module docstring)
             data["findings"] = data["findings"][: self.top or None]
             item.update(data)
         self.out.write(("" if self.first else ",\n") + json.dumps(item))

@@ -102,7 +102,7 @@ class Explanation:
     signal: np.ndarray = field(repr=False)  # the preprocessed model input (leads, samples)
     valid_samples: int = 0  # samples carrying signal; the rest is zero padding of a short record
     window_start_s: float = 0.0  # where the model's window starts in the record
-    record_id: str = ""
+    record_name: str = ""
     baseline: str | None = None
     convergence_delta: float | None = None  # IG only: sum(attribution) - (logit(x) - logit(baseline))
     trained: bool = True  # False: the bundle was not trained on this label; treat with suspicion
@@ -328,7 +328,7 @@ def _prepare(predictor: Predictor, record: Record, start_s: float | None, config
     duration_s = (stop - start) / record.fs
     if duration_s < config.min_duration_s:
         raise ECGValidationError(
-            f"Record {record.record_id!r} has {duration_s:.1f} s of signal; explanations need at least "
+            f"Record {record.record_name!r} has {duration_s:.1f} s of signal; explanations need at least "
             f"{config.min_duration_s:g} s (the model reads {pre.window_s:g} s, and a mostly zero-padded "
             "window would explain the padding). Use a longer recording."
         )
@@ -357,7 +357,7 @@ def _package(
         signal=x,
         valid_samples=valid,
         window_start_s=window_start_s,
-        record_id=record.record_id,
+        record_name=record.record_name,
         baseline=config.baseline if method in ("ig", "occlusion") else None,
         convergence_delta=delta,
         trained=trained,

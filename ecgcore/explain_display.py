@@ -211,7 +211,7 @@ def plot_explanation(explanation: Any, path: str | Path | None = None, *, mode: 
         ax.set_ylabel(exp.leads[row], rotation=0, ha="right", va="center")
     axes[-1].set_xlabel("time (s) from window start")
     words = "; ".join(describe_segments(exp.segments, exp.leads)) or "no supporting segment"
-    fig.suptitle(f"{exp.label}: p = {exp.probability:.2f}, {exp.method} ({exp.record_id})\n{words}", fontsize=10)
+    fig.suptitle(f"{exp.label}: p = {exp.probability:.2f}, {exp.method} ({exp.record_name})\n{words}", fontsize=10)
     if path is not None:
         fig.savefig(path, dpi=150)
     return fig

@@ -40,7 +40,7 @@ class Finding:
 class Prediction:
     """Ranked findings for one record, with the model that made them."""
 
-    record_id: str
+    record_name: str
     model: str
     findings: tuple[Finding, ...]
 
@@ -58,7 +58,7 @@ class Prediction:
         raise LabelError(f"{label!r} is not among this prediction's findings")
 
     def to_dict(self) -> dict:
-        return {"record_id": self.record_id, "model": self.model, "findings": [asdict(f) for f in self.findings]}
+        return {"record_name": self.record_name, "model": self.model, "findings": [asdict(f) for f in self.findings]}
 
 
 @dataclass(frozen=True)
@@ -151,16 +151,16 @@ class Predictor:
     # -- records --------------------------------------------------------------------------
     def predict(self, record: Record, *, start_s: float | None = None, include_untrained: bool = False) -> Prediction:
         probabilities = self.probabilities(self.prepare(record, start_s)[np.newaxis])[0]
-        return self.rank(record.record_id, probabilities, include_untrained=include_untrained)
+        return self.rank(record.record_name, probabilities, include_untrained=include_untrained)
 
     def predict_batch(self, records: Sequence[Record], *, include_untrained: bool = False) -> list[Prediction]:
         if not records:
             return []
         batch = np.stack([self.prepare(r) for r in records])
         probabilities = self.probabilities(batch)
-        return [self.rank(r.record_id, p, include_untrained=include_untrained) for r, p in zip(records, probabilities)]
+        return [self.rank(r.record_name, p, include_untrained=include_untrained) for r, p in zip(records, probabilities)]
 
-    def rank(self, record_id: str, probabilities: np.ndarray, *, thresholds: np.ndarray | None = None,
+    def rank(self, record_name: str, probabilities: np.ndarray, *, thresholds: np.ndarray | None = None,
              include_untrained: bool = False) -> Prediction:
         """Findings for one output vector: positives first, then by probability.
 
@@ -184,7 +184,7 @@ class Predictor:
             for i in order
             if keep[i]
         )
-        return Prediction(record_id=record_id, model=self.name, findings=findings)
+        return Prediction(record_name=record_name, model=self.name, findings=findings)
 
     # -- files ----------------------------------------------------------------------------
     def predict_files(
@@ -226,7 +226,7 @@ class Predictor:
                         yield FileResult(path=item.path, error=item.error)
                     else:
                         model, probabilities = scored[id(item)]
-                        prediction = model.rank(item.record_id, probabilities, include_untrained=include_untrained)
+                        prediction = model.rank(item.record_name, probabilities, include_untrained=include_untrained)
                         yield FileResult(path=item.path, prediction=prediction)
                 bar.update(len(items))
         finally:

@@ -406,7 +406,7 @@ def lead_rows(record: Record, leads: Sequence[str]) -> list[int]:
     missing = [name for name in leads if name not in record.leads]
     if missing:
         raise LeadError(
-            f"Record {record.record_id} lacks lead(s) {', '.join(missing)} needed here; it has "
+            f"Record {record.record_name} lacks lead(s) {', '.join(missing)} needed here; it has "
             f"{', '.join(record.leads)}. Use a model for the leads present (e.g. leads=('I',))."
         )
     return [record.leads.index(name) for name in leads]

@@ -27,7 +27,7 @@ class Record:
     signal: np.ndarray
     fs: float
     leads: tuple[str, ...]
-    record_id: str
+    record_name: str
     age: float | None = None
     sex: str | None = None
     source: str | None = None
@@ -128,7 +128,7 @@ class Record:
         try:
             return self.signal[self.leads.index(name)]
         except ValueError:
-            raise LeadError(f"Record {self.record_id} has no lead {name}; it has {', '.join(self.leads)}.") from None
+            raise LeadError(f"Record {self.record_name} has no lead {name}; it has {', '.join(self.leads)}.") from None
 
     def content_hash(self) -> str:
         """sha256 of the canonical signal (float32 mV, canonical order) and fs.
@@ -160,7 +160,7 @@ class Record:
             "signal": self.signal,
             "fs": self.fs,
             "leads": self.leads,
-            "record_id": self.record_id,
+            "record_name": self.record_name,
             "age": self.age,
             "sex": self.sex,
             "source": self.source,
@@ -173,7 +173,7 @@ class Record:
 
     def __repr__(self) -> str:
         return (
-            f"Record({self.record_id!r}, {self.n_leads} leads, {self.fs:g} Hz, {self.duration_s:.1f} s"
+            f"Record({self.record_name!r}, {self.n_leads} leads, {self.fs:g} Hz, {self.duration_s:.1f} s"
             f"{', age ' + format(self.age, 'g') if self.age is not None else ''}"
             f"{', sex ' + self.sex if self.sex else ''})"
         )

@@ -145,7 +145,7 @@ def _prediction(db, record_id: int, ecg, predictor: Predictor, user: SessionUser
     stored = workspace.stored_scores(db, prediction_id)  # the run's own thresholds, as the worklist and dashboard use
     probabilities = np.array([stored[label][0] for label in predictor.labels])
     thresholds = np.array([stored[label][1] for label in predictor.labels])
-    return predictor.rank(ecg.record_id, probabilities, thresholds=thresholds), prediction_id
+    return predictor.rank(ecg.record_name, probabilities, thresholds=thresholds), prediction_id
 
 
 def _findings_table(prediction: Prediction) -> None:
@@ -252,7 +252,7 @@ def page() -> None:
     except DBError as exc:
         st.error(str(exc))
         return
-    st.subheader(f"Record {record_id}: {ecg.record_id}")
+    st.subheader(f"Record {record_id}: {ecg.record_name}")
     st.caption(
         f"{ecg.n_leads} lead(s), {ecg.fs:g} Hz, {ecg.duration_s:.1f} s"
         + (f", age {ecg.age:g}" if ecg.age is not None else "") + (f", sex {ecg.sex}" if ecg.sex else "")

@@ -54,7 +54,7 @@ def read(
     *,
     fs: float | None = None,
     units: str = "mV",
-    record_id: str | None = None,
+    record_name: str | None = None,
     allow_flat_leads: bool = False,
     fmt: str | None = None,
 ) -> Record:
@@ -73,7 +73,7 @@ def read(
             raise ECGFormatError(f"fmt={fmt!r} is not a known format ({', '.join(FMT_NAMES)}).")
     else:
         file_format = _format_of(path)
-    options = {"fs": fs, "record_id": record_id, "allow_flat_leads": allow_flat_leads}
+    options = {"fs": fs, "record_name": record_name, "allow_flat_leads": allow_flat_leads}
     try:
         return file_format.reader(path, units, options)
     except (ECGError, MemoryError):

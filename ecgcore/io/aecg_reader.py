@@ -46,7 +46,7 @@ def read_aecg(
     path: Path,
     *,
     fs: float | None = None,
-    record_id: str | None = None,
+    record_name: str | None = None,
     allow_flat_leads: bool = False,
 ) -> Record:
     """Read the rhythm waveforms of an HL7 aECG XML file."""
@@ -106,7 +106,7 @@ def read_aecg(
         names,
         source=SOURCE,
         path=path,
-        record_id=record_id,
+        record_name=record_name,
         allow_flat_leads=allow_flat_leads,
         sex=parse_sex(gender.get("code")) if gender is not None else None,
         metadata=metadata,

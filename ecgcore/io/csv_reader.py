@@ -56,7 +56,7 @@ def read_csv(
     *,
     fs: float | None = None,
     units: str = "mV",
-    record_id: str | None = None,
+    record_name: str | None = None,
     allow_flat_leads: bool = False,
 ) -> Record:
     """Read a CSV/TSV ECG (see the module docstring for the accepted layout)."""
@@ -120,7 +120,7 @@ def read_csv(
         lead_cols,
         source=SOURCE,
         path=path,
-        record_id=record_id,
+        record_name=record_name,
         allow_flat_leads=allow_flat_leads,
         metadata=metadata,
     )

@@ -32,7 +32,7 @@ def read_edf(
     *,
     fs: float | None = None,
     units: str = "mV",
-    record_id: str | None = None,
+    record_name: str | None = None,
     allow_flat_leads: bool = False,
 ) -> Record:
     """Read an EDF/EDF+/BDF file."""
@@ -96,7 +96,7 @@ def read_edf(
         [labels[i] for i in ecg_idx],
         source=source,
         path=path,
-        record_id=record_id,
+        record_name=record_name,
         allow_flat_leads=allow_flat_leads,
         sex=sex,
         metadata=metadata,

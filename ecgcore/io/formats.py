@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ecgcore.record import Record
 
-# reader(path, units, options) -> Record; options are read()'s fs, record_id and allow_flat_leads.
+# reader(path, units, options) -> Record; options are read()'s fs, record_name and allow_flat_leads.
 Reader = Callable[[Path, str, dict], "Record"]
 
 SNIFF_BYTES = 4096  # how much of a file with an unknown suffix is looked at

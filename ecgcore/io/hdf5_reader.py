@@ -28,7 +28,7 @@ def read_sph_h5(
     *,
     fs: float | None = None,
     units: str = "mV",
-    record_id: str | None = None,
+    record_name: str | None = None,
     allow_flat_leads: bool = False,
 ) -> Record:
     """Read an SPH-style ``.h5`` file (dataset ``ecg``, 12 x N, mV, 500 Hz unless ``fs`` is given)."""
@@ -57,7 +57,7 @@ def read_sph_h5(
         LEADS_12,
         source=SOURCE,
         path=path,
-        record_id=record_id,
+        record_name=record_name,
         allow_flat_leads=allow_flat_leads,
         metadata={"fs_note": "500 Hz by SPH convention" if fs is None else "fs given by the caller"},
     )

@@ -33,7 +33,7 @@ def read_mat(
     path: Path,
     *,
     fs: float | None = None,
-    record_id: str | None = None,
+    record_name: str | None = None,
     allow_flat_leads: bool = False,
 ) -> Record:
     """Read a CODE-15% or CinC 2017 ``.mat`` file (see module docstring)."""
@@ -59,7 +59,7 @@ def read_mat(
             LEADS_12,
             source="CODE-15 MAT",
             path=path,
-            record_id=record_id,
+            record_name=record_name,
             allow_flat_leads=allow_flat_leads,
         )
     if "val" in content:
@@ -71,7 +71,7 @@ def read_mat(
                 ["ECG"],
                 source="CinC 2017 MAT",
                 path=path,
-                record_id=record_id,
+                record_name=record_name,
                 allow_flat_leads=allow_flat_leads,
                 metadata={"mat_convention": "CinC 2017: 1000 adu/mV, 300 Hz unless fs is given"},
             )

@@ -37,7 +37,7 @@ def read_numpy(
     *,
     fs: float | None = None,
     units: str = "mV",
-    record_id: str | None = None,
+    record_name: str | None = None,
     allow_flat_leads: bool = False,
 ) -> Record:
     """Read an ``.npy`` or ``.npz`` ECG (see the module docstring for the conventions)."""
@@ -77,7 +77,7 @@ def read_numpy(
         leads,
         source=SOURCE,
         path=path,
-        record_id=record_id,
+        record_name=record_name,
         allow_flat_leads=allow_flat_leads,
     )
 

@@ -54,7 +54,7 @@ def read_wfdb(
     header_path: Path,
     *,
     fs: float | None = None,
-    record_id: str | None = None,
+    record_name: str | None = None,
     allow_flat_leads: bool = False,
     units: str = "mV",
 ) -> Record:
@@ -102,7 +102,7 @@ def read_wfdb(
         names,
         source=SOURCE,
         path=header_path,
-        record_id=record_id,
+        record_name=record_name,
         allow_flat_leads=allow_flat_leads,
         age=age,
         sex=sex,

@@ -81,7 +81,7 @@ def ptbxl_records() -> list[ECGRecord]:
     for hea in sorted((PTBXL / "records500").rglob("*_hr.hea"))[:10]:
         signal, fields = wfdb.rdsamp(str(hea.with_suffix("")))
         records.append(ECGRecord(signal=np.asarray(signal, dtype=np.float32).T, fs=fields["fs"],
-                                 leads=LEADS, record_id=hea.stem, source="ptbxl"))
+                                 leads=LEADS, record_name=hea.stem, source="ptbxl"))
     return records
 
 

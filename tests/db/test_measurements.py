@@ -153,7 +153,7 @@ def test_ensure_measurements_measures_only_when_the_algorithm_changed(db, rids, 
 
     def measure(version: str):
         def run(record, start_s=None):
-            calls.append((record.record_name, start_s))
+            calls.append((record, start_s))
             return measured(version, start=start_s or 0.0)
         run.algorithm_version = version
         return run
@@ -165,7 +165,7 @@ def test_ensure_measurements_measures_only_when_the_algorithm_changed(db, rids, 
     upgraded = ensure_measurements(db, ecg, rids[0], measure("2.0"))  # the algorithm changed: measured again
     assert upgraded.id != first.id and upgraded.algorithm_version == "2.0" and len(calls) == 2
     assert ensure_measurements(db, ecg, rids[0], measure("2.0"), start_s=3.0).window_start_s == 3.0
-    assert len(calls) == 3 and calls[-1] == (ecg.record_name, 3.0)
+    assert len(calls) == 3 and calls[-1][0] is ecg and calls[-1][1] == 3.0
     # Without a known current version it measures, and storing stays idempotent.
     def bare(record, start_s=None):
         return measured("2.0", start=0.0)

@@ -242,7 +242,7 @@ def test_demo_worklist_holds_each_ecg_once_with_scores_that_spread(db: Database,
     for i, a in enumerate(signals):  # ... nor are two of them the same ECG up to a format's rounding
         for b in signals[i + 1:]:
             same_shape = (a.fs, a.leads, a.signal.shape) == (b.fs, b.leads, b.signal.shape)
-            assert not (same_shape and np.abs(a.signal - b.signal).max() < 1e-3), (a.record_id, b.record_id)
+            assert not (same_shape and np.abs(a.signal - b.signal).max() < 1e-3), (a.record_name, b.record_name)
     table = workspace.worklist(db, order="uncertainty")
     assert len(table) == len(names) and table["record_id"].is_unique
     scores = table["uncertainty"]

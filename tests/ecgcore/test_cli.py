@@ -39,6 +39,9 @@ def test_json_output_has_every_record_and_top_n(folder: Path, bundle: Path, tmp_
     assert code == 0
     data = json.loads(out.read_text())
     assert [Path(d["path"]).name for d in data] == ["00001_hr.hea", "00002_hr.hea"]
+    # the key stays "record_id" (backward compatible) and holds the recording's name
+    assert [list(d) for d in data] == [["path", "record_id", "model", "findings"]] * 2
+    assert [d["record_id"] for d in data] == ["00001_hr", "00002_hr"]
     for item in data:
         assert len(item["findings"]) == 2
         assert {f["label"] for f in item["findings"]} <= set(TINY_LABELS)
@@ -53,6 +56,7 @@ def test_csv_output_and_failed_file_exit_code(folder: Path, bundle: Path, capsys
     rows = list(csv.DictReader(io.StringIO(captured.out)))
     assert len([r for r in rows if not r["error"]]) == 2 * 3  # two records x three trained labels
     assert [Path(r["path"]).name for r in rows if r["error"]] == ["garbage.edf"]
+    assert {r["record_id"] for r in rows if not r["error"]} == {"00001_hr", "00002_hr"}  # the name, column kept
     assert "garbage.edf" in captured.err and "scored 2 of 3" in captured.err
 
 

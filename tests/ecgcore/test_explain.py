@@ -75,7 +75,7 @@ def test_every_method_returns_an_aligned_explanation(predictor: Predictor, recor
     assert exp.segments and all(0 <= s.start_s < s.end_s <= 10.0 for s in exp.segments)
     assert [s.weight for s in exp.segments] == sorted((s.weight for s in exp.segments), reverse=True)
     assert exp.describe() and all(" s" in words for words in exp.describe())
-    assert exp.seconds > 0 and exp.valid_samples == 5000 and exp.record_id == record.record_id
+    assert exp.seconds > 0 and exp.valid_samples == 5000 and exp.record_name == record.record_name
     if method == "gradcam":
         assert {s.lead for s in exp.segments} == {ALL_LEADS} and exp.top_leads() == []
         assert np.array_equal(exp.attribution[0], exp.attribution[5])  # one map for all leads

@@ -35,7 +35,7 @@ def _read_wfdb(path: Path) -> Record:
     names = [canonical_lead_name(n) for n in meta["sig_name"]]
     keep = [i for i, n in enumerate(names) if n is not None]
     return Record(
-        signal=samples[:, keep].T, fs=meta["fs"], leads=tuple(names[i] for i in keep), record_id=path.name
+        signal=samples[:, keep].T, fs=meta["fs"], leads=tuple(names[i] for i in keep), record_name=path.name
     )
 
 

@@ -47,7 +47,7 @@ def test_twelve_lead_properties() -> None:
     ],
 )
 def test_invalid_records_raise_specific_errors(kwargs: dict, match: str) -> None:
-    args = {"signal": _ecg(2), "fs": 500.0, "leads": ["I", "II"], "record_id": "bad"}
+    args = {"signal": _ecg(2), "fs": 500.0, "leads": ["I", "II"], "record_name": "bad"}
     args.update(kwargs)
     with pytest.raises(ECGValidationError, match=match):
         Record(**args)

@@ -25,7 +25,7 @@ def challenge_examples(root: str | os.PathLike[str], *, source: str = "cinc2021"
     unless ``strict`` (then the record is skipped with the error)."""
     for header in challenge_headers(root):
         def load(header=header):
-            return read(header, record_id=header.stem)
+            return read(header, record_name=header.stem)
 
         def label(record, header=header):
             if not record.labels:

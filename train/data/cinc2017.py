@@ -50,8 +50,8 @@ def cinc2017_examples(root: str | os.PathLike[str], *, source: str = "cinc2017",
         header = root / "training2017" / f"{row.record}.hea"
         y, mask = encode([row.label], "cinc2017")
 
-        def load(header=header, record_id=row.record):
-            return read(header, record_id=record_id)
+        def load(header=header, record_name=row.record):
+            return read(header, record_name=record_name)
 
         yield Example(record_id=row.record, source=source, load=load, y=y, mask=mask,
                       patient_id=f"{source}:{row.record}", fold=int(folds[row.record]), split=split,

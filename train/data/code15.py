@@ -29,7 +29,7 @@ def code15_examples(root: str | os.PathLike[str], *, source: str = "code15", spl
         y, mask = encode(codes, "code15")
 
         def load(path=path, exam=exam):
-            return read(path, record_id=exam)
+            return read(path, record_name=exam)
 
         age = float(row["age"]) if pd.notna(row.get("age")) else None
         sex = ("M" if _true(row["is_male"]) else "F") if pd.notna(row.get("is_male")) else None

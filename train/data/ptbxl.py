@@ -34,11 +34,11 @@ def ptbxl_examples(root: str | os.PathLike[str], *, sampling_rate: int = 500, mi
     column = "filename_hr" if sampling_rate == 500 else "filename_lr"
     for row in table.itertuples(index=False):
         path = root / getattr(row, column)
-        record_id = str(int(row.ecg_id))
+        record_name = str(int(row.ecg_id))
         fold = int(row.strat_fold)
 
-        def load(path=path, record_id=record_id):
-            return read(path.with_suffix(".hea"), record_id=record_id)
+        def load(path=path, record_name=record_name):
+            return read(path.with_suffix(".hea"), record_name=record_name)
 
         def label(_record, codes=row.scp_codes):
             return encode_ptbxl(ast.literal_eval(codes), min_likelihood=min_likelihood)
@@ -46,7 +46,7 @@ def ptbxl_examples(root: str | os.PathLike[str], *, sampling_rate: int = 500, mi
         age = float(row.age) if pd.notna(row.age) and float(row.age) < 120 else None  # PTB-XL codes >89 as 300
         sex = {0: "M", 1: "F"}.get(int(row.sex)) if pd.notna(row.sex) else None
         patient = f"ptbxl:{int(row.patient_id)}" if pd.notna(row.patient_id) else None
-        yield Example(record_id=record_id, source=source, load=load, label=label, patient_id=patient, fold=fold,
+        yield Example(record_id=record_name, source=source, load=load, label=label, patient_id=patient, fold=fold,
                       split=ptbxl_split(fold), path=str(path), age=age, sex=sex)
 
 

@@ -30,6 +30,6 @@ def review_export_examples(folder: str | os.PathLike[str], *, split: str = "test
         values = np.asarray(row, dtype=np.int64)
         mask[columns] = values >= 0
         y[columns] = (values > 0).astype(np.float32)
-        yield Example(record_id=str(record.record_id), source=source, load=lambda r=record: r, y=y, mask=mask,
-                      patient_id=f"{source}:{record.metadata.get('content_hash', record.record_id)}", split=split,
-                      path=str(Path(folder) / "waveforms" / str(record.record_id)), age=record.age, sex=record.sex)
+        yield Example(record_id=str(record.record_name), source=source, load=lambda r=record: r, y=y, mask=mask,
+                      patient_id=f"{source}:{record.metadata.get('content_hash', record.record_name)}", split=split,
+                      path=str(Path(folder) / "waveforms" / str(record.record_name)), age=record.age, sex=record.sex)

@@ -92,7 +92,7 @@ def test_every_suffix_read_accepts_is_found_by_the_folder_scan(every_format, suf
         if entry != path:  # a companion: its record is listed once, under the header
             assert path not in found
         record = _read(path)  # read() accepts the companion too, as the record it belongs to
-        assert record.n_samples > 0 and record.record_id == _read(entry).record_id
+        assert record.n_samples > 0 and record.record_name == _read(entry).record_name
 
 
 def test_every_file_the_scan_finds_is_read(every_format) -> None:

@@ -110,9 +110,9 @@ def test_upload_header_and_data(private_tmp, ptbxl_header, ptbxl_record):
 
 def test_upload_single_zip_and_single_file(private_tmp, samples_dir):
     zipped = samples_dir / "demo" / "ptbxl_00001_hr_wfdb.zip"
-    assert read_upload([(zipped.name, zipped.read_bytes())]).record_id == "00001_hr"
+    assert read_upload([(zipped.name, zipped.read_bytes())]).record_name == "00001_hr"
     h5 = samples_dir / "sph" / "SPH00001.h5"
-    assert read_upload([("C:\\Users\\doc\\" + h5.name, h5.read_bytes())], fs=500).record_id == "SPH00001"
+    assert read_upload([("C:\\Users\\doc\\" + h5.name, h5.read_bytes())], fs=500).record_name == "SPH00001"
     assert list(private_tmp.iterdir()) == []
 
 
@@ -142,7 +142,7 @@ def _sine(n_leads: int, n: int = 1000, fs: float = 500.0) -> np.ndarray:
 
 
 def _fin(signal, names, fs=500.0, **kw):
-    return finalize(signal, fs, names, source="test", path=Path("x.csv"), record_id=None, **kw)
+    return finalize(signal, fs, names, source="test", path=Path("x.csv"), record_name=None, **kw)
 
 
 @pytest.mark.parametrize(("raw", "canonical"), [("AVR", "aVR"), ("avr", "aVR"), (" V1 ", "V1"), ("ECG I", "I"),

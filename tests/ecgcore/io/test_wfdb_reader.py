@@ -22,7 +22,7 @@ def test_ptbxl_matches_wfdb_exactly(ptbxl_record, ptbxl_reference):
     assert ptbxl_record.leads == LEADS_12  # header says AVR/AVL/AVF
     assert ptbxl_record.signal.shape == (12, 5000)
     np.testing.assert_allclose(ptbxl_record.signal, reference, atol=1e-6)
-    assert ptbxl_record.record_id == "00001_hr"
+    assert ptbxl_record.record_name == "00001_hr"
     assert ptbxl_record.metadata["original_filename"] == "00001_hr.hea"
     assert ptbxl_record.metadata["original_lead_names"][3] == "AVR"
 

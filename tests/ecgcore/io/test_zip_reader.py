@@ -42,7 +42,7 @@ def test_single_csv_in_zip(tmp_path, ptbxl_record):
 
 
 def test_shipped_demo_zip(samples_dir):
-    assert read(samples_dir / "demo" / "ptbxl_00001_hr_wfdb.zip").record_id == "00001_hr"
+    assert read(samples_dir / "demo" / "ptbxl_00001_hr_wfdb.zip").record_name == "00001_hr"
 
 
 @pytest.mark.parametrize("name", ["../evil.hea", "a/../../evil.csv", "/etc/evil.csv", "C:\\evil.csv", "..\\evil.csv"])
