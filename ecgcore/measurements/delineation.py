@@ -4,7 +4,7 @@ Every row is one lead of one beat (a median beat, or one beat of the record), wi
 the same index ``r``. The rules are the ones a reader applies with a ruler, written as slopes and
 amplitudes (see ``params.py`` for the values):
 
-- QRS: the steep part around the QRS peak is where the slope exceeds 30 % of the QRS's largest
+- QRS: the steep part around the QRS peak is where the slope exceeds a fraction of the QRS's largest
   slope; the onset is where, going back from it, the slope falls below a small fraction of that
   largest slope, the offset likewise going forward.
 - Baseline: the mean of the PR segment just before the QRS onset (the isoelectric reference).
@@ -89,7 +89,7 @@ def _qrs_edges(slope: np.ndarray, r: int, fs: float, params: MeasurementParams
     core = ms_to_samples(60.0, fs)
     lo, hi = np.full(m, max(0, r - search)), np.full(m, min(n, r + search + 1))
     steepest = np.abs(slope[:, max(0, r - core): r + core + 1]).max(axis=1)
-    steep = np.abs(slope) >= 0.3 * steepest[:, None]
+    steep = np.abs(slope) >= params.qrs_steep_fraction * steepest[:, None]
     first_steep = first_true(steep, lo, np.full(m, r + 1))
     last_steep = last_true(steep, np.full(m, r), hi)
     first_steep = np.where(first_steep < 0, r, first_steep)

@@ -39,6 +39,8 @@ def mains_frequencies(x: np.ndarray, fs: float, params: MeasurementParams) -> li
     """The mains frequencies (50/60 Hz) whose power stands out from its neighbourhood.
 
     A notch is only applied where it is needed: notching a clean ECG would ring on sharp QRS.
+    The neighbourhood's 90th percentile is the yardstick, not its median, because a regular
+    rhythm's own harmonics are lines too (every 1.25 Hz at 75 bpm), one of which falls on 50 Hz.
     """
     found = []
     n = x.shape[-1]
@@ -51,7 +53,7 @@ def mains_frequencies(x: np.ndarray, fs: float, params: MeasurementParams) -> li
             continue
         at = np.abs(freqs - mains) <= 1.0
         around = (np.abs(freqs - mains) > 3.0) & (np.abs(freqs - mains) <= 10.0)
-        if at.any() and around.any() and total[at].max() > params.mains_notch_min_ratio * np.median(total[around]):
+        if at.any() and around.any() and total[at].max() > params.mains_notch_min_ratio * np.percentile(total[around], 90):
             found.append(mains)
     return found
 

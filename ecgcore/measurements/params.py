@@ -63,6 +63,7 @@ class MeasurementParams:
 
     # -- delineation -------------------------------------------------------------------------
     qrs_search_ms: float = 120.0  # QRS onset/offset searched this far from the QRS peak
+    qrs_steep_fraction: float = 0.3  # slopes above this fraction of the largest belong to the QRS
     qrs_onset_slope_fraction: float = 0.03
     qrs_offset_slope_fraction: float = 0.03
     qrs_onset_amplitude_fraction: float = 0.03

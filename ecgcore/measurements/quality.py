@@ -23,13 +23,23 @@ class LeadQuality:
     problems: dict[str, str]  # lead -> why it was left out
 
 
-def _longest_run(mask: np.ndarray) -> int:
-    """Length of the longest run of True in a 1-D mask."""
+def _runs(mask: np.ndarray) -> np.ndarray:
+    """Lengths of the runs of True in a 1-D mask."""
     if not mask.any():
-        return 0
+        return np.zeros(0, dtype=np.int64)
     padded = np.concatenate([[0], mask.astype(np.int8), [0]])
     edges = np.flatnonzero(np.diff(padded))
-    return int((edges[1::2] - edges[::2]).max())
+    return edges[1::2] - edges[::2]
+
+
+def _clipped(x: np.ndarray, run: int) -> bool:
+    """Stuck at its top or bottom value for one long run, or for several shorter runs (each beat's
+    R clipped): a flat top of the same value repeated is what an amplifier's limit leaves."""
+    for extreme in (x.max(), x.min()):
+        runs = _runs(x == extreme)
+        if runs.size and (runs.max() >= run or (runs >= max(2, run // 2)).sum() >= 3):
+            return True
+    return False
 
 
 def lead_quality(raw: np.ndarray, filtered: np.ndarray, leads: tuple[str, ...], fs: float,
@@ -44,8 +54,7 @@ def lead_quality(raw: np.ndarray, filtered: np.ndarray, leads: tuple[str, ...], 
         if x.size == 0 or np.ptp(x) < max(config.FLAT_LEAD_PTP_MV, 0.02):
             usable[i], problems[lead] = False, "flat (no signal: electrode off?)"
             continue
-        top, bottom = x.max(), x.min()
-        if max(_longest_run(x == top), _longest_run(x == bottom)) >= saturation_run:
+        if _clipped(x, saturation_run):
             usable[i], problems[lead] = False, "saturated (the signal is clipped at the amplifier's limit)"
             continue
         spread = np.percentile(filtered[i], 99.5) - np.percentile(filtered[i], 0.5)

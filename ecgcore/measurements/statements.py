@@ -154,7 +154,8 @@ class StatementRule:
             value = getattr(m, name)
             if value is None or (name == "amplitudes" and not value):
                 why = m.why_missing(name) if name in GLOBAL_MEASURE_BY_NAME else None
-                return Assessment(self.code, not_assessable=f"{_label(name)} not measured" + (f": {why}" if why else ""))
+                why = f"{_label(name)} not measured" + (f": {why}" if why else "")
+                return Assessment(self.code, not_assessable=why)
         try:
             criterion_text = self.check(m, sex, age)
         except NotAssessable as exc:
@@ -182,7 +183,7 @@ def _label(name: str) -> str:
 
 def _whole(value: float) -> int:
     """A global value as a cart prints it (whole ms, bpm, degrees; as ``Measurements.global_values``)."""
-    return int(round(float(value)))
+    return round(float(value))
 
 
 def _mv(value: float) -> float:
@@ -403,10 +404,10 @@ def statements(measurements: Measurements, sex: str | None = None, age: float | 
 
 
 __all__ = [
-    "Assessment",
-    "NotAssessable",
     "STATEMENT_RULES",
     "STATEMENT_RULE_BY_CODE",
+    "Assessment",
+    "NotAssessable",
     "Statement",
     "StatementRule",
     "assess_statements",
