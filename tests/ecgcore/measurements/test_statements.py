@@ -32,12 +32,13 @@ def normal_amplitudes(**overrides: LeadAmplitudes) -> dict[str, LeadAmplitudes]:
 
 def make(**values) -> Measurements:
     """A normal adult ECG (sinus 72 bpm, PR 160, QRS 90, QTc 420, axis +60), with ``values`` changed."""
-    base = dict(
-        algorithm_version="test", fs=500.0, leads=LEADS, window_start_s=0.0, window_s=10.0,
-        heart_rate_bpm=72.0, rr_ms=833.0, p_duration_ms=100.0, pr_ms=160.0, qrs_ms=90.0, qt_ms=380.0,
-        qtc_bazett_ms=420.0, qtc_fridericia_ms=410.0, p_axis_deg=50.0, qrs_axis_deg=60.0, t_axis_deg=40.0,
-        amplitudes=normal_amplitudes(), p_waves_precede_qrs=True, rr_irregular=False,
-    )
+    base = {
+        "algorithm_version": "test", "fs": 500.0, "leads": LEADS, "window_start_s": 0.0, "window_s": 10.0,
+        "heart_rate_bpm": 72.0, "rr_ms": 833.0, "p_duration_ms": 100.0, "pr_ms": 160.0, "qrs_ms": 90.0,
+        "qt_ms": 380.0, "qtc_bazett_ms": 420.0, "qtc_fridericia_ms": 410.0, "p_axis_deg": 50.0,
+        "qrs_axis_deg": 60.0, "t_axis_deg": 40.0, "amplitudes": normal_amplitudes(), "p_waves_precede_qrs": True,
+        "rr_irregular": False,
+    }
     base.update(values)
     return Measurements(**base)
 
@@ -72,7 +73,8 @@ def test_normal_ecg_gives_only_sinus_rhythm_labelled_as_measurement() -> None:
     assert [s.code for s in out] == ["sinus_rhythm"]
     s = out[0]
     assert s.source == "measurement" and s.ecgfounder_label == "SINUS RHYTHM"
-    assert s.criterion_text == "rate 72 bpm within 60-100 bpm, a P wave before every QRS, P axis +50° within 0 to +90°"
+    assert s.criterion_text == ("rate 72 bpm within 60-100 bpm, a P wave before every QRS, "
+                                "P axis +50° within 0 to +90°")
     assert s.to_dict()["source"] == "measurement"
 
 
@@ -275,7 +277,7 @@ def test_no_amplitudes_no_voltage_statements() -> None:
 
 def test_paced_rhythm_gives_no_interval_axis_rhythm_or_voltage_statements() -> None:
     lvh = normal_amplitudes(V1=amp(0.2, -2.0), V5=amp(2.5, -0.2), aVL=amp(2.0, -0.1), V3=amp(0.3, -1.5))
-    values = dict(pr_ms=250.0, qrs_ms=160.0, qtc_bazett_ms=520.0, qrs_axis_deg=-70.0, amplitudes=lvh)
+    values = {"pr_ms": 250.0, "qrs_ms": 160.0, "qtc_bazett_ms": 520.0, "qrs_axis_deg": -70.0, "amplitudes": lvh}
     unpaced = codes(make(**values))
     assert {"sinus_rhythm", "first_degree_av_block", "wide_qrs", "left_axis_deviation", "prolonged_qtc",
             "lvh_sokolow_lyon", "lvh_cornell"} <= set(unpaced)
