@@ -15,6 +15,7 @@ import train.recipes as recipes_package
 from train.__main__ import main
 from train.recipes import ALIASES, RECIPES, get_recipe, settings_dict
 from train.recipes.experiments import contrastive, downstream, learning_curve
+from train.recipes.presets import FIT_PRESET_NAMES, fit_preset
 from train.recipes.shipped import default_12lead
 
 RECIPES_DIR = Path(recipes_package.__file__).parent
@@ -34,12 +35,21 @@ def test_every_recipe_is_in_the_table_once_with_its_kind_and_folder():
         assert ("models_dir" in inspect.signature(recipe.run).parameters) == (recipe.kind == "shipped")
 
 
+def _imported_modules(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        names += [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+            [a.name for a in node.names] if isinstance(node, ast.Import) else []
+    return names
+
+
 def test_no_recipe_imports_another_recipe():
+    """A recipe may import the presets (train.recipes.presets) and nothing else of train.recipes."""
     for path in RECIPES_DIR.glob("*/*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
-                [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            assert not any(n.startswith("train.recipes") for n in names), f"{path.name} imports {names}"
+        names = _imported_modules(path)
+        assert not any(n.startswith("train.recipes") and n != "train.recipes.presets" for n in names), \
+            f"{path.name} imports {names}"
+    assert not any(n.startswith("train.recipes") for n in _imported_modules(RECIPES_DIR / "presets.py"))
 
 
 def _configs(settings) -> list:
@@ -50,6 +60,41 @@ def _configs(settings) -> list:
 def test_no_two_recipes_share_a_settings_object():
     objects = [id(c) for r in RECIPES.values() for c in [r.settings, *_configs(r.settings)]]
     assert len(objects) == len(set(objects)), "a recipe's settings must be its own objects"
+
+
+def _mutable_objects(value, seen: dict[int, object]) -> dict[int, object]:
+    """Every mutable object reachable from ``value`` (dicts, lists, sets, non-frozen dataclasses), by id."""
+    if is_dataclass(value) and not isinstance(value, type):
+        if not value.__dataclass_params__.frozen:
+            seen[id(value)] = value
+        for f in fields(value):
+            _mutable_objects(getattr(value, f.name), seen)
+    elif isinstance(value, (dict, list, set)):
+        seen[id(value)] = value
+        for item in (list(value.keys()) + list(value.values())) if isinstance(value, dict) else value:
+            _mutable_objects(item, seen)
+    elif isinstance(value, tuple):
+        for item in value:
+            _mutable_objects(item, seen)
+    return seen
+
+
+def test_no_recipe_shares_a_mutable_object_with_another_or_a_preset():
+    """The rule of train.recipes.presets: a recipe can change nothing of another recipe's settings, or a preset's."""
+    owners: dict[int, str] = {}
+    for name, recipe in RECIPES.items():
+        for key in _mutable_objects(recipe.settings, {}):
+            assert key not in owners, f"recipes {owners[key]!r} and {name!r} share a mutable object"
+            owners[key] = name
+    for preset in FIT_PRESET_NAMES:
+        config = fit_preset(preset)
+        assert config == fit_preset(preset) and config is not fit_preset(preset)
+        assert not set(_mutable_objects(config, {})) & set(owners), f"preset {preset!r} shares an object with a recipe"
+        config.loss_options["changed"] = True                    # changing a copy ...
+        config.epochs += 1
+        assert fit_preset(preset).loss_options == {} and fit_preset(preset).epochs == config.epochs - 1  # ... not the preset
+    with pytest.raises(KeyError, match="no FitConfig preset"):
+        fit_preset("nope")
 
 
 def test_the_learning_curve_measures_the_default_recipe():

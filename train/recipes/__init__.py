@@ -3,9 +3,11 @@
 ``python -m train recipe list`` shows the table; ``python -m train recipe run NAME`` runs one
 (``ecg train recipe ...`` is the same command). Each recipe is a module with
 
-- ``SETTINGS``: a frozen ``Settings`` object holding every value that decides what it trains,
-  written out in full in that module: no recipe imports or changes another recipe's settings
-  (where one experiment measures another recipe, a test holds the two equal instead);
+- ``SETTINGS``: a frozen ``Settings`` object holding every value that decides what it trains. Its
+  ``FitConfig`` s derive from a named preset in :mod:`train.recipes.presets` with
+  ``dataclasses.replace(fit_preset(NAME), ...)``, listing only what differs from it; no recipe
+  imports or changes another recipe's settings, nor a preset (where one experiment measures
+  another recipe, a test holds the two equal instead);
 - ``run(settings=SETTINGS, *, <folders>, workers=None)``: the recipe itself.
 
 Shipped-model recipes live in ``train/recipes/shipped/``, experiments in ``train/recipes/experiments/``.

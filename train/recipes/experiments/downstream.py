@@ -32,12 +32,12 @@ import torch
 
 from ecgcore.bundle import load_bundle
 from ecgcore.model import create_model
-from train.augment import AugmentConfig
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
 from train.experiments import cv_splits, fmt_ci, fmt_diff, run_jobs, subsample, write_experiment_report
 from train.fit import FitConfig, fit, predict_outputs, select_labels
 from train.paths import ARTIFACTS_DIR, EXPERIMENT_DOCS_DIR, LOCAL_DATA_DIR, SHARED_DATA_DIR
+from train.recipes.presets import fit_preset
 from train.tasks import (
     AGE,
     SEX,
@@ -78,23 +78,7 @@ class Settings:
 
 
 SETTINGS = Settings(
-    pretrain=FitConfig(
-        out_dir="",
-        model="net1d-small-12lead",
-        epochs=20,
-        batch_size=32,
-        lr=3e-3,
-        weight_decay=0.05,
-        warmup_epochs=1.0,
-        schedule="cosine",
-        patience=None,
-        seed=20261124,
-        min_positives=10,
-        augment=AugmentConfig(),
-        bundle_name="pretrained-no-lvh",
-        progress=False,
-        num_threads=1,
-    ),
+    pretrain=replace(fit_preset("net1d-small-12lead"), bundle_name="pretrained-no-lvh"),
     tasks=(AGE, SEX, Task(HELD_OUT_LABEL, "binary")),
     excluded_from_pretraining=(HELD_OUT_LABEL, "VOLTAGE CRITERIA FOR LEFT VENTRICULAR HYPERTROPHY"),
     fractions=(0.1, 1.0),

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-from train.augment import AugmentConfig
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
 from train.experiments import (
@@ -49,6 +48,7 @@ from train.experiments import (
 from train.fit import FitConfig, select_labels
 from train.metrics import percentile_ci
 from train.paths import ARTIFACTS_DIR, EXPERIMENT_DOCS_DIR, LOCAL_DATA_DIR, SHARED_DATA_DIR
+from train.recipes.presets import fit_preset
 
 logger = logging.getLogger(__name__)
 
@@ -65,23 +65,7 @@ class Settings:
 
 
 SETTINGS = Settings(
-    fit=FitConfig(
-        out_dir="",
-        model="net1d-small-12lead",
-        epochs=25,
-        batch_size=32,
-        lr=3e-3,
-        weight_decay=0.05,
-        warmup_epochs=1.0,
-        schedule="cosine",
-        patience=None,
-        seed=20261124,
-        min_positives=10,
-        augment=AugmentConfig(),
-        bundle_name="net1d-small-12lead-default",
-        progress=False,
-        num_threads=1,
-    ),
+    fit=replace(fit_preset("net1d-small-12lead"), epochs=25, bundle_name="net1d-small-12lead-default"),
     fractions=(0.25, 0.5, 1.0),
     seeds=(0, 1, 2),
     n_boot=500,

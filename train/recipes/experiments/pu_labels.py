@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from train.augment import AugmentConfig
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
 from train.experiments import (
@@ -38,6 +37,7 @@ from train.experiments import (
 )
 from train.fit import FitConfig, fit, predict_probabilities, select_labels
 from train.paths import ARTIFACTS_DIR, EXPERIMENT_DOCS_DIR, LOCAL_DATA_DIR, SHARED_DATA_DIR
+from train.recipes.presets import fit_preset
 
 logger = logging.getLogger(__name__)
 
@@ -54,23 +54,7 @@ class Settings:
 
 
 SETTINGS = Settings(
-    fit=FitConfig(
-        out_dir="",
-        model="net1d-small-12lead",
-        epochs=20,
-        batch_size=32,
-        lr=3e-3,
-        weight_decay=0.05,
-        warmup_epochs=1.0,
-        schedule="cosine",
-        patience=None,
-        seed=20261124,
-        min_positives=10,
-        augment=AugmentConfig(),
-        bundle_name="pu-experiment",
-        progress=False,
-        num_threads=1,
-    ),
+    fit=replace(fit_preset("net1d-small-12lead"), bundle_name="pu-experiment"),
     hidden_fractions=(0.3, 0.6),
     seeds=(0, 1),
     n_boot=500,

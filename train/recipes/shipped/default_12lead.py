@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 
 from ecgcore.bundle import make_card, save_bundle
-from train.augment import AugmentConfig
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
 from train.evaluate import choose_thresholds, evaluate_predictions, markdown_report, plot_report
 from train.experiments import CV_GROUPS, FoldFit, cv_splits, fit_fold, fold_dir, run_jobs
 from train.fit import FitConfig, fit, select_labels
 from train.paths import ARTIFACTS_DIR, LOCAL_DATA_DIR, MODELS_DIR, SHARED_DATA_DIR
+from train.recipes.presets import fit_preset
 
 logger = logging.getLogger(__name__)
 
@@ -56,23 +56,7 @@ class Settings:
 
 
 SETTINGS = Settings(
-    fit=FitConfig(
-        out_dir="",
-        model="net1d-small-12lead",
-        epochs=25,
-        batch_size=32,
-        lr=3e-3,
-        weight_decay=0.05,
-        warmup_epochs=1.0,
-        schedule="cosine",
-        patience=None,
-        seed=20261124,
-        min_positives=10,
-        augment=AugmentConfig(),
-        bundle_name="net1d-small-12lead-default",
-        progress=False,
-        num_threads=1,  # 2 OpenMP threads on a shared 2-core CPU measured 10x slower than 1
-    ),
+    fit=replace(fit_preset("net1d-small-12lead"), epochs=25, bundle_name="net1d-small-12lead-default"),
     name="net1d-small-12lead-default",
     version="1.0.0",
     n_boot=1000,

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ecgcore.bundle import make_card, save_bundle
-from train.augment import AugmentConfig, AxisAugmentConfig
+from train.augment import AxisAugmentConfig
 from train.data import ensure_dataset
 from train.data.shards import TrainingSet
 from train.data.single_lead import SingleLeadSet
@@ -38,6 +38,7 @@ from train.evaluate import choose_thresholds, evaluate_predictions
 from train.experiments import cv_splits, fmt_ci, fmt_diff, paired_bootstrap, run_jobs, write_experiment_report
 from train.fit import FitConfig, fit, predict_probabilities, select_labels
 from train.paths import ARTIFACTS_DIR, EXPERIMENT_DOCS_DIR, LOCAL_DATA_DIR, MODELS_DIR, SHARED_DATA_DIR
+from train.recipes.presets import fit_preset
 
 logger = logging.getLogger(__name__)
 
@@ -70,41 +71,8 @@ class Settings:
 
 
 SETTINGS = Settings(
-    fit=FitConfig(
-        out_dir="",
-        model="net1d-small-1lead",
-        epochs=20,
-        batch_size=32,
-        lr=3e-3,
-        weight_decay=0.05,
-        warmup_epochs=1.0,
-        schedule="cosine",
-        patience=None,
-        seed=20261124,
-        min_positives=10,
-        augment=AugmentConfig(),
-        bundle_name=NAME,
-        progress=False,
-        num_threads=1,
-    ),
-    reference_fit=FitConfig(
-        out_dir="",
-        model="net1d-small-12lead",
-        epochs=20,
-        batch_size=32,
-        lr=3e-3,
-        weight_decay=0.05,
-        warmup_epochs=1.0,
-        schedule="cosine",
-        patience=None,
-        seed=20261124,
-        min_positives=10,
-        augment=AugmentConfig(),
-        loss="bce",
-        bundle_name="net1d-small-12lead-reference",
-        progress=False,
-        num_threads=1,
-    ),
+    fit=replace(fit_preset("net1d-small-1lead"), bundle_name=NAME),
+    reference_fit=replace(fit_preset("net1d-small-12lead"), bundle_name="net1d-small-12lead-reference"),
     final_epochs=12,
     seeds=(0,),
     cinc_holdout_folds=(1, 2),
