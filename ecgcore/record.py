@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ecgcore import config
+from ecgcore.acquisition import Acquisition, DeviceReading
 from ecgcore.errors import ECGValidationError, LeadError
 from ecgcore.leads import LEAD_INDEX, LEADS_12, derive_limb_leads, order_leads
 
@@ -34,6 +35,8 @@ class Record:
     labels: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     allow_flat_leads: bool = False
+    acquisition: Acquisition | None = None  # hospital files: when, where, on what, whose (as an id)
+    device_reading: DeviceReading | None = None  # hospital files: the cart's measurements and statements
 
     def __post_init__(self) -> None:
         signal = np.asarray(self.signal)
@@ -167,6 +170,8 @@ class Record:
             "labels": self.labels,
             "metadata": self.metadata,
             "allow_flat_leads": self.allow_flat_leads,
+            "acquisition": self.acquisition,
+            "device_reading": self.device_reading,
         }
         fields.update(changes)
         return Record(**fields)
