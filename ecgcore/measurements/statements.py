@@ -14,7 +14,8 @@ findings and are never merged with them.
 How a rule decides (``StatementRule.assess``):
 
 1. It is **not assessable** (no statement, with the reason in words) when a measurement it reads
-   is None (the reason is ``Measurements.why_missing``), or listed in ``Measurements.unreliable``
+   is None (the reason is ``Measurements.why_missing``), an interval or rate of 0 or less (a
+   delineation error, not a finding), or listed in ``Measurements.unreliable``
    (a paced rhythm: intervals and the QRS axis include the paced complex), when the rhythm is
    paced and the rule reads the rhythm or the QRS voltages (``not_when_paced``), in atrial
    fibrillation for the sinus rules, and below ``min_age`` for the rules whose adult threshold
@@ -81,6 +82,10 @@ ADULT_AGE = 18  # min_age of the rules whose adult threshold misreads children's
 
 LIMB_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF")
 PRECORDIAL_LEADS: tuple[str, ...] = ("V1", "V2", "V3", "V4", "V5", "V6")
+
+# Intervals and the rate cannot be zero or negative; such a value is a delineation error, never a finding.
+_POSITIVE_ONLY = frozenset({"heart_rate_bpm", "rr_ms", "p_duration_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms",
+                            "qtc_fridericia_ms"})
 
 _SEX_WORDS = {"m": "M", "male": "M", "man": "M", "f": "F", "female": "F", "woman": "F"}
 
@@ -156,6 +161,10 @@ class StatementRule:
                 why = m.why_missing(name) if name in GLOBAL_MEASURE_BY_NAME else None
                 why = f"{_label(name)} not measured" + (f": {why}" if why else "")
                 return Assessment(self.code, not_assessable=why)
+            if name in _POSITIVE_ONLY and _whole(value) <= 0:
+                unit = GLOBAL_MEASURE_BY_NAME[name].unit
+                return Assessment(self.code, not_assessable=f"{_label(name)} {_whole(value)} {unit} is not a valid "
+                                                            "value (a measurement error)")
         try:
             criterion_text = self.check(m, sex, age)
         except NotAssessable as exc:

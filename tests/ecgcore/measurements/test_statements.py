@@ -267,6 +267,13 @@ def test_none_input_gives_no_statement_and_says_why(name: str, code: str, value)
         assert "no P wave found" in why
 
 
+def test_impossible_intervals_give_no_statement() -> None:
+    m = make(pr_ms=-28.0)
+    assert "short_pr" not in codes(m)
+    assert outcome(m, "short_pr").not_assessable == "PR -28 ms is not a valid value (a measurement error)"
+    assert "short_pr" in codes(make(pr_ms=1.0))  # implausibly short but positive: stated, with its number
+
+
 def test_no_amplitudes_no_voltage_statements() -> None:
     m = make(amplitudes={})
     assert not {"low_voltage", "lvh_sokolow_lyon", "lvh_cornell"} & set(codes(m))
