@@ -16,9 +16,7 @@ The sampling rate is ``1 / increment``. Leads outside the standard twelve (V3R, 
 ...) are dropped and listed in ``metadata['dropped_channels']``. Subject sex comes from
 ``administrativeGenderCode``.
 
-Security: the XML is parsed with the stdlib (expat) after refusing any document with a DTD
-(``<!DOCTYPE``/``<!ENTITY``), which aECG never needs and which enables entity-expansion
-("billion laughs") attacks.
+Security: parsed by ``ecgcore.io.xml_safe`` (entity declarations and internal DTD subsets refused).
 """
 
 from __future__ import annotations
@@ -32,6 +30,7 @@ import numpy as np
 from ecgcore.errors import ECGFormatError
 from ecgcore.io._common import check_file_size, parse_sex, resolve_fs, unit_scale_to_mv
 from ecgcore.io._finalize import finalize
+from ecgcore.io.xml_safe import parse_xml_safely
 from ecgcore.leads import canonical_lead_name
 from ecgcore.record import Record
 
@@ -112,17 +111,6 @@ def read_aecg(
         metadata=metadata,
         dropped_channels=dropped,
     )
-
-
-def parse_xml_safely(data: bytes, path: Path) -> ET.Element:
-    """Parse XML with the stdlib, refusing DTDs (entity expansion, external entities)."""
-    head = data[:4096].lower()
-    if b"<!doctype" in head or b"<!entity" in data.lower():
-        raise ECGFormatError(f"{path.name}: XML with a DTD or entity declarations is refused for safety.")
-    try:
-        return ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise ECGFormatError(f"{path.name} is not well-formed XML: {exc}") from exc
 
 
 def _local(tag: str) -> str:

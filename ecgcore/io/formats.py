@@ -6,7 +6,8 @@ companion files that travel with such a file (a WFDB header's ``.dat``), how a f
 unknown suffix is recognised (leading bytes, or a test on its text), its reader, and the line the
 upload box shows. Derived from :data:`FORMATS`, and nowhere else written down:
 
-- :func:`format_for` -- the format ``read()`` uses for a path (suffix, else content);
+- :func:`format_for` -- the format ``read()`` uses for a path (suffix, else content; for the XML
+  formats, which share ``.xml``, the document's root element: ``xml_root``);
 - :func:`format_named` -- the ``fmt=`` argument of ``read()`` (key, suffix or alias);
 - :data:`SUPPORTED_FORMATS` -- the accepted formats as error messages and the upload box list them;
 - :func:`is_ecg_file` -- the folder-scan rule (``ecgcore.batch.discover_ecg_files``);
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ecgcore.io.xml_safe import root_element
 
 if TYPE_CHECKING:
     from ecgcore.record import Record
@@ -56,6 +59,7 @@ class FileFormat:
     aliases: tuple[str, ...] = ()       # further fmt= names, besides the key and the suffixes
     magic: tuple[bytes, ...] = ()       # leading bytes that identify the format
     sniff: Callable[[str], bool] | None = None  # a test on the (stripped) text of a file with no magic
+    xml_root: str | None = None         # XML formats share .xml: the document's root element picks the row
 
     @property
     def fmt_names(self) -> tuple[str, ...]:
@@ -96,7 +100,7 @@ def _is_wfdb_header(text: str) -> bool:
 
 
 def _is_xml(text: str) -> bool:
-    return text.startswith(("<?xml", "<AnnotatedECG"))
+    return text.startswith("<") and root_element(text.encode("utf-8")) is not None
 
 
 def _is_delimited(text: str) -> bool:
@@ -131,7 +135,7 @@ FORMATS: tuple[FileFormat, ...] = (
         upload_help="EDF / EDF+ / BDF (.edf, .bdf)",
     ),
     FileFormat(
-        "aecg", "HL7 aECG XML", suffixes=(".xml",), aliases=("hl7",), sniff=_is_xml,
+        "aecg", "HL7 aECG XML", suffixes=(".xml",), aliases=("hl7",), xml_root="AnnotatedECG",
         reader=_reader("aecg_reader", "read_aecg", takes_units=False),
         upload_help="HL7 aECG XML (.xml)",
     ),
@@ -183,11 +187,31 @@ def format_by_suffix(path: str | Path) -> FileFormat | None:
     return _BY_SUFFIX.get(suffix)
 
 
+_XML_FORMATS: tuple[FileFormat, ...] = tuple(f for f in FORMATS if f.xml_root)
+_BY_XML_ROOT: dict[str, FileFormat] = {f.xml_root.lower(): f for f in _XML_FORMATS}
+
+
+def xml_format(head: bytes) -> FileFormat | None:
+    """The XML format whose root element the document has; for unknown roots the first XML format,
+    whose reader then says which root elements are known."""
+    root = root_element(head)
+    if root is None:
+        return None
+    return _BY_XML_ROOT.get(root.lower(), _XML_FORMATS[0])
+
+
+def known_xml_roots() -> str:
+    """For error messages: every XML root element the table reads, with its format."""
+    return ", ".join(f"<{f.xml_root}> ({f.name})" for f in _XML_FORMATS)
+
+
 def sniff(head: bytes) -> FileFormat | None:
-    """The format whose magic bytes, else whose text test, matches the first bytes of a file."""
+    """The format whose magic bytes, else whose XML root, else whose text test matches the first bytes."""
     for fmt in FORMATS:
         if fmt.magic and head.startswith(fmt.magic):
             return fmt
+    if root_element(head) is not None:
+        return xml_format(head)
     try:
         text = head.decode("utf-8-sig").lstrip()
     except UnicodeDecodeError:
@@ -202,6 +226,9 @@ def format_for(path: str | Path) -> FileFormat | None:
     if fmt is None:
         with path.open("rb") as handle:
             fmt = sniff(handle.read(SNIFF_BYTES))
+    elif fmt.xml_root and len(_XML_FORMATS) > 1:
+        with path.open("rb") as handle:
+            fmt = xml_format(handle.read(SNIFF_BYTES)) or fmt
     return fmt
 
 
@@ -243,6 +270,7 @@ __all__ = [
     "format_for",
     "format_named",
     "is_ecg_file",
+    "known_xml_roots",
     "sniff",
     "upload_help",
     "upload_label",
