@@ -89,6 +89,9 @@ RESULTS = REPO_ROOT / "bench" / "results" / "statements_evaluation.json"
 BEGIN = "<!-- BEGIN GENERATED: python -m scripts.evaluate_statements -->"
 END = "<!-- END GENERATED -->"
 DATASETS = ("ptbxl", "ludb", "cinc2020")
+# the measurement algorithm's files (the statement rules are reported separately)
+ALGORITHM_PATHS = ("ecgcore/measurements", ":(exclude)ecgcore/measurements/statements.py",
+                   ":(exclude)ecgcore/measurements/calipers.py", "ecgcore/leads.py")
 DATASET_NAMES = {"ptbxl": "PTB-XL subset", "ludb": "ludb_dev", "cinc2020": "cinc2020_sample"}
 Z = 1.959963984540054  # 95%
 
@@ -259,6 +262,8 @@ class Outcome:
     not_assessable: dict[str, str]
     probabilities: np.ndarray | None
     error: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # the global measurements as printed, flags
+    criteria: dict[str, str] = field(default_factory=dict)  # statement code -> its criterion text
 
 
 def run(cases: list[Case], predictor) -> list[Outcome]:
@@ -272,8 +277,12 @@ def run(cases: list[Case], predictor) -> list[Outcome]:
         except Exception as exc:  # noqa: BLE001 - a record that fails is counted, never stops the run
             outcomes.append(Outcome(case, set(), {}, None, f"{type(exc).__name__}: {exc}"))
             continue
+        values = {**m.global_values(), "paced": m.paced, "atrial_fibrillation": m.atrial_fibrillation,
+                  "p_waves_precede_qrs": m.p_waves_precede_qrs}
         outcomes.append(Outcome(case, {a.code for a in assessments if a.made},
-                                {a.code: a.not_assessable for a in assessments if a.not_assessable}, probabilities))
+                                {a.code: a.not_assessable for a in assessments if a.not_assessable}, probabilities,
+                                values=values,
+                                criteria={a.code: a.statement.criterion_text for a in assessments if a.made}))
     return outcomes
 
 
@@ -432,13 +441,14 @@ def generated_section(result: dict[str, Any]) -> str:
     meta = result["run"]
     counts = ", ".join(f"{DATASET_NAMES[k]} {v}" for k, v in meta["records"].items())
     errors = meta["errors"]
-    dirty = " with uncommitted changes in ecgcore/measurements" if meta["algorithm_dirty"] else ""
+    dirty = " with uncommitted changes" if meta["algorithm_dirty"] else ""
     lines = [
         BEGIN,
         "",
         f"Generated {meta['date']} by `python -m scripts.evaluate_statements` "
         f"({meta['seconds']:.0f} s): measurement algorithm {meta['algorithm_version']} at commit "
-        f"`{meta['algorithm_commit']}`{dirty}; "
+        f"`{meta['algorithm_commit'].split(' ')[0]}`{dirty}, statement rules at "
+        f"`{meta['statements_commit'].split(' ')[0]}`; "
         f"model `{meta['model']}` (card {meta['model_version']}); records: {counts}"
         + (f"; {len(errors)} record(s) failed: {', '.join(e['record'] for e in errors)}" if errors else "") + ".",
         "",
@@ -483,8 +493,8 @@ How to read the evaluation below:
   its out-of-fold AUROC from the card is the fair comparison there. The CinC 2020 sample and LUDB
   were not used in training.
 
-Rerun: `python -m scripts.evaluate_statements` (about a minute on 2 CPUs); the full results,
-with per-record outcomes, are in `bench/results/statements_evaluation.json`.
+Rerun: `python -m scripts.evaluate_statements` (2-5 minutes on 2 CPUs); the full results,
+with per-record measurements and outcomes, are in `bench/results/statements_evaluation.json`.
 
 """
 
@@ -498,6 +508,14 @@ def write_doc(section: str, path: Path = DOC) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def results_json(result: dict[str, Any]) -> str:
+    """Indented, except the per-record outcomes: one line per record."""
+    records = result["records"]
+    text = json.dumps({**result, "records": "@RECORDS@"}, indent=1, ensure_ascii=False)
+    lines = ",\n  ".join(json.dumps(r, ensure_ascii=False) for r in records)
+    return text.replace('"@RECORDS@"', f"[\n  {lines}\n ]") + "\n"
 
 
 def _git(*args: str) -> str:
@@ -546,8 +564,9 @@ def main(argv: list[str] | None = None) -> int:
             "date": dt.date.today().isoformat(),
             "seconds": time.perf_counter() - started,
             "algorithm_version": ALGORITHM_VERSION,
-            "algorithm_commit": _git("log", "-1", "--format=%h %s", "--", "ecgcore/measurements")[:120],
-            "algorithm_dirty": bool(_git("status", "--porcelain", "--", "ecgcore/measurements")),
+            "algorithm_commit": _git("log", "-1", "--format=%h %s", "--", *ALGORITHM_PATHS)[:120],
+            "algorithm_dirty": bool(_git("status", "--porcelain", "--", *ALGORITHM_PATHS)),
+            "statements_commit": _git("log", "-1", "--format=%h %s", "--", "ecgcore/measurements/statements.py")[:120],
             "model": predictor.name,
             "model_version": predictor.card.version,
             "model_trained_labels": list(predictor.card.trained_labels),
@@ -561,15 +580,17 @@ def main(argv: list[str] | None = None) -> int:
                    "not_when_paced": r.not_when_paced, "min_age": r.min_age} for r in STATEMENT_RULES],
         "rows": rows,
         "records": [{"dataset": o.case.dataset, "record": o.case.name, "sex": o.case.sex, "age": o.case.age,
-                     "statements": sorted(o.made), "not_assessable": o.not_assessable,
-                     "reference": {k: v for k, v in o.case.reference.items() if v is not None}, "error": o.error}
+                     "measurements": o.values, "statements": o.criteria, "not_assessable": o.not_assessable,
+                     "reference_positive": sorted(k for k, v in o.case.reference.items() if v),
+                     "reference_unknown": sorted(k for k, v in o.case.reference.items() if v is None),
+                     "error": o.error}
                     for o in outcomes],
     }
     section = generated_section(result)
     print("\n".join(evaluation_table(rows)))
     if not args.no_write and not args.limit:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(_json_ready(result), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        RESULTS.write_text(results_json(_json_ready(result)), encoding="utf-8")
         write_doc(section)
         print(f"wrote {DOC.relative_to(REPO_ROOT)} and {RESULTS.relative_to(REPO_ROOT)}", file=sys.stderr)
     return 0
