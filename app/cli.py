@@ -1,6 +1,7 @@
 """``ecg``: one command for everything the project does, forwarding to each package's own CLI.
 
     ecg predict FILES_OR_FOLDERS ...   rank diagnoses (ecgcore.cli; also ``python -m ecgcore``)
+    ecg measure FILES_OR_FOLDERS ...   rate, PR, QRS, QT/QTc, axes (ecgcore.cli)
     ecg explain FILE --label ...       saliency of one finding (ecgcore.cli)
     ecg train ...                      datasets, fits, evaluation, named recipes (``python -m train``)
     ecg db ...                         the review store: users, backup, export (``python -m db``)
@@ -50,6 +51,7 @@ def _app(argv: list[str]) -> int:
 
 COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "predict": (lambda argv: _ecgcore(["predict", *argv]), "rank diagnoses for ECG files or folders"),
+    "measure": (lambda argv: _ecgcore(["measure", *argv]), "global measurements: rate, PR, QRS, QT/QTc, axes"),
     "explain": (lambda argv: _ecgcore(["explain", *argv]), "attribute one finding of one ECG to leads and time"),
     "train": (_train, "build datasets, fit, evaluate, run named recipes"),
     "db": (_db, "the review store: info, users, backup, export, agreement"),

@@ -1,8 +1,11 @@
-"""Command line: ``python -m ecgcore predict FILES_OR_DIRS [--model PATH] [--top N] [--format ...]``
-and ``python -m ecgcore explain FILE --label "ATRIAL FIBRILLATION" --method ig --out fig.png|attr.npy``.
+"""Command line: ``python -m ecgcore predict FILES_OR_DIRS [--model PATH] [--top N] [--format ...] [--measure]``,
+``python -m ecgcore measure FILES_OR_DIRS [--format table|csv|json] [--start-s S]`` and
+``python -m ecgcore explain FILE --label "ATRIAL FIBRILLATION" --method ig --out fig.png|attr.npy``.
 
-Exit status: 0 when every file was scored, 1 when some files failed (each is reported on stderr
-and the others are still scored), 2 when nothing could run (no model, no files, bad arguments).
+Exit status of ``predict`` and ``measure``: 0 when every file was scored (measured), 1 when some
+files failed (each is reported on stderr and the others are still done), 2 when nothing could run
+(no model, no files, bad arguments). A record measured with some values missing is not a failure:
+each missing value carries its reason.
 
 Output columns: the CSV column and the JSON key ``record_id`` hold the recording's *name* (the
 string ``Record.record_name`` / ``Prediction.record_name``, e.g. ``00001_hr``), not a review-store
@@ -16,11 +19,16 @@ import csv
 import json
 import sys
 import time
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from ecgcore.errors import ECGError
-from ecgcore.predict import FileResult
+
+if TYPE_CHECKING:  # torch loads only for the commands that run a model
+    from ecgcore.batch import PreparedItem
+    from ecgcore.measurements import Measurements, Statement
+    from ecgcore.predict import FileResult
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,8 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--include-untrained", action="store_true", help="also list labels the model was not trained on")
     predict.add_argument("--no-recursive", action="store_true", help="do not descend into sub-folders")
     predict.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    predict.add_argument("--measure", action="store_true",
+                         help="also give each record's global measurements (rate, PR, QRS, QT/QTc, axes)")
+    _add_measure_parser(commands)
     _add_explain_parser(commands)
     return parser
+
+
+def _add_measure_parser(commands: argparse._SubParsersAction) -> None:
+    measure = commands.add_parser("measure", help="global measurements (rate, PR, QRS, QT/QTc, axes) of ECG files or folders")
+    measure.add_argument("paths", nargs="+", help="ECG files (WFDB .hea, .zip, CSV, NumPy, EDF, ...) or folders")
+    measure.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    measure.add_argument("--output", "-o", help="write results to this file instead of stdout")
+    measure.add_argument("--workers", type=int, default=None, help="measuring processes (default: one per core; 0 = in this process)")
+    measure.add_argument("--start-s", type=float, default=None, help="start of the measured 10-s window in long records")
+    measure.add_argument("--no-recursive", action="store_true", help="do not descend into sub-folders")
+    measure.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def _add_explain_parser(commands: argparse._SubParsersAction) -> None:
@@ -59,21 +81,77 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "predict":
         return run_predict(args)
+    if args.command == "measure":
+        return run_measure(args)
     if args.command == "explain":
         return run_explain(args)
     return 2  # pragma: no cover - argparse enforces a command
 
 
-def run_predict(args: argparse.Namespace) -> int:
+def _discover_files(args: argparse.Namespace) -> list[Path]:
+    """The record files of ``args.paths``; an empty list after reporting that there are none."""
     from ecgcore.batch import discover_ecg_files
+
+    files = discover_ecg_files(args.paths, recursive=not args.no_recursive)
+    if not files:
+        print(f"error: no ECG files found in {', '.join(args.paths)}", file=sys.stderr)
+    return files
+
+
+def _write_results(results: Iterable, writer, output: str | None) -> tuple[int, float]:
+    """Write every result (each has ``path`` and ``error``) to ``output`` or stdout; report failures on stderr.
+
+    Returns the number of failed files and the seconds the run took (``results`` is consumed lazily,
+    so this is the scoring or measuring time, after start-up and model loading).
+    """
+    out: TextIO = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+    n_failed = 0
+    started = time.perf_counter()
+    try:
+        sink = writer(out)
+        for result in results:
+            if result.error is not None:
+                n_failed += 1
+                print(f"error: {result.path}: {result.error}", file=sys.stderr)
+            sink.write(result)
+        sink.close()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return n_failed, time.perf_counter() - started
+
+
+def _summary(verb: str, n_files: int, n_failed: int, seconds: float, how: str) -> str:
+    return (f"{verb} {n_files - n_failed} of {n_files} file(s) {how}; {n_failed} failed; "
+            f"{seconds:.1f} s, {n_files / max(seconds, 1e-9):.1f} records/s")
+
+
+def run_measure(args: argparse.Namespace) -> int:
+    """Measure files or folders in worker processes; table, CSV or JSON; exit 0/1/2 as ``predict``."""
+    from ecgcore.batch import measure_files
+    from ecgcore.measurements import ALGORITHM_VERSION
+
+    if args.workers is not None and args.workers < 0 or args.start_s is not None and args.start_s < 0:
+        print("error: --workers and --start-s must be >= 0", file=sys.stderr)
+        return 2
+    files = _discover_files(args)
+    if not files:
+        return 2
+    results = measure_files(files, start_s=args.start_s, num_workers=args.workers,
+                            progress=not args.quiet and sys.stderr.isatty())
+    n_failed, seconds = _write_results(results, _MEASURE_WRITERS[args.format], args.output)
+    print(_summary("measured", len(files), n_failed, seconds, f"(measurements {ALGORITHM_VERSION})"), file=sys.stderr)
+    return 1 if n_failed else 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
     from ecgcore.predict import Predictor
 
     if args.top < 0 or args.batch_size < 1:
         print("error: --top must be >= 0 and --batch-size >= 1", file=sys.stderr)
         return 2
-    files = discover_ecg_files(args.paths, recursive=not args.no_recursive)
+    files = _discover_files(args)
     if not files:
-        print(f"error: no ECG files found in {', '.join(args.paths)}", file=sys.stderr)
         return 2
     try:
         predictor = Predictor(args.model) if args.model else Predictor.default()
@@ -89,29 +167,12 @@ def run_predict(args: argparse.Namespace) -> int:
         include_untrained=args.include_untrained,
         progress=not args.quiet and sys.stderr.isatty(),
         single_lead=single_lead,
+        measure=args.measure,
     )
-    out: TextIO = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
-    n_failed = 0
-    started = time.perf_counter()
-    try:
-        writer = _WRITERS[args.format](out, args.top)
-        for result in results:
-            if result.error is not None:
-                n_failed += 1
-                print(f"error: {result.path}: {result.error}", file=sys.stderr)
-            writer.write(result)
-        writer.close()
-    finally:
-        if out is not sys.stdout:
-            out.close()
-    n_ok = len(files) - n_failed
-    seconds = time.perf_counter() - started
+    writer = _WRITERS[args.format]
+    n_failed, seconds = _write_results(results, lambda out: writer(out, args.top, args.measure), args.output)
     models = predictor.name + (f" (one-lead records: {single_lead.name})" if single_lead is not None else "")
-    print(
-        f"scored {n_ok} of {len(files)} file(s) with {models}; {n_failed} failed; "
-        f"{seconds:.1f} s, {len(files) / max(seconds, 1e-9):.1f} records/s",
-        file=sys.stderr,
-    )
+    print(_summary("scored", len(files), n_failed, seconds, f"with {models}"), file=sys.stderr)
     return 1 if n_failed else 0
 
 
@@ -191,8 +252,8 @@ def _explanation_summary(exp, out) -> str:
 
 
 class _TableWriter:
-    def __init__(self, out: TextIO, top: int):
-        self.out, self.top = out, top
+    def __init__(self, out: TextIO, top: int, measured: bool = False):
+        self.out, self.top, self.measured = out, top, measured
 
     def write(self, result: FileResult) -> None:
         if result.prediction is None:
@@ -204,6 +265,8 @@ class _TableWriter:
         for f in findings:
             mark = "POSITIVE" if f.positive else ""
             self.out.write(f"  {f.label:<{width}}  p={f.probability:6.3f}  thr={f.threshold:5.3f}  {mark}\n")
+        if self.measured and result.measurements is not None:
+            self.out.write(_measurement_lines(result.measurements, result.statements or ()))
         self.out.write("\n")
 
     def close(self) -> None:
@@ -213,31 +276,56 @@ class _TableWriter:
 class _CsvWriter:
     FIELDS = ("path", "record_id", "rank", "label", "probability", "threshold", "positive", "error")
 
-    def __init__(self, out: TextIO, top: int):
-        self.top = top
+    def __init__(self, out: TextIO, top: int, measured: bool = False):
+        """With ``measured``, each row ends with the record's measurement columns (``measure_display``)."""
+        from ecgcore.measure_display import MEASUREMENT_COLUMNS
+
+        self.top, self.measured = top, measured
         self.out = out
         self.writer = csv.writer(out)
-        self.writer.writerow(self.FIELDS)
+        self.writer.writerow(self.FIELDS + (MEASUREMENT_COLUMNS if measured else ()))
+
+    def _measurement_cells(self, result: FileResult) -> list[str]:
+        from ecgcore.measure_display import csv_cells, empty_csv_cells
+
+        if not self.measured:
+            return []
+        return empty_csv_cells() if result.measurements is None else csv_cells(result.measurements, result.statements)
 
     def write(self, result: FileResult) -> None:
+        extra = self._measurement_cells(result)
         if result.prediction is None:
-            self.writer.writerow([result.path, "", "", "", "", "", "", result.error])
+            self.writer.writerow([result.path, "", "", "", "", "", "", result.error, *extra])
             return
         for rank, f in enumerate(result.prediction.findings[: self.top or None], start=1):
             self.writer.writerow(
-                [result.path, result.prediction.record_name, rank, f.label, f"{f.probability:.6f}", f"{f.threshold:.6f}", int(f.positive), ""]
+                [result.path, result.prediction.record_name, rank, f.label, f"{f.probability:.6f}", f"{f.threshold:.6f}", int(f.positive), "", *extra]
             )
 
     def close(self) -> None:
         self.out.flush()
 
 
-class _JsonWriter:
+class _JsonArray:
     """A JSON array written incrementally, so thousands of records never sit in memory at once."""
 
-    def __init__(self, out: TextIO, top: int):
-        self.out, self.top, self.first = out, top, True
+    def __init__(self, out: TextIO):
+        self.out, self.first = out, True
         self.out.write("[\n")
+
+    def add(self, item: dict) -> None:
+        self.out.write(("" if self.first else ",\n") + json.dumps(item))
+        self.first = False
+
+    def close(self) -> None:
+        self.out.write("\n]\n")
+        self.out.flush()
+
+
+class _JsonWriter(_JsonArray):
+    def __init__(self, out: TextIO, top: int, measured: bool = False):
+        super().__init__(out)
+        self.top, self.measured = top, measured
 
     def write(self, result: FileResult) -> None:
         item: dict = {"path": str(result.path)}
@@ -248,12 +336,93 @@ class _JsonWriter:
             item["record_id"] = data.pop("record_name")  # the output key stays "record_id" (see the module docstring)
             data["findings"] = data["findings"][: self.top or None]
             item.update(data)
-        self.out.write(("" if self.first else ",\n") + json.dumps(item))
-        self.first = False
-
-    def close(self) -> None:
-        self.out.write("\n]\n")
-        self.out.flush()
+        if self.measured and result.measurements is not None:
+            item["measurements"] = result.measurements.to_dict()
+            item["statements"] = [s.to_dict() for s in result.statements or ()]
+        self.add(item)
 
 
 _WRITERS = {"table": _TableWriter, "csv": _CsvWriter, "json": _JsonWriter}
+
+
+def _measurement_lines(m: Measurements, statements: Sequence[Statement]) -> str:
+    """The lines ``predict --measure`` adds under a record in the table: the cart line, the
+    measurement-based statements with their criteria, then any remarks."""
+    from ecgcore.measure_display import cart_line, remarks, statement_texts
+
+    text = f"  measurements: {cart_line(m)}\n"
+    text += f"  statements: {statement_texts(statements, criteria=True)}\n" if statements else ""
+    return text + (f"  notes: {remarks(m)}\n" if remarks(m) else "")
+
+
+# -- measure ------------------------------------------------------------------------------------
+# Results are ecgcore.batch.PreparedItem: path, record_name, and measurements or error.
+
+
+class _MeasureTableWriter:
+    """One row per record: the cart's values, the statements, then flags, reasons for missing values and notes.
+
+    Rows are aligned when the run ends (the widths depend on every record's path).
+    """
+
+    def __init__(self, out: TextIO):
+        self.out = out
+        self.rows: list[list[str]] = []
+
+    def write(self, result: PreparedItem) -> None:
+        from ecgcore.measure_display import CART_COLUMNS, cart_cells, remarks, statement_texts
+
+        if result.measurements is None:
+            self.rows.append([str(result.path), *[""] * len(CART_COLUMNS), "", f"ERROR {result.error}"])
+        else:
+            m = result.measurements
+            self.rows.append([str(result.path), *cart_cells(m), statement_texts(result.statements or ()), remarks(m)])
+
+    def close(self) -> None:
+        from ecgcore.measure_display import CART_COLUMNS
+
+        head = [["file", *(h for h, _, _ in CART_COLUMNS), "statements", "flags / notes"],
+                ["", *(u for _, u, _ in CART_COLUMNS), "", ""]]
+        rows = head + self.rows
+        widths = [max(len(row[i]) for row in rows) for i in range(len(head[0]) - 1)]
+        for row in rows:
+            self.out.write(("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]).rstrip() + "\n")
+        self.out.flush()
+
+
+class _MeasureCsvWriter:
+    """One row per record: path, record name, a column per ``GLOBAL_MEASURES`` name, statements, flags, reasons, notes."""
+
+    def __init__(self, out: TextIO):
+        from ecgcore.measure_display import MEASUREMENT_COLUMNS
+
+        self.out = out
+        self.writer = csv.writer(out)
+        self.writer.writerow(("path", "record_name", *MEASUREMENT_COLUMNS, "error"))
+
+    def write(self, result: PreparedItem) -> None:
+        from ecgcore.measure_display import csv_cells, empty_csv_cells
+
+        if result.measurements is None:
+            self.writer.writerow([result.path, result.record_name, *empty_csv_cells(), result.error])
+        else:
+            self.writer.writerow([result.path, result.record_name, *csv_cells(result.measurements, result.statements), ""])
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class _MeasureJsonWriter(_JsonArray):
+    """Per record: path, record name, ``Measurements.to_dict()`` and the statements (or the error)."""
+
+    def write(self, result: PreparedItem) -> None:
+        item: dict = {"path": str(result.path), "record_name": result.record_name}
+        if result.measurements is None:
+            item["error"] = result.error
+        else:
+            item.update(result.measurements.to_dict())
+            item["statements"] = [s.to_dict() for s in result.statements or ()]
+        self.add(item)
+
+
+_MEASURE_WRITERS = {"table": _MeasureTableWriter, "csv": _MeasureCsvWriter, "json": _MeasureJsonWriter}

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from ecgcore.planned_forward import PlannedNet1D
 from ecgcore.preprocessing import preprocess
 from ecgcore.record import Record
 from ecgcore.routing import model_lead_count
+
+if TYPE_CHECKING:
+    from ecgcore.measurements import Measurements, Statement
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,17 @@ class Prediction:
 
 @dataclass(frozen=True)
 class FileResult:
-    """Outcome of scoring one file in a batch run: a prediction or the error that stopped it."""
+    """Outcome of scoring one file in a batch run: a prediction or the error that stopped it.
+
+    ``measurements`` (:class:`ecgcore.measurements.Measurements`) and the measurement-based
+    ``statements`` when the run was asked to measure.
+    """
 
     path: Path
     prediction: Prediction | None = None
     error: str | None = None
+    measurements: Measurements | None = None
+    statements: tuple[Statement, ...] | None = None
 
 
 class Predictor:
@@ -196,6 +206,7 @@ class Predictor:
         include_untrained: bool = False,
         progress: bool = False,
         single_lead: "Predictor | None" = None,
+        measure: bool = False,
     ) -> Iterator[FileResult]:
         """Score many files: workers read and preprocess while the model runs; errors never stop the run.
 
@@ -203,18 +214,20 @@ class Predictor:
         ``FileResult`` with ``error`` set; the others are scored normally. With ``single_lead``,
         the records :func:`ecgcore.routing.model_lead_count` sends to the single-lead model (one
         lead) are scored by that model (each prediction names its model), unless this predictor is
-        itself a single-lead model.
+        itself a single-lead model. With ``measure``, each result also carries
+        :func:`ecgcore.measure` of the record, on the window the model scored, and its
+        measurement-based statements (computed by the workers).
         """
-        from ecgcore.batch import iterate_prepared_batches  # local import: torch DataLoader machinery
+        from ecgcore.batch import iterate_prepared_batches, progress_bar  # local import: DataLoader machinery
 
         files = [Path(p) for p in paths]
         if files:
             # Plan layouts before the reader processes start: measured on a quiet CPU, not against them.
             self.inference_model(min(batch_size, len(files)))
-        bar = _progress_bar(len(files), enabled=progress)
+        bar = progress_bar(len(files), enabled=progress)
         try:
             for items in iterate_prepared_batches(self, files, batch_size=batch_size, num_workers=num_workers,
-                                                  single_lead=single_lead):
+                                                  single_lead=single_lead, measure=measure):
                 scored: dict[int, tuple[Predictor, np.ndarray]] = {}
                 for model, routed in ((self, False), (single_lead, True)):
                     good = [item for item in items if item.array is not None and item.single_lead == routed]
@@ -227,16 +240,11 @@ class Predictor:
                     else:
                         model, probabilities = scored[id(item)]
                         prediction = model.rank(item.record_name, probabilities, include_untrained=include_untrained)
-                        yield FileResult(path=item.path, prediction=prediction)
+                        yield FileResult(path=item.path, prediction=prediction, measurements=item.measurements,
+                                         statements=item.statements)
                 bar.update(len(items))
         finally:
             bar.close()
-
-
-def _progress_bar(total: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="ECG", desc="Scoring", disable=not enabled, dynamic_ncols=True)
 
 
 __all__ = ["Finding", "Prediction", "FileResult", "Predictor", "ECGError"]
