@@ -68,7 +68,7 @@ def read(
         raise ECGFormatError(f"{path} is a folder; pass the ECG file (for WFDB, the .hea header).")
     check_file_size(path)
     if fmt is not None:
-        file_format = format_named(fmt)
+        file_format = format_named(fmt, path)
         if file_format is None:
             raise ECGFormatError(f"fmt={fmt!r} is not a known format ({', '.join(FMT_NAMES)}).")
     else:

@@ -140,6 +140,11 @@ FORMATS: tuple[FileFormat, ...] = (
         upload_help="HL7 aECG XML (.xml)",
     ),
     FileFormat(
+        "muse", "GE MUSE XML", suffixes=(".xml",), aliases=("ge",), xml_root="RestingECG",
+        reader=_reader("ge_muse_reader", "read_muse", takes_units=False),  # the file states its units
+        upload_help="GE MUSE XML (.xml)",
+    ),
+    FileFormat(
         "sph", "SPH HDF5", suffixes=(".h5", ".hdf5"), magic=(b"\x89HDF\r\n\x1a\n",),
         reader=_reader("hdf5_reader", "read_sph_h5", takes_units=True),
         upload_help="SPH HDF5 (.h5, .hdf5)",
@@ -153,12 +158,14 @@ FORMATS: tuple[FileFormat, ...] = (
 
 SUPPORTED_FORMATS: tuple[str, ...] = tuple(f.upload_help for f in FORMATS)
 STANDALONE_SUFFIXES: frozenset[str] = frozenset(s for f in FORMATS for s in f.suffixes)
-# A suffix that is a record of its own wins over the same suffix as a companion (.mat: MATLAB).
+# A suffix that is a record of its own wins over the same suffix as a companion (.mat: MATLAB); a suffix
+# several formats share (.xml) goes to the first, and format_for then picks by content (xml_root).
 _BY_SUFFIX: dict[str, FileFormat] = {
     **{s: f for f in FORMATS for s in f.companions},
-    **{s: f for f in FORMATS for s in f.suffixes},
+    **{s: f for f in reversed(FORMATS) for s in f.suffixes},
 }
-_BY_FMT_NAME: dict[str, FileFormat] = {name: f for f in FORMATS for name in f.fmt_names}
+# A name two formats share (the XML formats' "xml") goes to the first; format_named(fmt, path) then picks by content.
+_BY_FMT_NAME: dict[str, FileFormat] = {name: f for f in reversed(FORMATS) for name in f.fmt_names}
 FMT_NAMES: tuple[str, ...] = tuple(sorted(_BY_FMT_NAME))
 
 
@@ -167,9 +174,17 @@ def accepted_formats() -> str:
     return "Accepted formats: " + "; ".join(SUPPORTED_FORMATS) + "."
 
 
-def format_named(fmt: str) -> FileFormat | None:
-    """The format ``read(fmt=...)`` means: its key, one of its suffixes (dot optional) or an alias."""
-    return _BY_FMT_NAME.get(str(fmt).strip().lower().lstrip("."))
+def format_named(fmt: str, path: str | Path | None = None) -> FileFormat | None:
+    """The format ``read(fmt=...)`` means: its key, one of its suffixes (dot optional) or an alias.
+
+    ``fmt="xml"`` names every XML format: given the ``path``, the document's root element picks one.
+    """
+    name = str(fmt).strip().lower().lstrip(".")
+    named = _BY_FMT_NAME.get(name)
+    if named is not None and named.xml_root and path is not None and name not in (named.key, *named.aliases):
+        with Path(path).open("rb") as handle:
+            return xml_format(handle.read(SNIFF_BYTES)) or named
+    return named
 
 
 def format_by_suffix(path: str | Path) -> FileFormat | None:
