@@ -87,7 +87,7 @@ _AGE_UNIT_YEARS = {"YEARS": 1.0, "MONTHS": 1 / 12, "WEEKS": 7 / 365.25, "DAYS": 
 _OPTIONAL_SECTIONS = ("PatientDemographics", "TestDemographics", "RestingECGMeasurements", "Diagnosis",
                       "OriginalDiagnosis")
 _SIGN_OFF = re.compile(r"^\s*(confirmed|overread|reviewed|edited)\s+by\b", re.IGNORECASE)
-_WHITESPACE = re.compile(rb"\s+")
+_WHITESPACE = b" \t\r\n\x0b\x0c"  # the line breaks inside WaveFormData's base64
 
 
 def read_muse(
@@ -213,7 +213,7 @@ def _decode_lead(lead: ET.Element, lead_id: str, kind: str, path: Path) -> np.nd
     if sample_size not in (None, 2):
         raise ECGFormatError(f"{path.name}: {what} has {sample_size}-byte samples; GE MUSE stores 2-byte (int16) samples.")
     text = (lead.findtext("WaveFormData") or "").encode("ascii", errors="replace")
-    encoded = _WHITESPACE.sub(b"", text)
+    encoded = text.translate(None, _WHITESPACE)
     if not encoded:
         raise ECGFormatError(f"{path.name}: {what} has no waveform data (<WaveFormData> is empty or missing).")
     try:
