@@ -174,7 +174,7 @@ def delineate_rows(rows: np.ndarray, r: int, fs: float, rr_samples: np.ndarray,
     p_lo_ms, p_hi_ms = params.p_search_ms
     previous_t_end = r - rr + (np.where(t_off >= 0, t_off, r + (0.6 * rr).astype(np.int64)) - r)
     p_start = np.maximum(np.maximum(qrs_on - ms_to_samples(p_hi_ms, fs), previous_t_end), 0)
-    p_stop = qrs_on - ms_to_samples(p_lo_ms, fs) + ms_to_samples(30.0, fs)
+    p_stop = qrs_on - ms_to_samples(p_lo_ms, fs)
     p_peak, p_amp = _wave_peak(deviation, p_start, np.maximum(p_stop, p_start), params.p_min_amplitude_mv)
     # A P wave's limb is at most ``p_half_width_ms`` long: beyond it lies the QRS's own upstroke
     # or the previous T, whose slopes must not be taken for the P's.
