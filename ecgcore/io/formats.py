@@ -58,6 +58,7 @@ class FileFormat:
     companions: tuple[str, ...] = ()    # files of a record whose entry file (same stem, a suffix above) sits beside them
     aliases: tuple[str, ...] = ()       # further fmt= names, besides the key and the suffixes
     magic: tuple[bytes, ...] = ()       # leading bytes that identify the format
+    magic_offset: int = 0               # where the magic starts (DICOM: "DICM" after a 128-byte preamble)
     sniff: Callable[[str], bool] | None = None  # a test on the (stripped) text of a file with no magic
     xml_root: str | None = None         # XML formats share .xml: the document's root element picks the row
 
@@ -154,6 +155,11 @@ FORMATS: tuple[FileFormat, ...] = (
         reader=_reader("mat_reader", "read_mat", takes_units=False),
         upload_help="CODE-15% / CinC 2017 MATLAB (.mat)",
     ),
+    FileFormat(
+        "dicom", "DICOM ECG waveform", suffixes=(".dcm",), magic=(b"DICM",), magic_offset=128,
+        reader=_reader("dicom_reader", "read_dicom", takes_units=False),  # the file states its units
+        upload_help="DICOM 12-lead / general ECG waveform (.dcm)",
+    ),
 )
 
 SUPPORTED_FORMATS: tuple[str, ...] = tuple(f.upload_help for f in FORMATS)
@@ -223,7 +229,7 @@ def known_xml_roots() -> str:
 def sniff(head: bytes) -> FileFormat | None:
     """The format whose magic bytes, else whose XML root, else whose text test matches the first bytes."""
     for fmt in FORMATS:
-        if fmt.magic and head.startswith(fmt.magic):
+        if fmt.magic and head.startswith(fmt.magic, fmt.magic_offset):
             return fmt
     if root_element(head) is not None:
         return xml_format(head)

@@ -79,7 +79,9 @@ def test_fmt_overrides_extension(tmp_path, samples_dir):
     path = tmp_path / "ecg.dat"
     shutil.copy(samples_dir / "demo" / "ptbxl_00001_hr.csv", path)
     assert read(path, fmt="csv").source == "CSV"
-    with pytest.raises(ECGFormatError, match="fmt='dicom' is not a known format"):
+    with pytest.raises(ECGFormatError, match="fmt='nonesuch' is not a known format"):
+        read(path, fmt="nonesuch")
+    with pytest.raises(ECGFormatError, match="ecg.dat is not a DICOM file"):  # a known format that does not fit
         read(path, fmt="dicom")
 
 
