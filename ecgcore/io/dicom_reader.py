@@ -664,18 +664,23 @@ def _device_reading(ds: Any, device: str | None, sop_name: str, notes: list[str]
     statements: list[str] = []
     qtc_unspecified: float | None = None
     for item in ds.get("WaveformAnnotationSequence") or []:
-        text = str(item.get("UnformattedTextValue") or "").strip()
-        if text:
+        # Membership tests first: pydicom converts an element on access, and most items are fiducials.
+        if "UnformattedTextValue" in item:
+            text = str(item.UnformattedTextValue or "").strip()
             statements.extend(line.strip() for line in text.splitlines() if line.strip())
+            continue
+        if any(where in item for where in ("ReferencedSamplePositions", "ReferencedTimeOffsets", "ReferencedDateTime")):
+            continue  # a fiducial point or range (P onset ... T offset), not a global value
+        if "NumericValue" not in item:
+            coded = _code_item(item, "ConceptCodeSequence")  # a coded statement
+            if coded is not None and coded[2] and _is_global(item):
+                statements.append(coded[2])
             continue
         concept = _code_item(item, "ConceptNameCodeSequence")
         if concept is None or not _is_global(item):
             continue  # per-lead values (a lead's QRS duration) are not the global measurements
-        number = _numeric(item) if "NumericValue" in item else None
+        number = _numeric(item)
         if number is None:
-            coded = _code_item(item, "ConceptCodeSequence")  # a coded statement, not a fiducial point
-            if coded is not None and coded[2] and "ReferencedSamplePositions" not in item:
-                statements.append(coded[2])
             continue
         unit_code = _code_item(item, "MeasurementUnitsCodeSequence")
         unit = unit_code[0] if unit_code else ""
