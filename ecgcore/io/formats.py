@@ -60,6 +60,7 @@ class FileFormat:
     magic: tuple[bytes, ...] = ()       # leading bytes that identify the format
     magic_offset: int = 0               # where the magic starts (DICOM: "DICM" after a 128-byte preamble)
     sniff: Callable[[str], bool] | None = None  # a test on the (stripped) text of a file with no magic
+    sniff_binary: Callable[[bytes], bool] | None = None  # a test on the first bytes of a binary file with no magic
     xml_root: str | None = None         # XML formats share .xml: the document's root element picks the row
 
     @property
@@ -102,6 +103,23 @@ def _is_wfdb_header(text: str) -> bool:
 
 def _is_xml(text: str) -> bool:
     return text.startswith("<") and root_element(text.encode("utf-8")) is not None
+
+
+def _is_scp_ecg(head: bytes) -> bool:
+    """SCP-ECG has no fixed leading bytes (a CRC comes first): CRC, length, then Section 0's header
+    (id 0, a length of 16 + 10 per pointer) whose first pointer is Section 0 itself, at byte 7 (6 where
+    a writer counts from 0)."""
+    if len(head) < 32:
+        return False
+    length = int.from_bytes(head[10:14], "little")
+    return (
+        head[8:10] == b"\x00\x00"
+        and 16 < length <= 16 + 10 * 1000
+        and (length - 16) % 10 == 0
+        and head[22:24] == b"\x00\x00"
+        and int.from_bytes(head[24:28], "little") == length
+        and int.from_bytes(head[28:32], "little") in (6, 7)
+    )
 
 
 def _is_delimited(text: str) -> bool:
@@ -159,6 +177,11 @@ FORMATS: tuple[FileFormat, ...] = (
         "dicom", "DICOM ECG waveform", suffixes=(".dcm",), magic=(b"DICM",), magic_offset=128,
         reader=_reader("dicom_reader", "read_dicom", takes_units=False),  # the file states its units
         upload_help="DICOM 12-lead / general ECG waveform (.dcm)",
+    ),
+    FileFormat(
+        "scp", "SCP-ECG", suffixes=(".scp",), sniff_binary=_is_scp_ecg,
+        reader=_reader("scp_reader", "read_scp", takes_units=False),  # the file states its units (nV per unit)
+        upload_help="SCP-ECG (.scp)",
     ),
 )
 
@@ -227,9 +250,12 @@ def known_xml_roots() -> str:
 
 
 def sniff(head: bytes) -> FileFormat | None:
-    """The format whose magic bytes, else whose XML root, else whose text test matches the first bytes."""
+    """The format whose magic bytes, else binary test, else XML root, else text test matches the first bytes."""
     for fmt in FORMATS:
         if fmt.magic and head.startswith(fmt.magic, fmt.magic_offset):
+            return fmt
+    for fmt in FORMATS:
+        if fmt.sniff_binary is not None and fmt.sniff_binary(head):
             return fmt
     if root_element(head) is not None:
         return xml_format(head)

@@ -52,7 +52,8 @@ def every_format(tmp_path_factory: pytest.TempPathFactory, samples_dir: Path) ->
                      "ptbdb/s0010_re.xyz", "cinc2021/E07500.hea", "cinc2021/E07500.mat", "code15/code_15_1238362.mat",
                      "demo/ptbxl_00001_hr_wfdb.zip", "demo/ptbxl_00001_hr.csv", "demo/ptbxl_00001_hr.npz",
                      "demo/ptbxl_00001_hr.edf", "demo/ptbxl_00001_hr.xml", "sph/SPH00001.h5",
-                     "hospital/ge_muse/muse_ecg1.xml", "hospital/dicom/waveform_ecg.dcm"):
+                     "hospital/ge_muse/muse_ecg1.xml", "hospital/dicom/waveform_ecg.dcm",
+                     "hospital/scp_ecg/Example.scp"):
         shutil.copy(samples_dir / relative, folder)
     shutil.copy(samples_dir / "sph" / "SPH00001.h5", folder / "SPH00002.hdf5")
     lead_i = _ptbxl_lead_i(folder)
@@ -163,5 +164,5 @@ def test_supported_formats_and_upload_text_name_every_suffix() -> None:
 
 def test_fmt_names_are_unchanged() -> None:
     assert FMT_NAMES == ("aecg", "bdf", "cinc2017", "code15", "csv", "dat", "dcm", "dicom", "edf", "edf+", "ge", "h5",
-                         "hdf5", "hea", "hl7", "mat", "muse", "npy", "npz", "numpy", "sph", "tsv", "txt", "wfdb", "xml",
-                         "zip")
+                         "hdf5", "hea", "hl7", "mat", "muse", "npy", "npz", "numpy", "scp", "sph", "tsv", "txt", "wfdb",
+                         "xml", "zip")
