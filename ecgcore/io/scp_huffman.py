@@ -49,6 +49,16 @@ class HuffmanTable:
     width: int
     lookup: tuple[int, ...]
 
+    @property
+    def steps(self) -> tuple[tuple[int, int, int, int] | None, ...]:
+        """The lookup resolved for the decoder: (total bits, extra bits, mode, value) or None."""
+        found = self.__dict__.get("_steps")
+        if found is None:
+            resolved = [(c.total_bits, c.total_bits - c.prefix_bits, c.mode, c.value) for c in self.codes]
+            found = tuple(resolved[i] if i >= 0 else None for i in self.lookup)
+            object.__setattr__(self, "_steps", found)
+        return found
+
     @classmethod
     def build(cls, codes: tuple[HuffmanCode, ...], what: str = "Huffman table") -> HuffmanTable:
         if not codes:
@@ -171,50 +181,45 @@ def decode_huffman(data: bytes, n_samples: int, tables: tuple[HuffmanTable, ...]
             f"({n_bits} bits; every sample takes at least one bit)."
         )
     windows = _windows(data)
-    out = np.empty(n_samples, dtype=np.int64)
-    table = tables[0]
+    out: list[int] = []
+    append = out.append
     table_number = 1
-    shift = _WINDOW - table.width
-    lookup, codes = table.lookup, table.codes
+    shift = _WINDOW - tables[0].width
+    steps = tables[0].steps
     pos = 0
     t = 0
     while t < n_samples:
         if pos >= n_bits:
             raise ECGFormatError(f"{what}: the bit stream runs out after {t} of {n_samples} declared samples.")
-        window = windows[pos]
-        index = lookup[window >> shift]
-        if index < 0:
+        step = steps[windows[pos] >> shift]
+        if step is None:
             raise ECGFormatError(
                 f"{what}: bits at sample {t} match no code of Huffman table {table_number} (corrupt stream)."
             )
-        c = codes[index]
-        end = pos + c.total_bits
+        total, extra, mode, value = step
+        end = pos + total
         if end > n_bits:
             raise ECGFormatError(f"{what}: the bit stream runs out inside sample {t + 1} of {n_samples}.")
-        if c.mode == 0:  # switch tables; consumes bits, yields no sample, so the loop stays bounded
-            table_number = c.value
-            table = tables[table_number - 1]
-            shift = _WINDOW - table.width
-            lookup, codes = table.lookup, table.codes
-            pos = end
-            continue
-        extra = c.total_bits - c.prefix_bits
-        if extra:
-            value = windows[pos + c.prefix_bits] >> (_WINDOW - extra)
-            if value >> (extra - 1):
-                value -= 1 << extra
-            value += c.value
+        if mode == 0:  # switch tables; consumes bits, yields no sample, so the loop stays bounded
+            table_number = value
+            shift = _WINDOW - tables[value - 1].width
+            steps = tables[value - 1].steps
+        elif extra:
+            bits = windows[end - extra] >> (_WINDOW - extra)
+            if bits >> (extra - 1):
+                bits -= 1 << extra
+            append(value + bits)
+            t += 1
         else:
-            value = c.value
-        out[t] = value
-        t += 1
+            append(value)
+            t += 1
         pos = end
     if pos < n_bits and _nonzero_from(data, pos):
         raise ECGFormatError(
             f"{what}: the stream holds more data than its {n_samples} declared samples "
             f"({n_bits - pos} bits left over, not all zero padding)."
         )
-    return out
+    return np.array(out, dtype=np.int64)
 
 
 def _nonzero_from(data: bytes, pos: int) -> bool:
