@@ -25,6 +25,8 @@ distinct from the orange highlights.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,6 +34,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ecgcore.leads import LEADS_12
+from ecgcore.measurements.types import BeatFiducials
 from ecgcore.record import Record
 
 PAPER_PINK = "#fbe3e6"
@@ -312,3 +315,81 @@ def describe_hidden(hidden: list[Highlight]) -> str:
 def figure_size_bytes(fig: go.Figure) -> int:
     """Size of the figure's JSON as sent to the browser: the number that decides responsiveness."""
     return len(fig.to_json().encode())
+
+
+# -- median beats ---------------------------------------------------------------------------------
+MEDIAN_ROWS = 3  # leads column by column, three to a column: the 12 standard leads as on the sheet
+MEDIAN_GAP_S = 0.2
+MEDIAN_MARK_HALF_HEIGHT_MV = 1.3
+# (legend name, colour, the global fiducials it marks as (wave, "onset" | "offset"))
+FIDUCIAL_MARKS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("P on/off", "#2e7d32", (("p", "onset"), ("p", "offset"))),
+    ("QRS on/off", "#1f4e9c", (("qrs", "onset"), ("qrs", "offset"))),
+    ("T end", "#7b1fa2", (("t", "offset"),)),
+)
+
+
+def fiducial_marks(fiducials: BeatFiducials | None) -> list[tuple[str, str, int]]:
+    """The vertical marks of the median-beat panel: (legend name, colour, sample on the median beat),
+    for each of P onset/offset, QRS onset/offset and T end that was found."""
+    if fiducials is None:
+        return []
+    marks = []
+    for name, colour, points in FIDUCIAL_MARKS:
+        for wave_name, edge in points:
+            wave = getattr(fiducials, wave_name)
+            sample = None if wave is None else getattr(wave, edge)
+            if sample is not None:
+                marks.append((name, colour, int(sample)))
+    return marks
+
+
+def median_beats_figure(median_beats_mv: np.ndarray, leads: Sequence[str], fs: float,
+                        fiducials: BeatFiducials | None = None) -> go.Figure:
+    """Each lead's median beat on ECG paper with the global fiducials as vertical marks.
+
+    ``median_beats_mv`` (n_leads, n) as ``Measurements.median_beats`` with ``leads`` its lead names
+    (``Measurements.measured_leads``); ``fiducials`` the global ones on the median beat (sample
+    indices), drawn on every lead as a cart draws its measurement lines: P onset and offset, QRS
+    onset and offset, T end, one colour and legend entry per wave. Leads go column by column, three
+    to a column (the 12 standard leads as on the sheet: I-III, aVR-aVF, V1-V3, V4-V6), each column
+    starting on a major grid line; each row starts with a 1 mV calibration pulse. The x axis has no
+    record time (the beats are representative, not a stretch of the record): no tick labels.
+    """
+    beats = np.asarray(median_beats_mv, dtype=np.float32)
+    if beats.ndim != 2 or beats.shape[0] != len(leads) or beats.shape[1] < 2:
+        raise ValueError(f"median beats must be (n_leads, n) with one row per lead; got {beats.shape} "
+                         f"for {len(leads)} lead(s)")
+    n_rows = min(MEDIAN_ROWS, len(leads))
+    beat_s = beats.shape[1] / fs
+    column_s = math.ceil((beat_s + MEDIAN_GAP_S) / 0.2 - 1e-9) * 0.2  # columns start on major lines
+    n_cols = math.ceil(len(leads) / n_rows)
+    t = np.arange(beats.shape[1]) / fs
+    fig = go.Figure()
+    marks = fiducial_marks(fiducials)
+    segments: dict[str, tuple[str, list[float | None], list[float | None]]] = {}
+    for i, lead in enumerate(leads):
+        col, row = divmod(i, n_rows)
+        x0, baseline = col * column_s, -row * ROW_SPACING_MV
+        if col == 0:
+            _add_line(fig, *_calibration_pulse(-0.5, baseline))
+        _add_line(fig, x0 + t, np.nan_to_num(beats[i]) + np.float32(baseline))
+        # bold by the font, not <b>: the browser tests find the sheet by its "<b>V6</b>" label
+        fig.add_annotation(x=x0 + 0.02, y=baseline + 1.2, text=lead, showarrow=False, xanchor="left",
+                           font=dict(size=12, weight="bold"))
+        for name, colour, sample in marks:
+            xs, ys = segments.setdefault(name, (colour, [], []))[1:]
+            x = x0 + sample / fs
+            xs += [x, x, None]
+            ys += [baseline - MEDIAN_MARK_HALF_HEIGHT_MV, baseline + MEDIAN_MARK_HALF_HEIGHT_MV, None]
+    fig.update_traces(showlegend=False)  # the legend names the marks only
+    for name, (colour, xs, ys) in segments.items():
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name, showlegend=True,
+                                 line=dict(color=colour, width=1.2, dash="dash")))
+    y_range = (-(n_rows - 1) * ROW_SPACING_MV - 1.6, 1.6)
+    _paper_layout(fig, (-0.6, n_cols * column_s - MEDIAN_GAP_S + 0.05), y_range, height_px=120 + 130 * n_rows,
+                  top_margin_px=30 if segments else 10)
+    fig.update_layout(showlegend=bool(segments), legend=dict(orientation="h", x=0, y=1.0, xanchor="left",
+                                                            yanchor="bottom", bgcolor="rgba(255,255,255,0)"))
+    fig.update_xaxes(showticklabels=False, title=None)
+    return fig
