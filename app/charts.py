@@ -130,3 +130,43 @@ def reviewer_vs_model(confusion: pd.DataFrame, label: str) -> go.Figure:
         fig.add_trace(go.Bar(x=data["reviewer"], y=data[column], name=name, marker_color=color))
     fig.update_layout(barmode="stack", height=280, yaxis_title="verdicts", margin=_MARGIN)
     return fig
+
+
+MEASUREMENT_TABLE_COLUMNS = {"label": "Measurement", "unit": "Unit", "n_corrected": "n corrected",
+                             "n_compared": "n compared", "n_not_measurable": "n not measurable",
+                             "mean_diff": "Mean difference", "sd_diff": "SD", "loa_low": "95% limits from",
+                             "loa_high": "95% limits to", "note": "Note"}
+
+
+def measurement_agreement_table(summary: pd.DataFrame) -> Styler:
+    """Per measurement (``db.dashboard_data.measurement_agreement``'s summary): n, and the mean and SD
+    of reviewer minus ours with the Bland-Altman limits; measurements nobody corrected are greyed."""
+    table = summary[list(MEASUREMENT_TABLE_COLUMNS)].rename(columns=MEASUREMENT_TABLE_COLUMNS)
+
+    def grey(row: pd.Series) -> list[str]:
+        return [f"color: {GREYED_TEXT}" if row["n compared"] < 2 else ""] * len(row)
+
+    decimals = {c: "{:+.1f}" for c in ("Mean difference", "95% limits from", "95% limits to")} | {"SD": "{:.1f}"}
+    return table.style.apply(grey, axis=1).format(decimals, na_rep="–")
+
+
+def measurement_scatter(rows: pd.DataFrame, name: str) -> go.Figure:
+    """Ours (x) against the reviewer's value (y) for one measurement, with the line of identity."""
+    data = rows[(rows["name"] == name) & rows["ours"].notna() & rows["reviewer_value"].notna()]
+    if data.empty:
+        return _empty("No correction of this measurement with both values")
+    label, unit = data["label"].iloc[0], data["unit"].iloc[0]
+    low = float(min(data["ours"].min(), data["reviewer_value"].min()))
+    high = float(max(data["ours"].max(), data["reviewer_value"].max()))
+    pad = max(1.0, 0.05 * (high - low))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[low - pad, high + pad], y=[low - pad, high + pad], mode="lines", name="identity",
+                             line={"color": "grey", "dash": "dot"}, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(
+        x=data["ours"], y=data["reviewer_value"], mode="markers", name="corrections",
+        marker={"color": ACCENT, "size": 9},
+        customdata=data[["record_id", "reviewer"]].astype(str).to_numpy().tolist(),
+        hovertemplate="record %{customdata[0]}, %{customdata[1]}: ours %{x:.0f}, reviewer %{y:.0f}<extra></extra>"))
+    fig.update_layout(height=320, margin=_MARGIN, showlegend=False,
+                      xaxis={"title": f"{label}, ours ({unit})"}, yaxis={"title": f"{label}, reviewer ({unit})"})
+    return fig

@@ -1,4 +1,5 @@
-"""Agreement page: reviewer counts, Cohen/Fleiss kappa, model vs consensus AUROC, exports.
+"""Agreement page: reviewer counts, Cohen/Fleiss kappa, model vs consensus AUROC, our measurements
+against the reviewers' corrections, exports.
 
 It only arranges :func:`db.dashboard_data.agreement_view`, which already applies who sees what
 (pseudonyms, no model-vs-reviewer sections for blinded annotators, exports for exporters).
@@ -47,6 +48,8 @@ def page() -> None:
         label = st.selectbox("Reviewer vs model on", sorted(view.confusion["label"].unique()))
         st.plotly_chart(charts.reviewer_vs_model(view.confusion, label), width="stretch")
 
+    _measurements_section(db, user)
+
     if view.can_export:
         st.subheader("Export")
         st.download_button("Verdicts (CSV)", lambda: dashboard_data.verdicts_csv(db, actor=user.actor),
@@ -59,3 +62,19 @@ def page() -> None:
         if "export_zip" in st.session_state:
             st.download_button("Download expert-review set (zip)", st.session_state["export_zip"],
                                file_name="expert-review.zip", mime="application/zip")
+
+
+def _measurements_section(db, user: SessionUser) -> None:
+    """Our interval measurements against the reviewers' corrections (:func:`db.dashboard_data.measurement_agreement`)."""
+    st.subheader("Measurements: ours vs the reviewers' corrections")
+    agreement = dashboard_data.measurement_agreement(db, user.role)
+    if agreement.rows.empty:
+        st.caption("No reviewer has corrected a measurement yet (the Review page has the form).")
+        return
+    st.caption("Difference = reviewer minus ours (axes: the signed angle), over each reviewer's current correction. "
+               "Only corrected values count, so this describes the corrections, not every measurement.")
+    st.dataframe(charts.measurement_agreement_table(agreement.summary), hide_index=True, width="stretch")
+    corrected = [name for name in agreement.summary["name"] if name in set(agreement.rows["name"])]
+    labels = dict(zip(agreement.summary["name"], agreement.summary["label"], strict=True))
+    name = st.selectbox("Scatter of", corrected, format_func=labels.get, key="measurement_scatter")
+    st.plotly_chart(charts.measurement_scatter(agreement.rows, name), width="stretch")

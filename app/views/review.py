@@ -1,6 +1,12 @@
 """Review: open a record (next in the worklist, or an upload), read it on ECG paper, see the model's
 ranked findings, record a verdict. Annotators label blinded: the model's output stays hidden until
 they have saved their own reading of the record.
+
+Above the sheet, the record's measurements as a cart prints them (measured on the window the model
+scores, stored once per algorithm version), with the measurement-based statements beside the
+model's findings and the median beats with their fiducial marks below the sheet. Calipers: a box
+drawn on the trace reads as an interval, a rate and an amplitude difference. A reviewer can correct
+any global measurement. Measurements are not model output: blinded reviewers see them too.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ import streamlit as st
 
 from app import services
 from app.auth import SessionUser
-from app.figures import Highlight, describe_hidden, hidden_highlights, rows_figure, sheet_figure
+from app.figures import Highlight, describe_hidden, hidden_highlights, median_beats_figure, rows_figure, sheet_figure
 from db import workspace
 from db.errors import DBError
+from db.measurements import MAX_NOTE_LENGTH, correct_measurement, corrections_for
 from db.permissions import allowed, sees_model_output
 from db.records import load_ecg
 from db.reviews import save_review
@@ -25,6 +32,17 @@ from ecgcore.explain import METHODS, Explanation, explain
 from ecgcore.explain_display import ALL_LEADS
 from ecgcore.io import upload_help, upload_label
 from ecgcore.labels import ecgfounder_labels
+from ecgcore.measure_display import MISSING, cart_line, flags, reasons_by_text
+from ecgcore.measurements import (
+    ALGORITHM_VERSION,
+    DEFAULT_PARAMS,
+    GLOBAL_MEASURE_BY_NAME,
+    GLOBAL_MEASURE_NAMES,
+    Measurements,
+    measure,
+)
+from ecgcore.measurements.calipers import Caliper, caliper_from_box
+from ecgcore.measurements.statements import statements
 from ecgcore.predict import Prediction, Predictor
 from ecgcore.preprocessing import filter_mv
 
@@ -34,6 +52,9 @@ SAVE_VERDICT_KEY = "Alt+S"
 FORM_FINDINGS = 8  # findings offered for a verdict: positives first, then the most probable
 METHOD_NAMES = {"ig": "Integrated gradients", "gradcam": "Grad-CAM (fast, coarse)", "occlusion": "Occlusion",
                 "saliency": "Gradient saliency"}
+CALIPER_HELP = "Calipers: switch them on above the trace, then drag a box on it."
+CALIPER_USE = ("Calipers: drag a box from one point to the other on one lead: its width is the interval, its height "
+               "the amplitude difference (the Pan button in the chart's toolbar pans again).")
 
 
 def _open_record(record_id: int) -> None:
@@ -94,7 +115,7 @@ def _import_upload(db, user: SessionUser, files: list[tuple[str, bytes]], upload
 def _draw_ecg(ecg, highlights: list[Highlight], scored_window_s: tuple[float, float] | None) -> None:
     """The trace on ECG paper. The sheet shows the 10 s the model read; the rows view any window,
     with the model's window shaded when the record is longer than it. Saliency segments outside the
-    view are listed in words, never silently dropped."""
+    view are listed in words, never silently dropped. A box drawn on the trace is read as calipers."""
     view_col, signal_col, window_col = st.columns([1, 1, 2])
     sheet_ok = ecg.is_12_lead
     with view_col:
@@ -102,6 +123,9 @@ def _draw_ecg(ecg, highlights: list[Highlight], scored_window_s: tuple[float, fl
                         horizontal=True, key="layout")
     with signal_col:
         filtered = st.toggle("Filtered (as the model sees it)", value=True, key="filtered")
+        calipers = st.toggle("Calipers", key="calipers",
+                             help="Dragging on the trace draws a box that reads as calipers: interval (ms), rate "
+                                  "(bpm) and amplitude difference (mV).")
     signal = filter_mv(ecg.signal, ecg.fs) if filtered else ecg.signal
     sheet_start_s = scored_window_s[0] if scored_window_s else 0.0
     shade = scored_window_s if scored_window_s and ecg.duration_s > scored_window_s[1] - scored_window_s[0] else None
@@ -120,17 +144,42 @@ def _draw_ecg(ecg, highlights: list[Highlight], scored_window_s: tuple[float, fl
     if shade is not None:
         st.caption(f"The model read {shade[0]:.1f}-{shade[1]:.1f} s of this {ecg.duration_s:.1f}-s record"
                    + (" (shown on the sheet)." if view == "12-lead sheet" else " (shaded blue)."))
-    st.plotly_chart(fig, width="stretch", config={"displaylogo": False, "scrollZoom": True})
+    if calipers:  # a drag draws a selection box (Plotly's box select works over lines too)
+        fig.update_layout(dragmode="select")
+    event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="box", key=f"trace_{view}",
+                            config={"displaylogo": False, "scrollZoom": True})
     if hidden:
         st.caption(describe_hidden(hidden))
+    reading = _caliper_reading(event) if calipers else None
+    if reading is not None:
+        st.markdown(f"**Calipers:** {reading.describe()}")
+    else:
+        st.caption(CALIPER_USE if calipers else CALIPER_HELP)
+
+
+def _caliper_reading(event) -> Caliper | None:  # noqa: ANN001 - Streamlit's PlotlyState
+    """The last box drawn on the trace as calipers, or None when there is none."""
+    selection = event.get("selection") if isinstance(event, dict) else None
+    boxes = (selection or {}).get("box") or []
+    for box in reversed(boxes):
+        try:
+            return caliper_from_box(box["x"], box["y"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return None
 
 
 def _scored_window(ecg, predictor: Predictor | None, record_id: int) -> float:
-    """The start (s) of the 10 s the model reads; on a longer record the reviewer chooses it."""
-    window_s = predictor.preprocess_config.window_s if predictor is not None else 10.0
+    """The start (s) of the 10 s the model reads (and the measurements measure); on a longer record
+    the reviewer chooses it. Without a model, the window measured."""
+    window_s = predictor.preprocess_config.window_s if predictor is not None else DEFAULT_PARAMS.max_window_s
     latest_start = math.floor((ecg.duration_s - window_s) * 10) / 10  # never past the record's end
-    if predictor is None or latest_start <= 0:
+    if latest_start <= 0:
         return 0.0
+    if predictor is None:
+        return st.slider(f"Window measured: start (s) of {window_s:g} s out of {ecg.duration_s:.1f} s", 0.0,
+                         latest_start, 0.0, 0.5, key=f"measured_{record_id}",
+                         help="The measurements are made on this stretch of the record.")
     start = st.slider(
         f"Window the model reads: start (s) of {window_s:g} s out of {ecg.duration_s:.1f} s", 0.0, latest_start,
         0.0, 0.5, key=f"scored_{record_id}",
@@ -146,6 +195,103 @@ def _prediction(db, record_id: int, ecg, predictor: Predictor, user: SessionUser
     probabilities = np.array([stored[label][0] for label in predictor.labels])
     thresholds = np.array([stored[label][1] for label in predictor.labels])
     return predictor.rank(ecg.record_name, probabilities, thresholds=thresholds), prediction_id
+
+
+@st.cache_data(max_entries=256, show_spinner="Measuring...")
+def _cached_measurement(content_hash: str, start_s: float | None, algorithm_version: str, *, _ecg) -> Measurements:
+    """One measurement per (record, window, algorithm version), shared by every session."""
+    return measure(_ecg, start_s=start_s)
+
+
+def _measurements(db, record_id: int, ecg, start_s: float, user: SessionUser) -> workspace.WindowMeasurements | None:
+    """The scored window's measurements, measured once per server (cached) and stored once per version."""
+    def cached(record, start_s=None):  # noqa: ANN001, ANN202 - ecgcore.measure's signature
+        return _cached_measurement(record.content_hash(), start_s, ALGORITHM_VERSION, _ecg=record)
+
+    try:
+        return workspace.ensure_window_measurements(db, record_id, ecg, start_s=start_s, actor=user.actor,
+                                                    measure_fn=cached)
+    except (ECGError, DBError) as exc:
+        st.error(f"No measurements: {exc}")
+        return None
+
+
+def _measurement_line(measured: Measurements) -> None:
+    """The cart's line of global measurements, then what a reader must know before trusting it:
+    flags (AF, pacing, unreliable values), why a value is missing (it prints as a dash), notes."""
+    reasons = reasons_by_text(measured)
+    st.markdown(f"**Measurements:** `{cart_line(measured)}`",
+                help=f"Measured on this window by algorithm {measured.algorithm_version} (intervals and axes on "
+                     "the median beat, the rate over all beats); not the model's output."
+                     + ("  \n\nNot measured (" + MISSING + "): " + "; ".join(reasons) if reasons else ""))
+    remarks = [f":orange-badge[{flag}]" for flag in flags(measured)]
+    if reasons:
+        remarks.append(f"{MISSING} not measured: " + "; ".join(reasons))
+    remarks += list(measured.notes)
+    if remarks:
+        st.caption(" · ".join(remarks))
+
+
+def _statements_panel(measured: Measurements, ecg) -> None:
+    """The measurement-based statements, apart from (never merged with) the model's findings."""
+    st.subheader("Measurement-based statements")
+    st.caption("From the measured intervals, axes and voltages by fixed criteria, not from the model.")
+    found = statements(measured, sex=ecg.sex, age=ecg.age)
+    if not found:
+        st.caption("No statement: no criterion is met, or the values it needs were not measured.")
+    for statement in found:
+        st.markdown(f"- **{statement.text}**: {statement.criterion_text}")
+
+
+def _median_beats_panel(measured: Measurements) -> None:
+    with st.expander("Median beats with the measurement marks (P on/off, QRS on/off, T end)"):
+        if measured.median_beats is None:
+            st.caption("No median beat: " + (measured.why_missing("qrs_ms") or "too few beats were found") + ".")
+            return
+        st.plotly_chart(median_beats_figure(measured.median_beats, measured.measured_leads, measured.fs,
+                                            measured.fiducials),
+                        width="stretch", config={"displaylogo": False, "scrollZoom": True})
+        st.caption("Each lead's median beat (25 mm/s, 10 mm/mV); the marks are the global fiducials the intervals "
+                   "are measured between, drawn on every lead.")
+
+
+def _value_label(name: str, values: dict[str, float | None]) -> str:
+    measure_def, value = GLOBAL_MEASURE_BY_NAME[name], values.get(name)
+    return f"{measure_def.label} (ours: {MISSING if value is None else f'{value:.0f}'} {measure_def.unit})"
+
+
+def _correction_form(db, record_id: int, user: SessionUser, window: workspace.WindowMeasurements) -> None:
+    """Correct one global measurement: a value or "cannot be measured", with a note; versioned and audited."""
+    st.subheader("Correct a measurement")
+    values = window.measurements.global_values()
+    with st.form(f"correct_{record_id}", clear_on_submit=True):
+        name = st.selectbox("Measurement", GLOBAL_MEASURE_NAMES, format_func=lambda n: _value_label(n, values),
+                            key=f"cm_name_{record_id}")
+        value = st.number_input("Your value (ms; bpm for the rate; degrees for an axis)", value=None, step=1.0,
+                                format="%.0f", key=f"cm_value_{record_id}")
+        cannot = st.checkbox("Cannot be measured on this ECG", key=f"cm_none_{record_id}")
+        note = st.text_input("Note (optional)", max_chars=MAX_NOTE_LENGTH, key=f"cm_note_{record_id}")
+        if st.form_submit_button("Save correction"):
+            label = GLOBAL_MEASURE_BY_NAME[name].label
+            current = corrections_for(db, record_id).get(user.name, name)
+            if value is None and not cannot:
+                st.error(f"Enter your {label} value, or tick \"Cannot be measured\".")
+            else:
+                try:
+                    saved = correct_measurement(db, record_id, user.name, name, None if cannot else value,
+                                                note or None, measurement_id=window.measurement_id,
+                                                expected_version=current.version if current else 0)
+                except DBError as exc:
+                    st.error(str(exc))
+                else:
+                    st.success(f"Saved your {label} (version {saved.version}).")
+    mine = [c for c in corrections_for(db, record_id).latest if c.reviewer.name == user.name]
+    if mine:
+        st.caption("Your corrections: " + "; ".join(
+            f"{GLOBAL_MEASURE_BY_NAME[c.name].label} "
+            + ("cannot be measured" if c.value is None else f"{c.value:g} {GLOBAL_MEASURE_BY_NAME[c.name].unit}")
+            + f" (v{c.version}, ours {MISSING if c.measured_value is None else f'{c.measured_value:g}'})"
+            for c in mine))
 
 
 def _findings_table(prediction: Prediction) -> None:
@@ -266,6 +412,7 @@ def page() -> None:
     blinded = not sees_model_output(user.role, version)
     start_s = _scored_window(ecg, predictor, record_id)
     prediction = prediction_id = None
+    window = _measurements(db, record_id, ecg, start_s, user)
     with findings_col:
         if predictor is None:
             st.warning(f"No trained {'single' if ecg.n_leads == 1 else '12'}-lead model is installed: no findings are shown.")
@@ -281,9 +428,18 @@ def page() -> None:
                 st.caption(f"Model: {predictor.name}. Positives first; probabilities against per-label thresholds.")
                 _findings_table(prediction)
                 highlights = _saliency_panel(ecg, predictor, prediction, start_s)
+        if window is not None:
+            _statements_panel(window.measurements, ecg)
     window_s = predictor.preprocess_config.window_s if predictor is not None else None
     with figure_slot:
+        if window is not None:
+            _measurement_line(window.measurements)
         _draw_ecg(ecg, highlights, (start_s, start_s + window_s) if window_s else None)
+        if window is not None:
+            _median_beats_panel(window.measurements)
     if allowed(user.role, "review"):
         with verdict_col:
             _verdict_form(db, record_id, user, prediction, prediction_id, blinded, version)
+    if window is not None and allowed(user.role, "correct_measurements"):
+        with verdict_col:
+            _correction_form(db, record_id, user, window)
