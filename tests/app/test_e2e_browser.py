@@ -7,6 +7,8 @@ screenshot of every page to ``artifacts/screenshots/``.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -17,6 +19,9 @@ from scripts.app_server import sign_in
 from tests.conftest import REPO_ROOT, SAMPLES_DIR
 
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
+CART_LINE = re.compile(r"Vent\. rate \d+ bpm\s+PR \d+ ms\s+QRS \d+ ms\s+QT/QTc Bazett \d+/\d+ ms\s+"
+                       r"P-R-T axes -?\d+ -?\d+ -?\d+ deg")
+CALIPERS = re.compile(r"Interval (\d+) ms \((\d+) bpm\), amplitude difference \+(\d+\.\d\d) mV")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
@@ -35,7 +40,12 @@ def test_sign_in_upload_review_and_verdict_in_the_database(server: dict, browser
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     page.get_by_text("Model findings").wait_for(timeout=60_000)
     page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
+    line = page.locator('[data-testid="stMarkdownContainer"]', has_text="Measurements:").first
+    line.wait_for(timeout=60_000)
+    assert CART_LINE.search(line.inner_text()), line.inner_text()  # E07500: every global value measured
+    page.get_by_text("Measurement-based statements").wait_for(timeout=60_000)
     page.screenshot(path=str(SCREENSHOTS / "02_review.png"), full_page=True)
+    _read_calipers(page)
 
     page.get_by_role("button", name="Save verdict").click()
     page.get_by_text("Saved (version 1)").wait_for(timeout=60_000)
@@ -52,6 +62,33 @@ def test_sign_in_upload_review_and_verdict_in_the_database(server: dict, browser
         page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
         _fits_the_width(page)
     page.close()
+
+
+def _read_calipers(page) -> None:  # noqa: ANN001
+    """Switch the calipers on, drag a box 120 px wide and 50 px high on the sheet, read the interval."""
+    _wait_until_idle(page)
+    page.get_by_text("Calipers", exact=True).click()  # the toggle's label
+    page.get_by_text("Calipers: drag a box").wait_for(timeout=60_000)
+    _wait_until_idle(page)
+    chart = page.locator(".js-plotly-plot").first
+    s_per_px, mv_per_px = page.evaluate("""() => {
+      const gd = document.querySelector('.js-plotly-plot'), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+      return [(xa.range[1] - xa.range[0]) / xa._length, (ya.range[1] - ya.range[0]) / ya._length];
+    }""")
+    area = chart.locator(".nsewdrag").first.bounding_box()
+    x0, y0 = area["x"] + 0.3 * area["width"], area["y"] + 0.1 * area["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + 120, y0 + 50, steps=10)
+    page.mouse.up()
+    reading = page.locator('[data-testid="stMarkdownContainer"]', has_text="Calipers:").first
+    reading.wait_for(timeout=60_000)
+    found = CALIPERS.search(reading.inner_text())
+    assert found, reading.inner_text()
+    interval_ms, rate_bpm, delta_mv = float(found[1]), float(found[2]), float(found[3])
+    assert interval_ms == pytest.approx(120 * s_per_px * 1000, rel=0.03)
+    assert rate_bpm == pytest.approx(60_000 / interval_ms, abs=1)
+    assert delta_mv == pytest.approx(50 * mv_per_px, rel=0.05, abs=0.01)
 
 
 def _wait_until_idle(page) -> None:  # noqa: ANN001
