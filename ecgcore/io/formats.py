@@ -164,6 +164,11 @@ FORMATS: tuple[FileFormat, ...] = (
         upload_help="GE MUSE XML (.xml)",
     ),
     FileFormat(
+        "philips", "Philips SierraECG XML", suffixes=(".xml",), aliases=("sierra",), xml_root="restingecgdata",
+        reader=_reader("philips_reader", "read_philips", takes_units=False),  # the file states its resolution
+        upload_help="Philips SierraECG XML (.xml)",
+    ),
+    FileFormat(
         "sph", "SPH HDF5", suffixes=(".h5", ".hdf5"), magic=(b"\x89HDF\r\n\x1a\n",),
         reader=_reader("hdf5_reader", "read_sph_h5", takes_units=True),
         upload_help="SPH HDF5 (.h5, .hdf5)",

@@ -86,8 +86,13 @@ def test_entity_declarations_are_refused(tmp_path):
 
 
 def test_other_xml_is_not_aecg(tmp_path):
+    # <restingecgdata> is Philips SierraECG XML: its reader says what is missing, not the aECG reader.
     path = tmp_path / "other.xml"
     path.write_text('<?xml version="1.0"?><restingecgdata><waveform/></restingecgdata>')
+    with pytest.raises(ECGFormatError, match="no waveform data in the Philips document"):
+        read(path)
+    # An XML root no format reads still goes to the aECG reader, which names the root it found.
+    path.write_text('<?xml version="1.0"?><SomeOtherECG><waveform/></SomeOtherECG>')
     with pytest.raises(ECGFormatError, match="not an HL7 aECG document"):
         read(path)
 

@@ -53,7 +53,7 @@ def every_format(tmp_path_factory: pytest.TempPathFactory, samples_dir: Path) ->
                      "demo/ptbxl_00001_hr_wfdb.zip", "demo/ptbxl_00001_hr.csv", "demo/ptbxl_00001_hr.npz",
                      "demo/ptbxl_00001_hr.edf", "demo/ptbxl_00001_hr.xml", "sph/SPH00001.h5",
                      "hospital/ge_muse/muse_ecg1.xml", "hospital/dicom/waveform_ecg.dcm",
-                     "hospital/scp_ecg/Example.scp"):
+                     "hospital/scp_ecg/Example.scp", "hospital/philips/2020-5-18_15-48-11.xml"):
         shutil.copy(samples_dir / relative, folder)
     shutil.copy(samples_dir / "sph" / "SPH00001.h5", folder / "SPH00002.hdf5")
     lead_i = _ptbxl_lead_i(folder)
@@ -164,5 +164,5 @@ def test_supported_formats_and_upload_text_name_every_suffix() -> None:
 
 def test_fmt_names_are_unchanged() -> None:
     assert FMT_NAMES == ("aecg", "bdf", "cinc2017", "code15", "csv", "dat", "dcm", "dicom", "edf", "edf+", "ge", "h5",
-                         "hdf5", "hea", "hl7", "mat", "muse", "npy", "npz", "numpy", "scp", "sph", "tsv", "txt", "wfdb",
-                         "xml", "zip")
+                         "hdf5", "hea", "hl7", "mat", "muse", "npy", "npz", "numpy", "philips", "scp", "sierra", "sph",
+                         "tsv", "txt", "wfdb", "xml", "zip")
