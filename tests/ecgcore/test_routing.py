@@ -1,4 +1,5 @@
-"""One routing rule: one-lead records go to the single-lead model, every other record to the 12-lead one."""
+"""One routing rule: 12-lead records go to the 12-lead model; one-lead records, and records without the
+precordials but with lead I (handhelds, limb-lead records), to the single-lead one."""
 
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ def test_records_route_by_their_number_of_leads_not_their_name(ptbxl) -> None:
     lone_v2 = ptbxl.replace(signal=ptbxl.lead("V2")[None], leads=("V2",))
     assert model_lead_count(lone_v2) == SINGLE_LEAD
     limb = ptbxl.replace(signal=ptbxl.signal[:6], leads=ptbxl.leads[:6])
-    assert model_lead_count(limb) == TWELVE_LEAD
+    assert model_lead_count(limb) == SINGLE_LEAD  # no precordials: lead I to the single-lead model
+    no_lead_i = ptbxl.replace(signal=ptbxl.signal[6:], leads=ptbxl.leads[6:])
+    assert model_lead_count(no_lead_i) == TWELVE_LEAD  # refused by preprocessing, naming the missing leads
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.0, "1"])
