@@ -17,8 +17,11 @@ from ecgcore import config
 from ecgcore.batch import discover_ecg_files
 from ecgcore.record import Record
 
-# Folders (directly under the samples folder) whose files re-encode a recording shipped elsewhere.
-FORMAT_EXAMPLE_DIRS = ("demo",)
+# Folders (directly under the samples folder) whose files are format examples rather than distinct
+# demo ECGs: ``demo/`` re-encodes recordings shipped elsewhere, and ``hospital/`` holds the hospital
+# export samples, several of which are the same ECG in two formats (the Mortara ELI 250 example is
+# shipped as SCP-ECG, DICOM and HL7 aECG).
+FORMAT_EXAMPLE_DIRS = ("demo", "hospital")
 
 
 def samples_dir() -> Path:
@@ -46,7 +49,8 @@ def demo_records() -> list[str]:
 
 
 def format_examples() -> list[str]:
-    """The sample ECGs re-written in other file formats (CSV, EDF, NPZ, HL7 aECG, zipped WFDB), relative paths."""
+    """The sample ECGs in other file formats (CSV, EDF, NPZ, HL7 aECG, zipped WFDB) and the hospital
+    export samples (GE MUSE, Philips, DICOM, SCP-ECG), relative paths."""
     root = samples_dir()
     relative = [p.relative_to(root) for p in _sample_files()]
     return [str(p) for p in relative if _is_format_example(p)]
