@@ -40,7 +40,8 @@ SNIFF_BYTES = 4096  # how much of a file with an unknown suffix is looked at
 # Files that travel with ECG records but are not one (licences, PhysioNet index files, macOS junk):
 # never a record in a folder scan, never "the ECG" of an upload or zip.
 IGNORED_NAME = re.compile(
-    r"^(readme|license|licence|records|manifest|annotators|sha256sums|md5sums|\.ds_store|thumbs\.db)(\..*)?$"
+    r"^(readme|license|licence|copying|notice|records|manifest|annotators|sha256sums|md5sums|\.ds_store|thumbs\.db)(\..*)?$"
+    r"|licen[cs]e|_(mit|apache|bsd|gpl|cc0|cc-by)[\w.\-]*\.txt$"  # licence texts named after their project
     r"|^\._|\.(md|pdf|json|html?|sha256|hea-|atr|qrs|ann|png|jpe?g)$",
     re.IGNORECASE,
 )

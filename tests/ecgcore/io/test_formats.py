@@ -133,6 +133,8 @@ def test_every_format_is_recognised_without_its_suffix(every_format, tmp_path: P
 def test_folder_scan_rule() -> None:
     assert not is_ecg_file(Path("RECORDS")) and not is_ecg_file(Path("SHA256SUMS.txt"))
     assert not is_ecg_file(Path("README.txt")) and not is_ecg_file(Path("notes.md"))
+    for licence_text in ("pydicom_MIT.txt", "BRAVEHEART_GPL-3.0.txt", "LICENSE-2.0.txt", "COPYING"):  # hospital_formats/LICENSES/
+        assert not is_ecg_file(Path(licence_text))
     assert not is_ecg_file(Path("._00001_hr.hea"))  # macOS resource fork
     assert not is_ecg_file(Path("x.dat")) and not is_ecg_file(Path("x.json"))
     assert is_ecg_file(Path("x.hea")) and is_ecg_file(Path("x.TXT")) and is_ecg_file(Path("x.zip"))
