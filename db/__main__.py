@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
                 counts = {m.__tablename__: session.scalar(select(func.count()).select_from(m))
                           for m in (User, StoredRecord, Review)}
             print(f"database: {db}\ndata dir: {db.data_dir.resolve()}\nschema: {current_revision(db.engine)}")
+            from db.patient_keys import key_source
+
+            print(f"patient key: {key_source(db.data_dir)}")
             print(", ".join(f"{k}: {v}" for k, v in counts.items()))
         elif args.command == "create-user":
             from db.users import create_user

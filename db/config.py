@@ -15,6 +15,7 @@ ADMIN_USER_ENV = "ECG_ADMIN_USER"
 ADMIN_PASSWORD_ENV = "ECG_ADMIN_PASSWORD"
 SESSION_SECRET_ENV = "ECG_SESSION_SECRET"
 SESSION_TIMEOUT_ENV = "ECG_SESSION_TIMEOUT_MIN"
+PATIENT_KEY_ENV = "ECG_PATIENT_KEY"
 
 DEFAULT_DATA_DIR = Path("data") / "local"
 DEFAULT_SESSION_TIMEOUT_MIN = 30.0
@@ -39,6 +40,14 @@ def admin_from_env() -> tuple[str, str] | None:
 def session_secret() -> str | None:
     """``ECG_SESSION_SECRET``: the key that signs session cookies, when the deployment sets one."""
     return os.environ.get(SESSION_SECRET_ENV) or None
+
+
+def patient_key_secret() -> str | None:
+    """``ECG_PATIENT_KEY``: the installation's key for patient-identifier hashes, when the deployment sets one.
+
+    Unset, ``db.patient_keys`` creates one on first use and keeps it in the data directory.
+    """
+    return (os.environ.get(PATIENT_KEY_ENV) or "").strip() or None
 
 
 def session_timeout_s() -> float:
