@@ -6,7 +6,8 @@ Layout (``FORMAT_VERSION`` 1)::
       manifest.json     who exported when, schema revision, consensus policy, reviewers, model runs,
                         sha256 of every file
       labels.csv        one row per record: record, record_id, content_hash, fs, n_samples, age, sex,
-                        status, n_reviewers, n_adjudicators, agreement, then one 0/1 column per label
+                        status, n_reviewers, n_adjudicators, agreement, patient_key, acquired_at,
+                        device, site, then one 0/1 column per label
       waveforms/        <record>.hea + <record>.dat written with wfdb.wrsamp (16-bit, mV)
       measurements.csv  every stored interval measurement of the exported records (all algorithm
                         versions and windows): record, then db.measurements.MEASUREMENT_COLUMNS
@@ -17,9 +18,21 @@ Layout (``FORMAT_VERSION`` 1)::
                         db.measurements.CORRECTION_COLUMNS (reviewer, role, name, version, value,
                         the measured value it corrects with its measurement_id and algorithm_version,
                         note, created_at, is_latest = the version that counts)
+      device_readings.csv
+                        the acquiring device's own reading of the exported records that have one:
+                        record, record_id, source, one column per global measurement (the device's
+                        value), statements and original_statements (JSON lists of text)
 
 The two measurement files were added to format version 1 with schema revision 0004 (readers of
-version 1 ignore them; :func:`load_expert_review_export` reads them when present, else None).
+version 1 ignore them; :func:`load_expert_review_export` reads them when present, else None);
+device_readings.csv and labels.csv's patient_key, acquired_at, device and site came with schema
+0005 (absent: None).
+
+What identifies a patient never leaves the store, because the store does not have it: no names,
+no identifier, no date of birth (age only). ``patient_key`` is the store's keyed hash of the
+patient identifier (``db.patient_keys``): pseudonymous, it tells which exported ECGs are of the
+same patient (so a train/test split can keep a patient on one side) and means nothing outside
+this installation; whoever holds the installation key and an identifier can recompute it.
 
 Only records whose consensus is final (complete or adjudicated) are exported. The folder is built
 under a temporary name beside OUT and renamed at the end, so a failed export leaves no half-written
@@ -35,6 +48,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +68,20 @@ from db.records import load_ecg
 from db.reviews import review_table
 from db.session import Database
 from db.users import acting_user
+from ecgcore.acquisition import Acquisition, DeviceReading
+from ecgcore.measurements.types import GLOBAL_MEASURE_NAMES
 from ecgcore.record import Record as ECGRecord
 
 FORMAT_VERSION = 1
+ACQUISITION_INFO_COLUMNS = ["patient_key", "acquired_at", "device", "site"]
 INFO_COLUMNS = ["record", "record_id", "content_hash", "fs", "n_samples", "age", "sex", "status", "n_reviewers",
-                "n_adjudicators", "agreement"]
+                "n_adjudicators", "agreement", *ACQUISITION_INFO_COLUMNS]
 MEASUREMENTS_FILE = "measurements.csv"
 CORRECTIONS_FILE = "measurement_corrections.csv"
+DEVICE_READINGS_FILE = "device_readings.csv"
+DEVICE_READING_COLUMNS = ["record", "record_id", "source", *GLOBAL_MEASURE_NAMES, "statements", "original_statements"]
+PATIENT_KEY_NOTE = ("HMAC-SHA256 (first 32 hex characters) of the normalised patient identifier under this "
+                    "installation's key: the same value means the same patient within this installation")
 
 
 def record_name(record_id: int) -> str:
@@ -81,6 +102,21 @@ def _write_wfdb(ecg: ECGRecord, name: str, folder: Path) -> None:
     wfdb.wrsamp(name, fs=ecg.fs, units=["mV"] * ecg.n_leads, sig_name=list(ecg.leads),
                 p_signal=ecg.signal.T.astype(np.float64), fmt=["16"] * ecg.n_leads, comments=comments,
                 write_dir=str(folder))
+
+
+def _device_reading_rows(rows: dict[int, StoredRecord], record_ids: Sequence[int]) -> pd.DataFrame:
+    lines = []
+    for record_id in record_ids:
+        reading = rows[record_id].device_reading
+        if not reading:
+            continue
+        measured = reading.get("measurements") or {}
+        lines.append({"record": record_name(record_id), "record_id": record_id, "source": reading.get("source"),
+                      **{name: measured.get(name) for name in GLOBAL_MEASURE_NAMES},
+                      "statements": json.dumps(list(reading.get("statements") or []), ensure_ascii=False),
+                      "original_statements": json.dumps(list(reading.get("original_statements") or []),
+                                                        ensure_ascii=False)})
+    return pd.DataFrame(lines, columns=DEVICE_READING_COLUMNS)
 
 
 def export_expert_review(db: Database, out_dir: Path | str, *, exported_by: str | int | None = None,
@@ -118,7 +154,10 @@ def export_expert_review(db: Database, out_dir: Path | str, *, exported_by: str 
                           "n_samples": row.n_samples, "age": row.age, "sex": row.sex,
                           "status": info.at[record_id, "status"], "n_reviewers": info.at[record_id, "n_reviewers"],
                           "n_adjudicators": info.at[record_id, "n_adjudicators"],
-                          "agreement": round(float(info.at[record_id, "agreement"]), 4)})
+                          "agreement": round(float(info.at[record_id, "agreement"]), 4),
+                          "patient_key": row.patient_key,
+                          "acquired_at": row.acquired_at.isoformat() if row.acquired_at is not None else None,
+                          "device": row.device, "site": row.site})
         frame = pd.concat([pd.DataFrame(lines, columns=INFO_COLUMNS), final.reset_index(drop=True)], axis=1)
         frame.to_csv(tmp / "labels.csv", index=False)
         exported_ids = [int(r) for r in final.index]
@@ -128,6 +167,8 @@ def export_expert_review(db: Database, out_dir: Path | str, *, exported_by: str 
             table_out.insert(0, "record", [record_name(int(r)) for r in table_out["record_id"]])
             table_out.assign(created_at=[t.isoformat() for t in table_out["created_at"]]).to_csv(
                 tmp / file_name, index=False)
+        readings = _device_reading_rows(rows, exported_ids)
+        readings.to_csv(tmp / DEVICE_READINGS_FILE, index=False)
         exported = table.reviews[table.reviews["record_id"].isin(final.index)]
         manifest: dict[str, Any] = {
             "format": "ecgfounder-expert-review",
@@ -149,6 +190,9 @@ def export_expert_review(db: Database, out_dir: Path | str, *, exported_by: str 
                 for v, g in measured.groupby("algorithm_version")],
             "n_measurement_corrections": int(corrections["is_latest"].astype(bool).sum()),
             "n_measurement_correction_versions": len(corrections),
+            "n_device_readings": len(readings),
+            "n_patients_linked": len({rows[r].patient_key for r in exported_ids if rows[r].patient_key}),
+            "patient_key": PATIENT_KEY_NOTE,
         }
         manifest["files"] = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -175,6 +219,8 @@ class ExpertReviewSet:
     # measurements.csv and measurement_corrections.csv (None in exports made before schema 0004)
     measurements: pd.DataFrame | None = None
     measurement_corrections: pd.DataFrame | None = None
+    # device_readings.csv (None in exports made before schema 0005)
+    device_readings: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -195,7 +241,11 @@ def load_expert_review_export(folder: Path | str, *, verify: bool = True) -> Exp
             path = folder / relative
             if not path.is_file() or _sha256(path) != expected:
                 raise ExportError(f"{path} is missing or was modified after export (sha256 mismatch).")
-    table = pd.read_csv(folder / "labels.csv", dtype={"record": str, "sex": str})
+    table = pd.read_csv(folder / "labels.csv", dtype={"record": str, "sex": str, "patient_key": str,
+                                                      "acquired_at": str, "device": str, "site": str})
+    readings = (pd.read_csv(folder / DEVICE_READINGS_FILE, dtype={"record": str, "source": str})
+                if (folder / DEVICE_READINGS_FILE).is_file() else None)
+    reading_of = {} if readings is None else {row["record"]: _device_reading(row) for _, row in readings.iterrows()}
     label_names = tuple(manifest["labels"])
     missing = [name for name in label_names if name not in table.columns]
     if missing:
@@ -211,8 +261,31 @@ def load_expert_review_export(folder: Path | str, *, verify: bool = True) -> Exp
                                  record_name=row["record"], age=age, sex=sex, source="expert-review",
                                  labels=positives, allow_flat_leads=True,
                                  metadata={"content_hash": row["content_hash"], "n_reviewers": int(row["n_reviewers"]),
-                                           "agreement": float(row["agreement"])}))
+                                           "agreement": float(row["agreement"]),
+                                           "patient_key": _text(row.get("patient_key"))},
+                                 acquisition=_acquisition(row), device_reading=reading_of.get(row["record"])))
     extra = {key: pd.read_csv(folder / file_name, dtype={"record": str, "algorithm_version": str, "note": str})
              if (folder / file_name).is_file() else None
              for key, file_name in (("measurements", MEASUREMENTS_FILE), ("measurement_corrections", CORRECTIONS_FILE))}
-    return ExpertReviewSet(records, matrix, label_names, table, manifest, **extra)
+    return ExpertReviewSet(records, matrix, label_names, table, manifest, **extra, device_readings=readings)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _acquisition(row: pd.Series) -> Acquisition | None:
+    acquired_at, device, site = (_text(row.get(c)) for c in ("acquired_at", "device", "site"))
+    if acquired_at is None and device is None and site is None:
+        return None
+    return Acquisition(acquired_at=datetime.fromisoformat(acquired_at) if acquired_at else None, device=device,
+                       site=site)
+
+
+def _device_reading(row: pd.Series) -> DeviceReading:
+    return DeviceReading(measurements={name: float(row[name]) for name in GLOBAL_MEASURE_NAMES
+                                       if name in row and not pd.isna(row[name])},
+                         statements=tuple(json.loads(row["statements"])) if _text(row["statements"]) else (),
+                         original_statements=(tuple(json.loads(row["original_statements"]))
+                                              if _text(row["original_statements"]) else ()),
+                         source=_text(row["source"]))

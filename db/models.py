@@ -108,10 +108,19 @@ class User(Base):
 
 
 class StoredRecord(Base):
-    """One ECG, identified by the hash of its canonical signal (same ECG uploaded twice = one row)."""
+    """One ECG, identified by the hash of its canonical signal (same ECG uploaded twice = one row).
+
+    A hospital file adds what it knows beyond the signal (migration 0005): ``patient_key`` (keyed
+    hash of the patient identifier, ``db.patient_keys``; the identifier is never stored),
+    ``acquired_at`` (the device's wall-clock time, no time zone), ``device``, ``site`` and the
+    cart's own reading (``device_reading``, JSON ``DeviceReading.to_dict()``).
+    """
 
     __tablename__ = "records"
-    __table_args__ = (CheckConstraint("sex IS NULL OR sex IN ('M', 'F')", name="ck_records_sex"),)
+    __table_args__ = (
+        CheckConstraint("sex IS NULL OR sex IN ('M', 'F')", name="ck_records_sex"),
+        Index("ix_records_patient_key", "patient_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -131,6 +140,11 @@ class StoredRecord(Base):
     source_labels: Mapped[list[str] | None] = mapped_column(JSON)
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    patient_key: Mapped[str | None] = mapped_column(String(32))
+    acquired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
+    device: Mapped[str | None] = mapped_column(String(200))
+    site: Mapped[str | None] = mapped_column(String(200))
+    device_reading: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     uploaded_by: Mapped[User | None] = relationship()
 
