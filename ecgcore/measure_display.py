@@ -6,13 +6,27 @@ not be measured prints as ``—`` in tables and as an empty cell in CSV; why it 
 table's notes and in the CSV ``reasons`` column (``name: reason; ...``). The measurement-based
 statements (:func:`ecgcore.measurements.statements`) print as their text, with the criterion and
 this ECG's numbers where there is room ("1st degree AV block (PR 236 ms > 200 ms)").
+
+A hospital file's own reading (:class:`ecgcore.acquisition.DeviceReading`, keyed by the same
+names) prints the same way: :func:`values_line` is the cart line of any values by name, and
+:func:`device_comparison` sets ours and the device's side by side with their difference. The
+acquisition (when, on what, where; age and sex) prints as one line, :func:`acquisition_line`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from ecgcore.measurements import GLOBAL_MEASURE_BY_NAME, GLOBAL_MEASURE_NAMES, Measurements, Statement
+from ecgcore.measurements import (
+    GLOBAL_MEASURE_BY_NAME,
+    GLOBAL_MEASURE_NAMES,
+    GLOBAL_MEASURES,
+    Measurements,
+    Statement,
+)
 
 MISSING = "—"
 
@@ -80,12 +94,18 @@ def cart_cells(m: Measurements) -> list[str]:
     return [cell(values) for _, _, cell in CART_COLUMNS]
 
 
-def cart_line(m: Measurements) -> str:
-    """One line as a cart prints it: ``Vent. rate 64 bpm  PR 156 ms  QRS 118 ms  QT/QTc Bazett 418/432 ms ...``."""
-    values = m.global_values()
-    cells = [(heading, cell(values), unit) for heading, unit, cell in CART_COLUMNS]
+def values_line(values: Mapping[str, float | None]) -> str:
+    """The cart line of values by ``GLOBAL_MEASURES`` name (ours, or a device's): a name absent or
+    None prints as ``—``, the unit only after a number."""
+    full = {name: values.get(name) for name in GLOBAL_MEASURE_NAMES}
+    cells = [(heading, cell(full), unit) for heading, unit, cell in CART_COLUMNS]
     return "  ".join(f"{heading} {text}" + (f" {unit}" if any(c.isdigit() for c in text) else "")
                      for heading, text, unit in cells)
+
+
+def cart_line(m: Measurements) -> str:
+    """One line as a cart prints it: ``Vent. rate 64 bpm  PR 156 ms  QRS 118 ms  QT/QTc Bazett 418/432 ms ...``."""
+    return values_line(m.global_values())
 
 
 def csv_cells(m: Measurements, statements: Sequence[Statement] = ()) -> list[str]:
@@ -105,3 +125,95 @@ def csv_cells(m: Measurements, statements: Sequence[Statement] = ()) -> list[str
 def empty_csv_cells() -> list[str]:
     """The measurement cells of a file that failed."""
     return [""] * len(MEASUREMENT_COLUMNS)
+
+
+# -- ours beside the device's reading; the acquisition ------------------------------------------
+COMPARISON_HEADINGS: tuple[str, ...] = ("Measurement", "Ours", "Device", "Ours − device")
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One ``GLOBAL_MEASURES`` entry, ours against the device's, as table cells (``—`` where missing)."""
+
+    name: str
+    measurement: str  # label and unit: "PR (ms)"
+    ours: str
+    device: str
+    difference: str  # ours minus the device's, signed ("+4", "-12", "0"); axes the short way round
+
+    def cells(self) -> tuple[str, str, str, str]:
+        """The cells under :data:`COMPARISON_HEADINGS`."""
+        return self.measurement, self.ours, self.device, self.difference
+
+
+def _rounded(value: float | None) -> int | None:
+    """A value as printed (``.0f``), or None when missing or not finite."""
+    if value is None or not math.isfinite(value):
+        return None
+    return int(f"{value:.0f}")
+
+
+def difference(name: str, ours: float | None, device: float | None) -> int | None:
+    """Ours minus the device's, on the values as printed (so the table adds up); None if either is missing.
+
+    An axis difference goes the short way round the circle, in (-180, 180]: ours -170 and the
+    device's 170 differ by +20 degrees, not -340.
+    """
+    a, b = _rounded(ours), _rounded(device)
+    if a is None or b is None:
+        return None
+    diff = a - b
+    if GLOBAL_MEASURE_BY_NAME[name].unit == "deg":
+        diff = (diff + 180) % 360 - 180
+        diff = 180 if diff == -180 else diff
+    return diff
+
+
+def _signed(value: int | None) -> str:
+    return MISSING if value is None else f"{value:+d}" if value else "0"
+
+
+def device_comparison(ours: Mapping[str, float | None], device: Mapping[str, float]) -> list[ComparisonRow]:
+    """One row per ``GLOBAL_MEASURES`` entry, in its order: our value, the device's, the difference.
+
+    ``ours`` as :meth:`Measurements.global_values` gives it (``{}`` when nothing was measured),
+    ``device`` as :attr:`DeviceReading.measurements` (names it lacks print as ``—``).
+    """
+    rows = []
+    for m in GLOBAL_MEASURES:
+        a, b = ours.get(m.name), device.get(m.name)
+        rows.append(ComparisonRow(
+            name=m.name, measurement=f"{m.label} ({m.unit})",
+            ours=_number(_rounded(a)), device=_number(_rounded(b)), difference=_signed(difference(m.name, a, b)),
+        ))
+    return rows
+
+
+def device_reading_title(source: str | None) -> str:
+    """``"The device's reading (GE MAC55 (12SL 241) via MUSE 9.0.9)"``; without a source, no brackets."""
+    return "The device's reading" + (f" ({source.strip()})" if source and source.strip() else "")
+
+
+def statements_edited(statements: Sequence[str], original: Sequence[str]) -> bool:
+    """Whether the file keeps the device's own statements and they differ from the ones it presents
+    (a cardiologist confirmed the ECG with changes)."""
+    return bool(original) and [s.strip() for s in original] != [s.strip() for s in statements]
+
+
+def acquisition_line(acquired_at: datetime | None = None, device: str | None = None, site: str | None = None,
+                     age: float | None = None, sex: str | None = None) -> str:
+    """``"Acquired 2021-05-10 13:15:18 · device MAC55 · site Research · age 60 · sex M"``: what is
+    known, in that order; ``""`` when nothing is. Never a patient identifier (it takes none)."""
+    parts = []
+    if acquired_at is not None:
+        parts.append(f"Acquired {acquired_at:%Y-%m-%d %H:%M:%S}")
+    if device and device.strip():
+        parts.append(f"device {device.strip()}")
+    if site and site.strip():
+        parts.append(f"site {site.strip()}")
+    if age is not None:
+        parts.append(f"age {age:g}")
+    if sex:
+        parts.append(f"sex {sex}")
+    text = " · ".join(parts)
+    return text[:1].upper() + text[1:]
