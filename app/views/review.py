@@ -7,12 +7,22 @@ scores, stored once per algorithm version), with the measurement-based statement
 model's findings and the median beats with their fiducial marks below the sheet. Calipers: a box
 drawn on the trace reads as an interval, a rate and an amplitude difference. A reviewer can correct
 any global measurement. Measurements are not model output: blinded reviewers see them too.
+
+A hospital file's own reading (the device's measurements and interpretation statements, edited and
+original) is shown as the third source, apart from the model's findings and from our
+measurement-based statements: its cart line under ours, and a panel with ours against the device's,
+measurement by measurement, and its statements. Each source has its own colour (the model blue, our
+measurements green, the device orange). The device's reading is not model output either: every
+role sees it. Under the title, the acquisition (time, device, site) with age and sex; the store
+holds no patient identifier, so none is ever shown.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,12 +37,24 @@ from db.measurements import MAX_NOTE_LENGTH, correct_measurement, corrections_fo
 from db.permissions import allowed, sees_model_output
 from db.records import load_ecg
 from db.reviews import save_review
+from ecgcore.acquisition import DeviceReading
 from ecgcore.errors import ECGError
 from ecgcore.explain import METHODS, Explanation, explain
 from ecgcore.explain_display import ALL_LEADS
 from ecgcore.io import upload_help, upload_label
 from ecgcore.labels import ecgfounder_labels
-from ecgcore.measure_display import MISSING, cart_line, flags, reasons_by_text
+from ecgcore.measure_display import (
+    COMPARISON_HEADINGS,
+    MISSING,
+    acquisition_line,
+    cart_line,
+    device_comparison,
+    device_reading_title,
+    flags,
+    reasons_by_text,
+    statements_edited,
+    values_line,
+)
 from ecgcore.measurements import (
     ALGORITHM_VERSION,
     DEFAULT_PARAMS,
@@ -53,6 +75,8 @@ FORM_FINDINGS = 8  # findings offered for a verdict: positives first, then the m
 METHOD_NAMES = {"ig": "Integrated gradients", "gradcam": "Grad-CAM (fast, coarse)", "occlusion": "Occlusion",
                 "saliency": "Gradient saliency"}
 CALIPER_HELP = "Calipers: switch them on above the trace, then drag a box on it."
+# One colour per source of a reading, on its heading, so the three are told apart at a glance.
+MODEL_COLOUR, MEASURED_COLOUR, DEVICE_COLOUR = "blue", "green", "orange"
 CALIPER_USE = ("Calipers: drag a box from one point to the other on one lead: its width is the interval, its height "
                "the amplitude difference (the Pan button in the chart's toolbar pans again).")
 
@@ -232,9 +256,46 @@ def _measurement_line(measured: Measurements) -> None:
         st.caption(" · ".join(remarks))
 
 
+def _device_line(reading: DeviceReading) -> None:
+    """The device's measurements as a cart line, right under ours, in the same columns."""
+    st.markdown(f"**The device's reading:** `{values_line(reading.measurements)}`",
+                help=f"{_escape(device_reading_title(reading.source))}: the measurements stored in the hospital "
+                     "file, as the acquiring device or ECG system made them; neither ours nor the model's.")
+
+
+def _escape(text: str) -> str:
+    """File text shown as Markdown literally (a statement such as "QRS area>0 in V2")."""
+    return re.sub(r"([\\`*_\[\]<>$~|])", r"\\\1", text)
+
+
+def _statement_list(texts: Sequence[str]) -> None:
+    st.markdown("\n".join(f"- {_escape(text)}" for text in texts))
+
+
+def _device_panel(reading: DeviceReading, measured: Measurements | None) -> None:
+    """The device's reading, apart from the model's findings and from our statements: ours against
+    the device's, measurement by measurement, and its interpretation (the original in an expander
+    when the file shows it was edited)."""
+    st.subheader(_escape(device_reading_title(reading.source)), divider=DEVICE_COLOUR)
+    st.caption("Stored in the hospital file by the acquiring device or ECG system: neither the model's findings nor "
+               "our measurements.")
+    ours = measured.global_values() if measured is not None else {}
+    rows = [row.cells() for row in device_comparison(ours, reading.measurements)]
+    st.table(pd.DataFrame(rows, columns=list(COMPARISON_HEADINGS)).set_index(COMPARISON_HEADINGS[0]))
+    edited = statements_edited(reading.statements, reading.original_statements)
+    if reading.statements:
+        st.markdown("**The device's statements" + (" (as edited in the ECG system)**" if edited else "**"))
+        _statement_list(reading.statements)
+    elif not reading.original_statements:
+        st.caption("The file holds no interpretation statements.")
+    if edited:
+        with st.expander("The device's original statements (before editing)"):
+            _statement_list(reading.original_statements)
+
+
 def _statements_panel(measured: Measurements, ecg) -> None:
     """The measurement-based statements, apart from (never merged with) the model's findings."""
-    st.subheader("Measurement-based statements")
+    st.subheader("Measurement-based statements", divider=MEASURED_COLOUR)
     st.caption("From the measured intervals, axes and voltages by fixed criteria, not from the model.")
     found = statements(measured, sex=ecg.sex, age=ecg.age)
     if not found:
@@ -399,10 +460,12 @@ def page() -> None:
         st.error(str(exc))
         return
     st.subheader(f"Record {record_id}: {ecg.record_name}")
-    st.caption(
-        f"{ecg.n_leads} lead(s), {ecg.fs:g} Hz, {ecg.duration_s:.1f} s"
-        + (f", age {ecg.age:g}" if ecg.age is not None else "") + (f", sex {ecg.sex}" if ecg.sex else "")
-    )
+    st.caption(f"{ecg.n_leads} lead(s), {ecg.fs:g} Hz, {ecg.duration_s:.1f} s")
+    acquired = ecg.acquisition
+    line = acquisition_line(acquired.acquired_at if acquired else None, acquired.device if acquired else None,
+                            acquired.site if acquired else None, ecg.age, ecg.sex)
+    if line:
+        st.caption(_escape(line))
     figure_slot = st.container()
     highlights: list[Highlight] = []
     findings_col, verdict_col = st.columns([3, 2], gap="large")
@@ -424,16 +487,20 @@ def page() -> None:
             except ECGError as exc:
                 st.error(f"The model cannot score this record: {exc}")
             else:
-                st.subheader("Model findings")
+                st.subheader("Model findings", divider=MODEL_COLOUR)
                 st.caption(f"Model: {predictor.name}. Positives first; probabilities against per-label thresholds.")
                 _findings_table(prediction)
                 highlights = _saliency_panel(ecg, predictor, prediction, start_s)
         if window is not None:
             _statements_panel(window.measurements, ecg)
+        if ecg.device_reading is not None:
+            _device_panel(ecg.device_reading, window.measurements if window is not None else None)
     window_s = predictor.preprocess_config.window_s if predictor is not None else None
     with figure_slot:
         if window is not None:
             _measurement_line(window.measurements)
+        if ecg.device_reading is not None:
+            _device_line(ecg.device_reading)
         _draw_ecg(ecg, highlights, (start_s, start_s + window_s) if window_s else None)
         if window is not None:
             _median_beats_panel(window.measurements)
