@@ -373,7 +373,8 @@ def import_upload(
         primary = stage_upload(list(files), Path(tmp))
         ecg = read(primary)
         staged = sorted(p for p in Path(tmp).iterdir() if p.is_file())
-        result = import_ecg(db, ecg, predictor=predictor_for(ecg), files=staged, file_format=primary.suffix.lstrip("."),
+        result = import_ecg(db, ecg, predictor=predictor_for(ecg), files=staged,
+                            file_format=primary.suffix.lstrip(".").lower(),
                             original_filename=primary.name, uploader=uploader)
     return result, ecg
 
@@ -421,6 +422,18 @@ class BulkImportReport:
         return [message if name in message else f"{name}: {message}" for name, message in self.errors]
 
 
+def _with_companions(path: Path) -> list[Path]:
+    """``path`` and the files of its record beside it, as the format table says (``x.hea``: ``x.dat``)."""
+    from ecgcore.io.formats import format_by_suffix
+
+    fmt = format_by_suffix(path)
+    if fmt is None or not fmt.companions or path.suffix.lower() not in fmt.suffixes:
+        return [path]
+    beside = (next((p for p in (path.with_suffix(s), path.with_suffix(s.upper())) if p.is_file()), None)
+              for s in fmt.companions)
+    return [path, *sorted(p for p in beside if p is not None)]
+
+
 def import_files(
     db: Database,
     paths: Sequence[Path],
@@ -432,7 +445,10 @@ def import_files(
 ) -> BulkImportReport:
     """Import many ECG files (e.g. a folder or an unpacked zip); a bad file is listed, never fatal.
 
-    ``read`` defaults to :func:`ecgcore.io.read`. A WFDB header is stored with its signal files.
+    ``read`` defaults to :func:`ecgcore.io.read`. Each file is stored with its companions as the
+    format table (:mod:`ecgcore.io.formats`) names them (a WFDB header with its signal files); a
+    hospital export (GE MUSE, Philips, DICOM, SCP-ECG, HL7 aECG) keeps its device reading and
+    acquisition, and no original (:func:`db.records.add_record`).
     """
     from ecgcore.errors import ECGError
 
@@ -443,9 +459,9 @@ def import_files(
     for path in paths:
         try:
             ecg = read(path)
-            companions = sorted(p for p in path.parent.glob(path.stem + ".*") if p.is_file()) if path.suffix == ".hea" else [path]
-            result = import_ecg(db, ecg, predictor=predictor_for(ecg), files=companions,
-                                file_format=path.suffix.lstrip("."), original_filename=path.name, uploader=uploader)
+            result = import_ecg(db, ecg, predictor=predictor_for(ecg), files=_with_companions(path),
+                                file_format=path.suffix.lstrip(".").lower(), original_filename=path.name,
+                                uploader=uploader)
             report.new += int(result.created)
             report.duplicates += int(not result.created)
         except ECGError as error:
