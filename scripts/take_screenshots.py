@@ -37,6 +37,22 @@ def _example_reviews(db: Database) -> None:
         save_review(db, record_id, "dr.kim", {"NORMAL ECG": kim}, saw_model_output=False)
 
 
+def _upload(page, files: list[Path], attempts: int = 3) -> None:
+    """Choose ``files`` in the sidebar's upload box and import them. A choice made while the page is
+    still rerunning (a long record drawn row by row) can be dropped with the old box: choose again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(attempts):
+        page.wait_for_timeout(1500)
+        page.locator('input[type="file"]').last.set_input_files([str(f) for f in files])
+        try:
+            page.get_by_role("button", name="Import upload").click(timeout=30_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots")
@@ -87,6 +103,19 @@ def main() -> None:
                           "[data-testid=\"stAppViewContainer\"]').forEach(e => e.scrollTo(0, 0))")
             page.wait_for_timeout(2000)
             page.screenshot(path=str(args.out / "review_long_record.png"))  # the scored window of a 38-s record
+            muse = REPO_ROOT / "data" / "samples" / "hospital" / "ge_muse" / "muse_ecg1.xml"
+            _upload(page, [muse])
+            page.get_by_text("The device's reading:").first.wait_for(timeout=120_000)
+            page.get_by_text("12-lead sheet").click()
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            page.evaluate("document.querySelectorAll('[data-testid=\"stMain\"], section.main, "
+                          "[data-testid=\"stAppViewContainer\"]').forEach(e => e.scrollTo(0, 0))")
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(args.out / "review_hospital.png"))  # a GE MUSE export: acquisition, both lines
+            panel = page.get_by_role("heading", name="The device's reading (").first
+            panel.evaluate("e => e.scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(args.out / "review_device_reading.png"))  # ours vs the device, its statements
             for title, name in (("Worklist", "worklist"), ("Agreement", "agreement"), ("Models", "models")):
                 page.get_by_role("link", name=title).click()
                 page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
