@@ -37,17 +37,22 @@ from ecgcore.leads import LEADS_12
 from ecgcore.measurements.types import BeatFiducials
 from ecgcore.record import Record
 
+# The paper's speed, gain and 3x4 sheet are the printed report's (one table: ecgcore/report/layout.py).
+from ecgcore.report.layout import (  # re-exported: the app and its tests read them here
+    CALIBRATION_GAP_S,
+    CALIBRATION_S,
+    MM_PER_MV,
+    MM_PER_S,
+    ROW_SPACING_MV,
+    SHEET_COLUMN_S,
+    SHEET_COLUMNS,
+    SHEET_DURATION_S,
+)
+
 PAPER_PINK = "#fbe3e6"
 MINOR_GRID = "#f4c2c9"
 MAJOR_GRID = "#e58a97"
 TRACE_COLOR = "#1a1a1a"
-MM_PER_S = 25.0
-MM_PER_MV = 10.0
-ROW_SPACING_MV = 3.0  # vertical distance between row baselines on the sheet
-CALIBRATION_S = 0.2
-CALIBRATION_GAP_S = 0.1
-SHEET_DURATION_S = 10.0  # the sheet always shows 10 s: 4 columns of 2.5 s, a 10-s rhythm strip
-SHEET_COLUMN_S = 2.5
 RHYTHM_BASELINE_MV = -3 * ROW_SPACING_MV
 FULL_RESOLUTION_S = 2.5  # rows windows up to this long are drawn sample by sample
 ROWS_MAX_POINTS = 2000  # per row of a longer rows window (min-max decimated)
@@ -56,7 +61,6 @@ SCORED_WINDOW_FILL = "rgba(66,133,244,0.14)"  # light blue: unlike the orange sa
 SCORED_WINDOW_TEXT = "#1f4e9c"
 SCORED_WINDOW_LABEL = "model window"
 Layout = Literal["sheet", "rows"]
-SHEET_COLUMNS: tuple[tuple[str, ...], ...] = (("I", "II", "III"), ("aVR", "aVL", "aVF"), ("V1", "V2", "V3"), ("V4", "V5", "V6"))
 
 
 @dataclass(frozen=True)
