@@ -3,6 +3,7 @@
     ecg predict FILES_OR_FOLDERS ...   rank diagnoses (ecgcore.cli; also ``python -m ecgcore``)
     ecg measure FILES_OR_FOLDERS ...   rate, PR, QRS, QT/QTc, axes (ecgcore.cli)
     ecg explain FILE --label ...       saliency of one finding (ecgcore.cli)
+    ecg report FILE -o report.pdf      one-page PDF report at 25 mm/s, 10 mm/mV (ecgcore.cli)
     ecg train ...                      datasets, fits, evaluation, named recipes (``python -m train``)
     ecg db ...                         the review store: users, backup, export (``python -m db``)
     ecg app [streamlit options]        start the review workspace (``streamlit run app/main.py``)
@@ -53,6 +54,7 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "predict": (lambda argv: _ecgcore(["predict", *argv]), "rank diagnoses for ECG files or folders"),
     "measure": (lambda argv: _ecgcore(["measure", *argv]), "global measurements: rate, PR, QRS, QT/QTc, axes"),
     "explain": (lambda argv: _ecgcore(["explain", *argv]), "attribute one finding of one ECG to leads and time"),
+    "report": (lambda argv: _ecgcore(["report", *argv]), "one-page PDF report of one ECG (25 mm/s, 10 mm/mV)"),
     "train": (_train, "build datasets, fit, evaluate, run named recipes"),
     "db": (_db, "the review store: info, users, backup, export, agreement"),
     "app": (_app, "start the review workspace (Streamlit)"),

@@ -1,11 +1,14 @@
 """Command line: ``python -m ecgcore predict FILES_OR_DIRS [--model PATH] [--top N] [--format ...] [--measure]``,
-``python -m ecgcore measure FILES_OR_DIRS [--format table|csv|json] [--start-s S]`` and
-``python -m ecgcore explain FILE --label "ATRIAL FIBRILLATION" --method ig --out fig.png|attr.npy``.
+``python -m ecgcore measure FILES_OR_DIRS [--format table|csv|json] [--start-s S]``,
+``python -m ecgcore explain FILE --label "ATRIAL FIBRILLATION" --method ig --out fig.png|attr.npy`` and
+``python -m ecgcore report FILE -o report.pdf [--paper A4|Letter] [--model PATH] [--start-s S] [--no-model]
+[--filtered]``.
 
 Exit status of ``predict`` and ``measure``: 0 when every file was scored (measured), 1 when some
 files failed (each is reported on stderr and the others are still done), 2 when nothing could run
 (no model, no files, bad arguments). A record measured with some values missing is not a failure:
-each missing value carries its reason.
+each missing value carries its reason. ``report``: 0 when the report was written, 1 when the file
+could not be read or scored, 2 for bad arguments, no installed model, or an output it cannot write.
 
 Output columns: the CSV column and the JSON key ``record_id`` hold the recording's *name* (the
 string ``Record.record_name`` / ``Prediction.record_name``, e.g. ``00001_hr``), not a review-store
@@ -50,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also give each record's global measurements (rate, PR, QRS, QT/QTc, axes)")
     _add_measure_parser(commands)
     _add_explain_parser(commands)
+    _add_report_parser(commands)
     return parser
 
 
@@ -77,6 +81,21 @@ def _add_explain_parser(commands: argparse._SubParsersAction) -> None:
     explain.add_argument("--out", "-o", help="write a figure (.png, .pdf, .svg) or the attribution array (.npy)")
 
 
+def _add_report_parser(commands: argparse._SubParsersAction) -> None:
+    from ecgcore.report.layout import DEFAULT_PAPER, PAPERS
+
+    report = commands.add_parser("report", help="one-page PDF report: the 12 leads at 25 mm/s, 10 mm/mV, and the header")
+    report.add_argument("path", help="one ECG file (WFDB .hea, .zip, CSV, NumPy, EDF, hospital XML/DICOM/SCP, ...)")
+    report.add_argument("--output", "-o", required=True, help="the report to write (.pdf, or .png for a picture)")
+    report.add_argument("--paper", choices=tuple(PAPERS), default=DEFAULT_PAPER, help="landscape page size")
+    report.add_argument("--model", help="bundle directory or official ECGFounder .pth (default: installed default)")
+    report.add_argument("--no-model", action="store_true", help="no model findings (the report says so)")
+    report.add_argument("--start-s", type=float, default=None,
+                        help="start of the printed, measured and scored 10-s window in long records (default 0)")
+    report.add_argument("--filtered", action="store_true",
+                        help="draw the traces through the model's filters (default: the signal as recorded)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "predict":
@@ -85,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_measure(args)
     if args.command == "explain":
         return run_explain(args)
+    if args.command == "report":
+        return run_report(args)
     return 2  # pragma: no cover - argparse enforces a command
 
 
@@ -249,6 +270,65 @@ def _explanation_summary(exp, out) -> str:
     if out is not None:
         lines.append(f"  wrote {out}")
     return "\n".join(lines)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Read one file, measure it, score it with the routed default model (or ``--model``), print the report.
+
+    The printed window, the measurements and the model all use the same 10 s (from ``--start-s``,
+    default 0). No patient identifier is printed; from a file there is no store, so the pseudonym is ``—``.
+    """
+    from ecgcore.io import read
+    from ecgcore.measurements import measure, statements
+    from ecgcore.report.layout import report_window
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".pdf", ".png"):
+        print(f"error: --output must end in .pdf or .png; got {out.name}", file=sys.stderr)
+        return 2
+    if args.model and args.no_model:
+        print("error: --model and --no-model exclude each other", file=sys.stderr)
+        return 2
+    try:
+        record = read(args.path)
+    except (ECGError, OSError) as exc:
+        print(f"error: {args.path}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        i0, _ = report_window(record.n_samples, record.fs, args.start_s)
+    except ECGError as exc:
+        print(f"error: {args.path}: {exc}", file=sys.stderr)
+        return 2
+    start_s = i0 / record.fs
+    m = measure(record, start_s=start_s)
+    prediction, model_name = None, None
+    if not args.no_model:
+        from ecgcore.predict import Predictor
+
+        try:
+            predictor = Predictor(args.model) if args.model else Predictor.default(record)  # one lead: single-lead model
+        except ECGError as exc:
+            print(f"error: {exc} (--no-model prints the report without the model)", file=sys.stderr)
+            return 2
+        try:
+            prediction = predictor.predict(record, start_s=start_s)
+        except ECGError as exc:
+            print(f"error: {args.path}: the model {predictor.name} cannot score it: {exc}", file=sys.stderr)
+            return 1
+        model_name = predictor.card.display_name
+    from ecgcore.report import render_report
+
+    try:
+        written = render_report(record, measurements=m, statements=statements(m, sex=record.sex, age=record.age),
+                                prediction=prediction, model=model_name, paper=args.paper, start_s=start_s,
+                                filtered=args.filtered, out=out)
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc}", file=sys.stderr)
+        return 2
+    size_kb = written.stat().st_size / 1024
+    print(f"wrote {written} ({size_kb:.0f} KB, {args.paper} landscape"
+          f"{', model ' + model_name if model_name else ', no model'})")
+    return 0
 
 
 class _TableWriter:

@@ -15,7 +15,7 @@ from tests.conftest import REPO_ROOT, SAMPLES_DIR
 def test_usage_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([]) == 0
     out = capsys.readouterr().out
-    for name in ("predict", "measure", "explain", "train", "db", "app"):
+    for name in ("predict", "measure", "explain", "report", "train", "db", "app"):
         assert f"ecg {name}" in out
 
 
