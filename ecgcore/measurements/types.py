@@ -184,6 +184,48 @@ class Measurements:
             out["median_beats"] = np.round(self.median_beats, 4).tolist()
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Measurements:
+        """A measurement back from :meth:`to_dict` (e.g. a stored ``MeasurementRun.payload``): the
+        global values as printed, flags, reasons, beats, fiducials and amplitudes; median beats when
+        the dict has them. Keys the dict lacks keep their defaults."""
+
+        def wave(d: dict[str, Any] | None) -> Wave | None:
+            return None if d is None else Wave(d.get("onset"), d.get("peak"), d.get("offset"))
+
+        def fiducials(d: dict[str, Any] | None) -> BeatFiducials | None:
+            if not d or d.get("qrs") is None:
+                return None
+            return BeatFiducials(p=wave(d.get("p")), qrs=wave(d["qrs"]), t=wave(d.get("t")))  # type: ignore[arg-type]
+
+        median = data.get("median_beats")
+        lead_fiducials = {lead: f for lead, f in ((k, fiducials(v)) for k, v in (data.get("lead_fiducials") or {}).items())
+                          if f is not None}
+        return cls(
+            algorithm_version=str(data.get("algorithm_version", "")),
+            fs=float(data.get("fs") or 0.0),
+            leads=tuple(data.get("leads") or ()),
+            window_start_s=float(data.get("window_start_s") or 0.0),
+            window_s=float(data.get("window_s") or 0.0),
+            **{name: (None if data.get(name) is None else float(data[name])) for name in GLOBAL_MEASURE_NAMES},
+            amplitudes={lead: LeadAmplitudes(**{n: a.get(n) for n in AMPLITUDE_NAMES})
+                        for lead, a in (data.get("amplitudes") or {}).items()},
+            beat_samples=tuple(int(s) for s in data.get("beat_samples") or ()),
+            dominant=tuple(bool(d) for d in data.get("dominant") or ()),
+            median_beats=None if median is None else np.asarray(median, dtype=np.float32),
+            median_r_index=data.get("median_r_index"),
+            fiducials=fiducials(data.get("fiducials")),
+            lead_fiducials=lead_fiducials,
+            measured_leads=tuple(data.get("measured_leads") or ()),
+            paced=bool(data.get("paced", False)),
+            atrial_fibrillation=bool(data.get("atrial_fibrillation", False)),
+            p_waves_precede_qrs=data.get("p_waves_precede_qrs"),
+            rr_irregular=data.get("rr_irregular"),
+            reasons=dict(data.get("reasons") or {}),
+            unreliable=tuple(data.get("unreliable") or ()),
+            notes=tuple(data.get("notes") or ()),
+        )
+
 
 def _round(value: float | None, digits: int) -> float | None:
     if value is None or not np.isfinite(value):
