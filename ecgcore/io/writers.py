@@ -8,8 +8,10 @@ range; aECG: 1 uV steps; CSV: the printed decimals).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 import pyedflib
@@ -93,8 +95,85 @@ def _edf_number(value: float, *, floor: bool) -> float:
     raise ECGFormatError(f"Signal range {value:g} is too large for EDF.")
 
 
-def write_aecg(record: Record, path: str | Path, *, scale_uv: float = 1.0) -> Path:
-    """Minimal but schema-shaped HL7 aECG: one RHYTHM series, one sequenceSet, uV digits."""
+# GLOBAL_MEASURES name -> (MDC code, unit) written for an interpretation's measurements; the aECG
+# reader maps the same codes back (ecgcore.io.aecg_reader._MEASURE_BY_CODE).
+AECG_MEASURE_CODES: dict[str, tuple[str, str]] = {
+    "heart_rate_bpm": ("MDC_ECG_HEART_RATE", "/min"),
+    "rr_ms": ("MDC_ECG_TIME_PD_RR", "ms"),
+    "p_duration_ms": ("MDC_ECG_TIME_PD_P", "ms"),
+    "pr_ms": ("MDC_ECG_TIME_PD_PR", "ms"),
+    "qrs_ms": ("MDC_ECG_TIME_PD_QRS", "ms"),
+    "qt_ms": ("MDC_ECG_TIME_PD_QT", "ms"),
+    "qtc_bazett_ms": ("MDC_ECG_TIME_PD_QTcB", "ms"),
+    "qtc_fridericia_ms": ("MDC_ECG_TIME_PD_QTcF", "ms"),
+    "p_axis_deg": ("MDC_ECG_ANGLE_P_FRONT", "deg"),
+    "qrs_axis_deg": ("MDC_ECG_ANGLE_QRS_FRONT", "deg"),
+    "t_axis_deg": ("MDC_ECG_ANGLE_T_FRONT", "deg"),
+}
+_MDC = 'codeSystem="2.16.840.1.113883.6.24" codeSystemName="MDC"'
+
+
+def _hl7_ts(when: datetime) -> str:
+    """An HL7 TS: local wall-clock digits, with the UTC offset when ``when`` has a zone."""
+    stamp = when.strftime("%Y%m%d%H%M%S")
+    if when.tzinfo is not None and when.utcoffset() is not None:
+        stamp += when.strftime("%z")
+    return stamp
+
+
+def _annotation(code: str, value: str, indent: str) -> str:
+    return (f"{indent}<component><annotation><code code=\"{code}\" {_MDC}/>{value}</annotation></component>")
+
+
+def _interpretation(statements: Sequence[str], measurements: Mapping[str, float], author: str | None,
+                    time: datetime | None, comment: str | None) -> list[str]:
+    """The series' subjectOf/annotationSet holding an interpretation: measurements as global MDC
+    annotations, statements as MDC_ECG_INTERPRETATION_STATEMENT (free text), the comment as
+    MDC_ECG_INTERPRETATION_COMMENT, authored by a person when ``author`` is given."""
+    indent = "        "
+    parts = ["      <subjectOf>", "      <annotationSet>"]
+    if time is not None:
+        parts.append(f'{indent}<activityTime value="{_hl7_ts(time)}"/>')
+    if author:
+        parts.append(f"{indent}<author><assignedEntity><assignedAuthorType><assignedPerson><name>{escape(author)}"
+                     "</name></assignedPerson></assignedAuthorType></assignedEntity></author>")
+    for name, value in measurements.items():
+        if name not in AECG_MEASURE_CODES:
+            raise ECGFormatError(f"Unknown measurement {name!r} for an aECG interpretation; accepted: "
+                                 f"{', '.join(AECG_MEASURE_CODES)}.")
+        number = float(value)
+        if not np.isfinite(number):
+            continue
+        code, unit = AECG_MEASURE_CODES[name]
+        parts.append(_annotation(code, f'<value xsi:type="PQ" value="{number:g}" unit="{unit}"/>', indent))
+    inner = [_annotation("MDC_ECG_INTERPRETATION_STATEMENT", f'<value xsi:type="ST">{escape(text)}</value>',
+                         indent + "  ") for text in (" ".join(str(s).split()) for s in statements) if text]
+    if comment and comment.strip():
+        inner.append(_annotation("MDC_ECG_INTERPRETATION_COMMENT",
+                                 f'<value xsi:type="ST">{escape(comment.strip())}</value>', indent + "  "))
+    if inner:
+        parts += [f'{indent}<component><annotation><code code="MDC_ECG_INTERPRETATION" {_MDC}/>', *inner,
+                  f"{indent}</annotation></component>"]
+    parts += ["      </annotationSet>", "      </subjectOf>"]
+    return parts
+
+
+def write_aecg(record: Record, path: str | Path, *, scale_uv: float = 1.0, statements: Sequence[str] = (),
+               measurements: Mapping[str, float] | None = None, acquired_at: datetime | None = None,
+               interpretation_author: str | None = None, interpretation_time: datetime | None = None,
+               interpretation_comment: str | None = None) -> Path:
+    """Minimal but schema-shaped HL7 aECG: one RHYTHM series, one sequenceSet, uV digits.
+
+    Optionally an interpretation (a confirmed report, for other systems): ``statements`` (one
+    ``MDC_ECG_INTERPRETATION_STATEMENT`` each, white space collapsed) and ``measurements``
+    (``GLOBAL_MEASURES`` name -> value, as the MDC codes of :data:`AECG_MEASURE_CODES`), in an
+    annotation set of the rhythm series authored by ``interpretation_author`` (a person's name) at
+    ``interpretation_time``, with ``interpretation_comment`` (e.g. the conclusion) as
+    ``MDC_ECG_INTERPRETATION_COMMENT``. ``ecgcore.read`` gives the statements and measurements back
+    as ``record.device_reading`` (the comment and the author's name it does not read).
+    ``acquired_at`` is written as the series' effective time (``record.acquisition``). Nothing that
+    identifies the patient is written, whatever the record holds.
+    """
     path = Path(path)
     increment_s = 1.0 / record.fs
     # Deterministic ids (from the signal's hash) so re-exporting the same ECG gives the same file.
@@ -119,6 +198,7 @@ def write_aecg(record: Record, path: str | Path, *, scale_uv: float = 1.0) -> Pa
         "    <series>",
         f'      <id root="{series_id}"/>',
         '      <code code="RHYTHM" codeSystem="2.16.840.1.113883.5.4"/>',
+        *([f'      <effectiveTime><low value="{_hl7_ts(acquired_at)}"/></effectiveTime>'] if acquired_at else []),
         "      <component>",
         "        <sequenceSet>",
         "          <component><sequence>",
@@ -140,9 +220,13 @@ def write_aecg(record: Record, path: str | Path, *, scale_uv: float = 1.0) -> Pa
             "            </value>",
             "          </sequence></component>",
         ]
-    parts += ["        </sequenceSet>", "      </component>", "    </series>", "  </component>", "</AnnotatedECG>", ""]
+    parts += ["        </sequenceSet>", "      </component>"]
+    if statements or measurements or interpretation_comment:
+        parts += _interpretation(list(statements), dict(measurements or {}), interpretation_author,
+                                 interpretation_time, interpretation_comment)
+    parts += ["    </series>", "  </component>", "</AnnotatedECG>", ""]
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
 
 
-__all__ = ["write_csv", "write_npz", "write_edf", "write_aecg"]
+__all__ = ["AECG_MEASURE_CODES", "write_aecg", "write_csv", "write_edf", "write_npz"]

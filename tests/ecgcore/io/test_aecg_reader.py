@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +94,34 @@ def test_writer_round_trip(tmp_path, ptbxl_record):
     record = read(write_aecg(ptbxl_record, tmp_path / "rt.xml"))
     assert record.fs == 500 and record.leads == LEADS_12
     np.testing.assert_allclose(record.signal, ptbxl_record.signal, atol=0.5e-3 + 1e-6)
+    assert record.device_reading is None and record.acquisition is None
+
+
+def test_writer_round_trip_with_an_interpretation(tmp_path, ptbxl_record):
+    """A confirmed report written into the file comes back as the device reading: statements (white
+    space collapsed, XML characters escaped) and measurements; the comment and the author's name are
+    not read, the acquisition time is."""
+    measurements = {"heart_rate_bpm": 88.0, "rr_ms": 682.0, "p_duration_ms": 104.0, "pr_ms": 168.0, "qrs_ms": 134.0,
+                    "qt_ms": 380.0, "qtc_bazett_ms": 460.0, "qtc_fridericia_ms": 432.0, "p_axis_deg": 60.0,
+                    "qrs_axis_deg": -45.0, "t_axis_deg": 120.0}
+    path = write_aecg(ptbxl_record, tmp_path / "report.xml",
+                      statements=["ATRIAL FIBRILLATION", "LEFT BUNDLE  BRANCH\nBLOCK", "ST < 1 mm & T > 5 mm"],
+                      measurements=measurements, acquired_at=datetime(2025, 3, 1, 9, 30),
+                      interpretation_author="Dr. Who <cardiology>",
+                      interpretation_time=datetime(2025, 3, 2, 8, 0, tzinfo=UTC),
+                      interpretation_comment="Compared with 2024: new AF.")
+    record = read(path)
+    assert record.device_reading.statements == ("ATRIAL FIBRILLATION", "LEFT BUNDLE BRANCH BLOCK",
+                                                "ST < 1 mm & T > 5 mm")
+    assert record.device_reading.measurements == measurements
+    assert record.acquisition.acquired_at == datetime(2025, 3, 1, 9, 30) and record.acquisition.patient_id is None
+    assert any("authored by a person" in note for note in record.metadata["aecg_notes"])
+    np.testing.assert_allclose(record.signal, ptbxl_record.signal, atol=0.5e-3 + 1e-6)
+    text = path.read_text()
+    assert "20250302080000+0000" in text and "Compared with 2024" in text
+    assert "Compared with 2024" not in " ".join(record.device_reading.statements)
+    with pytest.raises(ECGFormatError, match="Unknown measurement 'qtc_ms'"):
+        write_aecg(ptbxl_record, tmp_path / "bad.xml", measurements={"qtc_ms": 400.0})
 
 
 def test_entity_declarations_are_refused(tmp_path):
