@@ -156,7 +156,8 @@ def export_expert_review(db: Database, out_dir: Path | str, *, exported_by: str 
                           "n_adjudicators": info.at[record_id, "n_adjudicators"],
                           "agreement": round(float(info.at[record_id, "agreement"]), 4),
                           "patient_key": row.patient_key,
-                          "acquired_at": row.acquired_at.isoformat() if row.acquired_at is not None else None,
+                          "acquired_at": (row.acquired_at.isoformat() if row.acquired_at is not None
+                                          and not row.acquired_at_is_upload_time else None),  # the file's only
                           "device": row.device, "site": row.site})
         frame = pd.concat([pd.DataFrame(lines, columns=INFO_COLUMNS), final.reset_index(drop=True)], axis=1)
         frame.to_csv(tmp / "labels.csv", index=False)

@@ -18,6 +18,8 @@ Design choices, each for "never lose or silently change a verdict":
 * Predictions are rows per (run, label); re-running a model adds a run, never overwrites.
 * Interval measurements are rows per (record, algorithm version, window); a new algorithm version
   adds a row. Reviewers' corrections of them are versioned like reviews. Both are append-only too.
+* A record's confirmed report (``confirmed_reports``) is versioned and append-only too: editing a
+  confirmed report adds a version that says what changed.
 * Every foreign key is ``ON DELETE RESTRICT`` (the default): deleting a record that has
   reviews fails instead of cascading verdicts away.
 """
@@ -66,6 +68,8 @@ AUDIT_ACTIONS = (
     "settings_change",
     "measurement",
     "measurement_correction",
+    "patient_link",
+    "report_confirm",
 )
 # The global measurements a reviewer can correct: ecgcore's one table of them. A name added there
 # needs a migration widening ck_measurement_corrections_name (tests/db/test_measurements.py checks).
@@ -113,7 +117,9 @@ class StoredRecord(Base):
     A hospital file adds what it knows beyond the signal (migration 0005): ``patient_key`` (keyed
     hash of the patient identifier, ``db.patient_keys``; the identifier is never stored),
     ``acquired_at`` (the device's wall-clock time, no time zone), ``device``, ``site`` and the
-    cart's own reading (``device_reading``, JSON ``DeviceReading.to_dict()``).
+    cart's own reading (``device_reading``, JSON ``DeviceReading.to_dict()``). Migration 0006: a
+    record whose file states no acquisition time has its upload time (UTC) as ``acquired_at``, marked
+    by ``acquired_at_is_upload_time``; an uploader may link it to a patient (``db.overread.set_patient``).
     """
 
     __tablename__ = "records"
@@ -145,6 +151,8 @@ class StoredRecord(Base):
     device: Mapped[str | None] = mapped_column(String(200))
     site: Mapped[str | None] = mapped_column(String(200))
     device_reading: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # True when the file stated no acquisition time and acquired_at is the upload time (UTC), 0006.
+    acquired_at_is_upload_time: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     uploaded_by: Mapped[User | None] = relationship()
 
@@ -319,3 +327,40 @@ class MeasurementCorrection(Base):
 
     def __repr__(self) -> str:
         return f"MeasurementCorrection(record {self.record_id}, {self.name} = {self.value}, v{self.version})"
+
+
+class ConfirmedReport(Base):
+    """One version of the confirmed (signed) report of one record. Never updated: edits add a version.
+
+    Signed by ``confirmed_by`` in the role ``signed_role`` they had at ``created_at``. ``statements``
+    (labels, as in reviews), ``measurements`` (GLOBAL_MEASURES name -> value; null: cannot be
+    measured) with ``measured_values`` (the stored measurement ``measurement_id`` they were accepted
+    or corrected from), ``conclusion`` (free text), ``review_id`` (the signer's latest review of the
+    record at signing), ``changes`` (what changed from the previous version; null for version 1).
+    """
+
+    __tablename__ = "confirmed_reports"
+    __table_args__ = (
+        UniqueConstraint("record_id", "version", name="uq_confirmed_reports_version"),
+        CheckConstraint("version >= 1", name="ck_confirmed_reports_version"),
+        Index("ix_confirmed_reports_confirmed_by", "confirmed_by_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    confirmed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    signed_role: Mapped[str] = mapped_column(String(20))
+    statements: Mapped[list[str]] = mapped_column(JSON)
+    measurements: Mapped[dict[str, Any]] = mapped_column(JSON)
+    measured_values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    measurement_id: Mapped[int | None] = mapped_column(ForeignKey("measurements.id"))
+    conclusion: Mapped[str | None] = mapped_column(Text)
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("reviews.id"))
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    confirmed_by: Mapped[User] = relationship()
+
+    def __repr__(self) -> str:
+        return f"ConfirmedReport(record {self.record_id}, v{self.version}, by {self.confirmed_by_id})"

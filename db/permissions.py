@@ -11,7 +11,10 @@ What each role may *see* is decided here too, so every page applies the same rul
 * ``see_model_agreement``: the model-vs-reviewer statistics pool the model's output over every
   record, so annotators, who read blinded, never see them.
 * :func:`sees_model_output`: a blinded annotator sees a record's model output (findings,
-  saliency, the worklist's model score) only once they have saved their own reading of it.
+  saliency, the worklist's model score) only once they have saved their own reading of it; the
+  same holds for a record's confirmed report (another reader's statements).
+* ``see_patient_keys``: the keyed hash that links a patient's ECGs is never shown to viewers.
+* ``confirm_reports``: only cardiologists sign a record's final report.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "manage_users": ("admin",),
     "see_reviewer_names": ("cardiologist", "admin"),
     "see_model_agreement": ("cardiologist", "admin", "viewer"),
+    # Signing a record's final report is a cardiologist's act: the signature states the role, and an
+    # admin account (the workspace's operator) or an annotator says nothing of a physician's reading.
+    "confirm_reports": ("cardiologist",),
+    # Patient keys (keyed hashes linking a patient's ECGs) are pseudonyms: viewers never see them.
+    "see_patient_keys": ("cardiologist", "annotator", "admin"),
 }
 
 _VERBS = {
@@ -45,6 +53,8 @@ _VERBS = {
     "manage_users": "manage users",
     "see_reviewer_names": "see reviewers' names",
     "see_model_agreement": "see the model-vs-reviewer statistics",
+    "confirm_reports": "confirm (sign) a report",
+    "see_patient_keys": "see patient keys",
 }
 
 

@@ -15,6 +15,10 @@ identifier only as a keyed hash (``patient_key``, :mod:`db.patient_keys`). It do
 original file (``original/`` stays empty), nor the file's name (exports are often named after the
 patient or the MRN): ``record_name`` becomes the source and acquisition time (``GE MUSE
 2021-05-10 13:15``), ``original_filename`` is None and the upload's audit event names no file.
+
+Acquisition time. Every record has an ``acquired_at``: the file's (the device's wall clock), else
+the upload time (UTC, no zone) with ``acquired_at_is_upload_time`` set; a later upload of the
+same signal from a file that states the time replaces the stand-in.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,7 @@ from sqlalchemy.orm import Session
 from db import audit
 from db.errors import InvalidInputError, NotFoundError, StorageError
 from db.labels import check_labels, vocabulary
-from db.models import PredictionRun, PredictionScore, StoredRecord
+from db.models import PredictionRun, PredictionScore, StoredRecord, utcnow
 from db.patient_keys import patient_key
 from db.session import Database
 from db.users import acting_user, get_user
@@ -82,6 +86,11 @@ def _neutral_record_name(ecg: ECGRecord, content_hash: str) -> str:
     label = ecg.source or "ECG"
     when = ecg.acquisition.acquired_at if ecg.acquisition is not None else None
     return f"{label} {when:%Y-%m-%d %H:%M}" if when is not None else f"{label} {content_hash[:10]}"
+
+
+def upload_wall_clock(uploaded_at: datetime) -> datetime:
+    """The upload time as it stands in for an unknown acquisition time: UTC, without the zone."""
+    return uploaded_at.astimezone(UTC).replace(tzinfo=None) if uploaded_at.tzinfo is not None else uploaded_at
 
 
 def _wall_clock(when: datetime | None) -> datetime | None:
@@ -172,9 +181,13 @@ def add_record(db: Database, ecg: ECGRecord, *, files: Iterable[Path | str] = ()
     def _duplicate(session: Session, existing: StoredRecord) -> tuple[StoredRecord, bool]:
         uploader_user = acting_user(session, uploader, "upload")
         uploader_id = uploader_user.id if uploader_user else None
-        filled = [name for name, value in acquired.items() if value is not None and getattr(existing, name) is None]
+        # an acquired_at that is only the upload time is lacking too: the file's time replaces it
+        filled = [name for name, value in acquired.items() if value is not None and (
+            getattr(existing, name) is None or (name == "acquired_at" and existing.acquired_at_is_upload_time))]
         for name in filled:
             setattr(existing, name, acquired[name])
+        if "acquired_at" in filled:
+            existing.acquired_at_is_upload_time = False
         audit.log(session, "upload", user_id=uploader_id, target=f"record:{existing.id}",
                   details={"duplicate": True, **file_detail, **({"filled": filled} if filled else {})})
         session.flush()
@@ -189,11 +202,15 @@ def add_record(db: Database, ecg: ECGRecord, *, files: Iterable[Path | str] = ()
         with db.transaction() as session:
             uploader_user = acting_user(session, uploader, "upload")
             uploader_id = uploader_user.id if uploader_user else None
+            uploaded_at = utcnow()
+            no_time = acquired["acquired_at"] is None  # then the upload time stands in, marked as such
             row = StoredRecord(
                 content_hash=content_hash, record_name=record_name[:255], original_filename=original_filename,
                 file_format=file_format[:50], storage_path=relative.as_posix(), fs=ecg.fs, leads=list(ecg.leads),
                 n_samples=ecg.n_samples, duration_s=ecg.duration_s, age=ecg.age, sex=ecg.sex, source=ecg.source,
-                source_labels=labels, uploaded_by_id=uploader_id, **acquired,
+                source_labels=labels, uploaded_by_id=uploader_id, uploaded_at=uploaded_at,
+                **{**acquired, "acquired_at": upload_wall_clock(uploaded_at) if no_time else acquired["acquired_at"]},
+                acquired_at_is_upload_time=no_time,
             )
             session.add(row)
             session.flush()
@@ -243,10 +260,12 @@ def load_ecg(db: Database, record: StoredRecord | int | str, *, verify: bool = T
 
 # -- acquisition, device reading, the same patient ----------------------------------------------
 def _acquisition_of(row: StoredRecord) -> Acquisition | None:
-    """The stored acquisition (without a patient identifier: the store has none), or None."""
-    if row.acquired_at is None and row.device is None and row.site is None:
+    """The stored acquisition (without a patient identifier: the store has none), or None. An
+    ``acquired_at`` that is only the upload time (``acquired_at_is_upload_time``) is not the file's."""
+    acquired_at = None if row.acquired_at_is_upload_time else row.acquired_at
+    if acquired_at is None and row.device is None and row.site is None:
         return None
-    return Acquisition(acquired_at=row.acquired_at, device=row.device, site=row.site)
+    return Acquisition(acquired_at=acquired_at, device=row.device, site=row.site)
 
 
 def _device_reading_of(stored: Mapping[str, Any] | None) -> DeviceReading | None:
@@ -276,8 +295,9 @@ def acquisition_for(db: Database, record: int | str) -> Acquisition | None:
 
 
 def records_of_patient(db: Database, patient_key: str, *, exclude: int | None = None) -> list[StoredRecord]:
-    """Every record of the patient with this key, newest first: by acquisition time (unknown last),
-    then import time. ``exclude``: a record id left out (the one being read, for its prior ECGs)."""
+    """Every record of the patient with this key, newest first: by acquisition time (the upload time
+    where the file states none, ``acquired_at_is_upload_time``; unknown last), then import time.
+    ``exclude``: a record id left out (the one being read, for its prior ECGs)."""
     if not patient_key:
         return []
     query = select(StoredRecord).where(StoredRecord.patient_key == patient_key)

@@ -26,8 +26,9 @@ def test_permission_table() -> None:
     assert allowed("annotator", "upload") and not allowed("viewer", "upload")
     assert allowed("cardiologist", "export") and not allowed("annotator", "export")
     assert set(PERMISSIONS) == {"upload", "review", "correct_measurements", "adjudicate", "export", "manage_users",
-                                "see_reviewer_names", "see_model_agreement"}
+                                "see_reviewer_names", "see_model_agreement", "confirm_reports", "see_patient_keys"}
     assert PERMISSIONS["correct_measurements"] == PERMISSIONS["review"]
+    assert PERMISSIONS["confirm_reports"] == ("cardiologist",)  # the issue: confirming needs the cardiologist role
 
 
 def test_who_sees_what() -> None:
@@ -35,6 +36,7 @@ def test_who_sees_what() -> None:
     assert [allowed(role, "see_reviewer_names") for role in ROLES] == [True, False, True, False]
     assert [allowed(role, "see_model_agreement") for role in ROLES] == [True, False, True, True]
     assert [allowed(role, "export") for role in ROLES] == [True, False, True, False]
+    assert [allowed(role, "see_patient_keys") for role in ROLES] == [True, True, True, False]
 
 
 def test_blinded_annotators_see_model_output_only_after_their_own_reading() -> None:

@@ -332,8 +332,9 @@ def test_nothing_identifying_reaches_the_store_the_logs_or_an_export(store: Data
 
 def test_patient_records_are_ordered_and_acquisition_filled_on_a_duplicate(db: Database, ptbxl_records,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """On SQLite and PostgreSQL: newest acquisition first (unknown last), then newest import; a plain
-    upload of an ECG gets the acquisition of a later hospital upload of the same signal."""
+    """On SQLite and PostgreSQL: newest acquisition first (a file without one: its upload time, 0006),
+    then newest import; a plain upload of an ECG gets the acquisition of a later hospital upload of the
+    same signal, whose time replaces the upload time."""
     monkeypatch.delenv("ECG_PATIENT_KEY", raising=False)
     one = Acquisition(patient_id="MRN-42", acquired_at=datetime(2024, 1, 2, 3, 4, 5), device="cart", site="ward")
     reading = DeviceReading(measurements={"qrs_ms": 96.0, "pr_ms": float("nan")}, statements=("Sinus rhythm",),
@@ -345,8 +346,9 @@ def test_patient_records_are_ordered_and_acquisition_filled_on_a_duplicate(db: D
     plain = add_record(db, ptbxl_records[3])[0]
     assert plain.patient_key is None and plain.record_name == ptbxl_records[3].record_name
     assert old.record_name == f"{ptbxl_records[0].source} 2024-01-02 03:04"
-    assert [r.id for r in records_of_patient(db, old.patient_key)] == [newer.id, old.id, undated.id]
-    assert [r.id for r in records_of_patient(db, old.patient_key, exclude=newer.id)] == [old.id, undated.id]
+    assert undated.acquired_at_is_upload_time and not old.acquired_at_is_upload_time
+    assert [r.id for r in records_of_patient(db, old.patient_key)] == [undated.id, newer.id, old.id]
+    assert [r.id for r in records_of_patient(db, old.patient_key, exclude=newer.id)] == [undated.id, old.id]
     assert records_of_patient(db, "0" * 32) == [] and other_records_of_patient(db, plain.id) == []
     assert device_reading_for(db, old.id) == DeviceReading(measurements={"qrs_ms": 96.0}, statements=("Sinus rhythm",),
                                                            source="cart v1")  # NaN is not stored
@@ -358,5 +360,6 @@ def test_patient_records_are_ordered_and_acquisition_filled_on_a_duplicate(db: D
         patient_id="MRN-42", acquired_at=datetime(2023, 1, 1, 0, 0))))
     assert not created and row.id == plain.id and row.patient_key == old.patient_key
     assert row.record_name == ptbxl_records[3].record_name
-    assert [r.id for r in records_of_patient(db, old.patient_key)] == [newer.id, old.id, plain.id, undated.id]
+    assert [r.id for r in records_of_patient(db, old.patient_key)] == [undated.id, newer.id, old.id, plain.id]
+    assert not row.acquired_at_is_upload_time and row.acquired_at == datetime(2023, 1, 1, 0, 0)
     assert audit.events(db, action="upload", limit=1)[0].details["filled"] == ["patient_key", "acquired_at"]
