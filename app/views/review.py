@@ -28,12 +28,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import services
+from app import overread, services
 from app.auth import SessionUser
 from app.figures import Highlight, describe_hidden, hidden_highlights, median_beats_figure, rows_figure, sheet_figure
 from db import workspace
 from db.errors import DBError
 from db.measurements import MAX_NOTE_LENGTH, correct_measurement, corrections_for
+from db.overread import patient_timeline
 from db.permissions import allowed, sees_model_output
 from db.records import load_ecg
 from db.reviews import save_review
@@ -181,7 +182,7 @@ def _draw_ecg(ecg, highlights: list[Highlight], scored_window_s: tuple[float, fl
         st.caption(CALIPER_USE if calipers else CALIPER_HELP)
 
 
-def _caliper_reading(event) -> Caliper | None:  # noqa: ANN001 - Streamlit's PlotlyState
+def _caliper_reading(event) -> Caliper | None:
     """The last box drawn on the trace as calipers, or None when there is none."""
     selection = event.get("selection") if isinstance(event, dict) else None
     boxes = (selection or {}).get("box") or []
@@ -229,7 +230,7 @@ def _cached_measurement(content_hash: str, start_s: float | None, algorithm_vers
 
 def _measurements(db, record_id: int, ecg, start_s: float, user: SessionUser) -> workspace.WindowMeasurements | None:
     """The scored window's measurements, measured once per server (cached) and stored once per version."""
-    def cached(record, start_s=None):  # noqa: ANN001, ANN202 - ecgcore.measure's signature
+    def cached(record, start_s=None):
         return _cached_measurement(record.content_hash(), start_s, ALGORITHM_VERSION, _ecg=record)
 
     try:
@@ -466,6 +467,8 @@ def page() -> None:
                             acquired.site if acquired else None, ecg.age, ecg.sex)
     if line:
         st.caption(_escape(line))
+    timeline = patient_timeline(db, record_id, user.role, user=user.name, shown_labels=overread.shown_labels())
+    _patient_line(db, record_id, user, timeline)
     figure_slot = st.container()
     highlights: list[Highlight] = []
     findings_col, verdict_col = st.columns([3, 2], gap="large")
@@ -504,9 +507,36 @@ def page() -> None:
         _draw_ecg(ecg, highlights, (start_s, start_s + window_s) if window_s else None)
         if window is not None:
             _median_beats_panel(window.measurements)
+        overread.prior_comparison(db, record_id, user)
     if allowed(user.role, "review"):
         with verdict_col:
             _verdict_form(db, record_id, user, prediction, prediction_id, blinded, version)
     if window is not None and allowed(user.role, "correct_measurements"):
         with verdict_col:
             _correction_form(db, record_id, user, window)
+    with verdict_col:
+        overread.final_report(db, record_id, user, ecg, blinded=blinded,
+                              measured=window.measurements if window is not None else None, prediction=prediction,
+                              start_s=start_s, patient_key=timeline.patient_key)
+
+
+def _open_timeline(record_id: int) -> None:
+    st.session_state["timeline_record_id"] = record_id
+    st.session_state["_go_timeline"] = True
+
+
+def _patient_line(db, record_id: int, user: SessionUser, timeline) -> None:
+    """Whose ECG (a pseudonym, never for viewers), how many the patient has, the way to the timeline;
+    for an unlinked record, the link to a patient (uploaders)."""
+    if st.session_state.pop("_go_timeline", False) and "_pages" in st.session_state:
+        st.switch_page(st.session_state["_pages"]["timeline"])
+    text_col, button_col = st.columns([4, 1])
+    if timeline.linked:
+        who = f"Patient {overread.pseudonym(timeline.patient_key)}" if timeline.patient_key else "A linked patient"
+        text_col.caption(f"{who}: {len(timeline.entries)} ECG(s) in the store.")
+        button_col.button("Patient timeline", key="to_timeline", on_click=_open_timeline, args=(record_id,),
+                          icon=":material/timeline:")
+    else:
+        text_col.caption("Not linked to a patient: no prior ECG, no timeline.")
+        with button_col:
+            overread.link_patient(db, record_id, user)
