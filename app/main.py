@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import auth, services
-from app.views import account, admin, dashboard, model_card, review, worklist
+from app.views import account, admin, dashboard, model_card, review, timeline, worklist
 from db.permissions import allowed
 
 
@@ -29,6 +29,8 @@ def main() -> None:
     st.session_state["_user"] = user
     pages = {
         "review": st.Page(review.page, title="Review", icon=":material/ecg_heart:", url_path="review", default=True),
+        "timeline": st.Page(timeline.page, title="Patient timeline", icon=":material/timeline:",
+                            url_path="timeline"),
         "worklist": st.Page(worklist.page, title="Worklist", icon=":material/list:", url_path="worklist"),
         "agreement": st.Page(dashboard.page, title="Agreement", icon=":material/insights:", url_path="agreement"),
         "models": st.Page(model_card.page, title="Models", icon=":material/model_training:", url_path="models"),
