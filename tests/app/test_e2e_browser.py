@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.views.review import NEXT_RECORD_KEY, SAVE_VERDICT_KEY
 from db import users
-from db.models import Review
+from db.models import ConfirmedReport, Review
 from scripts.app_server import sign_in
 from tests.conftest import REPO_ROOT, SAMPLES_DIR
 
@@ -53,6 +53,7 @@ def test_sign_in_upload_review_and_verdict_in_the_database(server: dict, browser
         reviews = session.scalars(select(Review)).all()
         assert len(reviews) == 1
         assert reviews[0].saw_model_output is True and len(reviews[0].verdicts) >= 1
+    _confirm_and_download(page, server["db"])
 
     _fits_the_width(page)
     for title, name in (("Worklist", "03_worklist.png"), ("Agreement", "06_agreement.png"),
@@ -62,6 +63,27 @@ def test_sign_in_upload_review_and_verdict_in_the_database(server: dict, browser
         page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
         _fits_the_width(page)
     page.close()
+
+
+def _confirm_and_download(page, db) -> None:  # noqa: ANN001
+    """Confirm and sign the final report, then download it: a PDF."""
+    _wait_until_idle(page)
+    page.get_by_text("UNCONFIRMED").first.wait_for(timeout=60_000)
+    page.get_by_label("Conclusion").fill("Sinus rhythm. Confirmed in the browser test.")
+    page.get_by_role("button", name="Confirm and sign").click()
+    page.get_by_text("Confirmed and signed: version 1").wait_for(timeout=60_000)
+    with db.transaction() as session:
+        [report] = session.scalars(select(ConfirmedReport)).all()
+        assert report.version == 1 and report.conclusion == "Sinus rhythm. Confirmed in the browser test."
+        assert report.confirmed_by.name == "carla" and report.signed_role == "cardiologist"
+    page.get_by_text("Confirmed (version 1)").wait_for(timeout=60_000)
+    _wait_until_idle(page)
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Download report (PDF)").click()
+    path = download.value.path()
+    assert download.value.suggested_filename.endswith(".pdf")
+    with open(path, "rb") as handle:
+        assert handle.read(4) == b"%PDF"
 
 
 def _read_calipers(page) -> None:  # noqa: ANN001
