@@ -168,7 +168,7 @@ def _change_table(found: PriorComparison) -> pd.DataFrame:
 def prior_comparison(db, record_id: int, user: SessionUser) -> PriorComparison | None:
     """An expander with the comparison with the patient's prior ECG, when there is one."""
     try:
-        found = compare_with_prior(db, record_id, user.role, user=user.name, shown_labels=shown_labels())
+        found = compare_with_prior(db, record_id, user.role, user=user.actor, shown_labels=shown_labels())
     except DBError as exc:
         st.error(f"No comparison with the prior ECG: {exc}")
         return None

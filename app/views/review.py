@@ -467,7 +467,7 @@ def page() -> None:
                             acquired.site if acquired else None, ecg.age, ecg.sex)
     if line:
         st.caption(_escape(line))
-    timeline = patient_timeline(db, record_id, user.role, user=user.name, shown_labels=overread.shown_labels())
+    timeline = patient_timeline(db, record_id, user.role, user=user.actor, shown_labels=overread.shown_labels())
     _patient_line(db, record_id, user, timeline)
     figure_slot = st.container()
     highlights: list[Highlight] = []

@@ -68,7 +68,7 @@ def page() -> None:
         st.caption("Open a record on the Review page first; its patient's ECGs are listed here.")
         return
     try:
-        timeline = patient_timeline(db, record_id, user.role, user=user.name, shown_labels=overread.shown_labels())
+        timeline = patient_timeline(db, record_id, user.role, user=user.actor, shown_labels=overread.shown_labels())
     except DBError as exc:
         st.error(str(exc))
         return

@@ -17,7 +17,7 @@ from db.session import Database
 from ecgcore.io import read
 from ecgcore.measurements import Measurements
 from ecgcore.measurements.types import BeatFiducials, Wave
-from tests.app.conftest import view_as
+from tests.app.conftest import sign_in, view_as
 from tests.conftest import SAMPLES_DIR
 
 LBBB, SR = "LEFT BUNDLE BRANCH BLOCK", "SINUS RHYTHM"
@@ -173,3 +173,19 @@ def test_the_patient_timeline_lists_the_patients_ecgs(team: Database) -> None:
     viewer.session_state["timeline_record_id"] = current
     viewer.run()
     assert "Patient " not in _text(viewer) and "carla" not in _text(viewer)
+
+
+def test_the_review_page_leads_to_the_timeline_and_back(team: Database) -> None:
+    prior, current = _linked_pair(team)
+    at = sign_in("carla")
+    at.session_state["record_id"] = current
+    at.run()
+    assert not at.exception, at.exception
+    next(b for b in at.button if b.label == "Patient timeline").click().run()
+    assert not at.exception, at.exception
+    assert any(t.value == "Patient timeline" for t in at.title)
+    assert f"record {prior}:" in _text(at)
+    [b for b in at.button if b.label == "Open in review"][1].click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["record_id"] == prior
+    assert any(s.value.startswith(f"Record {prior}:") for s in at.subheader)

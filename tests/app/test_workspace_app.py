@@ -49,7 +49,7 @@ def test_nothing_is_reachable_without_signing_in(team: Database) -> None:
 
 def test_cardiologist_reviews_the_next_record(team: Database) -> None:
     at = sign_in("carla")
-    assert _nav_titles(at) == ["Review", "Worklist", "Agreement", "Models", "My account"]
+    assert _nav_titles(at) == ["Review", "Patient timeline", "Worklist", "Agreement", "Models", "My account"]
     next_button = [b for b in at.button if b.label == "Open next record"][0]
     next_button.click().run()
     assert not at.exception
@@ -189,7 +189,7 @@ def test_read_only_demo_mode(team: Database) -> None:
     at = app().run()
     [b for b in at.button if b.label == "Open the read-only demo"][0].click().run()
     assert not at.exception
-    assert _nav_titles(at) == ["Review", "Worklist", "Models"]
+    assert _nav_titles(at) == ["Review", "Patient timeline", "Worklist", "Models"]
     [b for b in at.button if b.label == "Open next record"][0].click().run()
     assert not at.exception and len(at.dataframe) == 1  # model output visible
     assert not [b for b in at.button if b.label == "Save verdict"] and not at.get("file_uploader")
