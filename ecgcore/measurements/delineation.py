@@ -220,7 +220,13 @@ def global_fiducials(f: RowFiducials, fs: float, params: MeasurementParams) -> G
     qrs_leads = f.qrs_amplitude_mv >= params.qrs_min_amplitude_mv
     if not qrs_leads.any():
         qrs_leads = f.qrs_amplitude_mv >= np.max(f.qrs_amplitude_mv) * 0.5
-    qrs_on, qrs_off = int(f.qrs_onset[qrs_leads].min()), int(f.qrs_offset[qrs_leads].max())
+    # A lead whose edge lies far from the other leads' (its search ran into the P wave or the ST
+    # segment) is an outlier of the delineation, not the heart's earliest activation: it does not vote.
+    spread = ms_to_samples(params.qrs_lead_outlier_ms, fs)
+    ons, offs = f.qrs_onset[qrs_leads], f.qrs_offset[qrs_leads]
+    ons = ons[np.abs(ons - np.median(ons)) <= spread] if spread > 0 else ons
+    offs = offs[np.abs(offs - np.median(offs)) <= spread] if spread > 0 else offs
+    qrs_on, qrs_off = int(ons.min()), int(offs.max())
     t_leads = _consistent(f.t_peak, f.t_peak >= 0, ms_to_samples(80.0, fs))
     p_leads = _consistent(f.p_peak, f.p_peak >= 0, ms_to_samples(40.0, fs))
     if p_leads.sum() < params.p_min_leads:

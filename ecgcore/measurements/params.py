@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Bump whenever a parameter or a step changes results; stored measurements carry it.
-ALGORITHM_VERSION = "1.0"
+ALGORITHM_VERSION = "1.1"
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class MeasurementParams:
     qrs_offset_slope_fraction: float = 0.03
     qrs_onset_amplitude_fraction: float = 0.03
     qrs_onset_band_mv: float = 0.02
+    qrs_lead_outlier_ms: float = 30.0  # a lead's QRS edge this far from the leads' median does not vote
     qrs_min_amplitude_mv: float = 0.15  # leads with a smaller QRS do not vote on the global QRS
     t_search_start_ms: float = 80.0  # after the QRS offset
     t_search_max_ms: float = 600.0  # from the QRS onset, also capped by the RR:
