@@ -3,7 +3,7 @@
     ecg predict FILES_OR_FOLDERS ...   rank diagnoses (ecgcore.cli; also ``python -m ecgcore``)
     ecg measure FILES_OR_FOLDERS ...   rate, PR, QRS, QT/QTc, axes (ecgcore.cli)
     ecg explain FILE --label ...       saliency of one finding (ecgcore.cli)
-    ecg report FILE -o report.pdf      one-page PDF report at 25 mm/s, 10 mm/mV (ecgcore.cli)
+    ecg report FILE_OR_RECORD -o X.pdf one-page report of a file (ecgcore.cli) or a stored record (db)
     ecg train ...                      datasets, fits, evaluation, named recipes (``python -m train``)
     ecg db ...                         the review store: users, backup, export (``python -m db``)
     ecg app [streamlit options]        start the review workspace (``streamlit run app/main.py``)
@@ -42,6 +42,20 @@ def _db(argv: list[str]) -> int:
     return main(argv)
 
 
+_REPORT_VALUE_OPTIONS = ("-o", "--output", "--paper", "--model", "--start-s", "--role")
+
+
+def _report(argv: list[str]) -> int:
+    """``ecg report FILE_OR_RECORD``: a file goes to ``ecgcore``'s report, a stored record's id
+    (digits that name no file) to the store's, which adds its confirmed report and pseudonym."""
+    positional = [a for i, a in enumerate(argv) if not a.startswith("-")
+                  and not (i and argv[i - 1] in _REPORT_VALUE_OPTIONS)]
+    target = positional[0] if positional else None
+    if target is not None and target.isdigit() and not Path(target).exists():
+        return _db(["report", *argv])
+    return _ecgcore(["report", *argv])
+
+
 def _app(argv: list[str]) -> int:
     """``streamlit run`` on the workspace's entry point, wherever the package is installed."""
     from streamlit.web import cli as streamlit_cli
@@ -54,7 +68,7 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "predict": (lambda argv: _ecgcore(["predict", *argv]), "rank diagnoses for ECG files or folders"),
     "measure": (lambda argv: _ecgcore(["measure", *argv]), "global measurements: rate, PR, QRS, QT/QTc, axes"),
     "explain": (lambda argv: _ecgcore(["explain", *argv]), "attribute one finding of one ECG to leads and time"),
-    "report": (lambda argv: _ecgcore(["report", *argv]), "one-page PDF report of one ECG (25 mm/s, 10 mm/mV)"),
+    "report": (lambda argv: _report(argv), "one-page PDF report of an ECG file or a stored record (25 mm/s, 10 mm/mV)"),
     "train": (_train, "build datasets, fit, evaluate, run named recipes"),
     "db": (_db, "the review store: info, users, backup, export, agreement"),
     "app": (_app, "start the review workspace (Streamlit)"),

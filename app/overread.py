@@ -19,20 +19,16 @@ from db.errors import DBError
 from db.overread import PriorComparison, compare_with_prior, set_patient
 from db.permissions import allowed
 from db.records import load_ecg
+from db.report_pdf import confirmation_of, pseudonym, report_measurements
 from ecgcore.errors import ECGError
 from ecgcore.labels import ecgfounder_labels
 from ecgcore.measure_display import values_line
 from ecgcore.measurements import GLOBAL_MEASURE_BY_NAME, GLOBAL_MEASURE_NAMES, Measurements
 from ecgcore.predict import Prediction
 from ecgcore.preprocessing import filter_mv
-from ecgcore.report.content import UNCONFIRMED, Confirmation, format_time
+from ecgcore.report.content import UNCONFIRMED, format_time
 
-PSEUDONYM_CHARS = 12  # the patient key's prefix printed on a report (never for viewers)
 REPORT_COLOUR = "violet"
-
-
-def pseudonym(patient_key: str | None) -> str | None:
-    return patient_key[:PSEUDONYM_CHARS] if patient_key else None
 
 
 def when_text(when, is_upload_time: bool) -> str:
@@ -48,13 +44,6 @@ def shown_labels() -> dict[tuple[str, str], tuple[str, ...]]:
 
 
 # -- the final report ----------------------------------------------------------------------------------
-def _confirmation(version: ReportVersion | None) -> Confirmation | None:
-    if version is None:
-        return None
-    return Confirmation(version.statements, version.signed_by, version.signed_role, version.signed_at,
-                        version.version, version.conclusion)
-
-
 def _show_version(version: ReportVersion) -> None:
     st.markdown(f"**Confirmed (version {version.version})** by {version.signature()}")
     if version.statements:
@@ -115,12 +104,12 @@ def _report_pdf(content_hash: str, report_id: int | None, signer: str | None, pr
 
 def _download(ecg, version: ReportVersion | None, measured: Measurements | None, prediction: Prediction | None,
               start_s: float, patient_key: str | None) -> None:
-    measurements = version.measurements if version is not None and version.measurements else measured
+    measurements = report_measurements(version, measured)
     prediction_key = None if prediction is None else f"{prediction.model}:{start_s}"
     try:
         data = _report_pdf(ecg.content_hash(), version.id if version else None, version.signed_by if version else None,
                            prediction_key, start_s, pseudonym(patient_key), _ecg=ecg, _measurements=measurements,
-                           _prediction=prediction, _confirmation=_confirmation(version))
+                           _prediction=prediction, _confirmation=confirmation_of(version))
     except (ECGError, ValueError) as exc:
         st.error(f"No report: {exc}")
         return

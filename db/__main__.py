@@ -7,6 +7,9 @@
     python -m db export OUT_DIR [--by NAME]             expert-review test set
     python -m db queue                      records needing a second review or adjudication
     python -m db agreement                  Cohen's kappa per pair, Fleiss' kappa per label
+    python -m db report RECORD_ID -o OUT.pdf [--role admin] [--no-model] [--paper A4|Letter]
+                                            the PDF report of a stored record (also: ecg report RECORD_ID)
+    python -m db export-reports OUT_DIR [--by NAME]     confirmed reports as CSV + HL7 aECG
 
 ``ECG_DB_URL`` selects the database, ``ECG_DATA_DIR`` the data directory (default ./data/local).
 """
@@ -20,6 +23,7 @@ import sys
 from sqlalchemy import func, select
 
 from db.errors import DBError
+from ecgcore.errors import ECGError
 from db.session import Database
 
 
@@ -30,6 +34,19 @@ def _password(args: argparse.Namespace) -> str:
     if getpass.getpass("Again: ") != first:
         raise SystemExit("Passwords differ.")
     return first
+
+
+def _default_predictor_for(db: Database, record_id: int):  # noqa: ANN202 - a Predictor, or None
+    """The installed default model for this record's leads (the one routing rule), None if none is installed."""
+    from db.records import load_ecg
+    from ecgcore.errors import NoDefaultModelError
+    from ecgcore.predict import Predictor
+
+    try:
+        return Predictor.default(load_ecg(db, record_id))  # routed by the record's leads
+    except NoDefaultModelError as error:
+        print(f"note: {error} The report says the model was not run.", file=sys.stderr)
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-reviewers", type=int, default=2)
     sub.add_parser("queue")
     sub.add_parser("agreement")
+    p = sub.add_parser("report", help="the PDF report of a stored record (as the review page downloads it)")
+    p.add_argument("record_id", type=int)
+    p.add_argument("-o", "--output", required=True, help="the PDF (or .png) to write")
+    p.add_argument("--role", default="admin", choices=["cardiologist", "annotator", "admin", "viewer"],
+                   help="print what this role may see (names, patient pseudonym); default admin")
+    p.add_argument("--no-model", action="store_true", help="do not run the installed default model")
+    p.add_argument("--paper", default="A4", choices=["A4", "Letter"])
+    p.add_argument("--start-s", type=float, default=None, help="start of the 10-s window in long records")
+    p = sub.add_parser("export-reports", help="confirmed reports for other systems: CSV + one HL7 aECG per record")
+    p.add_argument("out")
+    p.add_argument("--by")
     args = parser.parse_args(argv)
 
     try:
@@ -87,6 +115,17 @@ def main(argv: list[str] | None = None) -> int:
 
             out = export_expert_review(db, args.out, exported_by=args.by, min_reviewers=args.min_reviewers)
             print(f"exported {len(load_expert_review_export(out, verify=False))} records to {out}")
+        elif args.command == "report":
+            from db.report_pdf import stored_record_report
+
+            predictor = None if args.no_model else _default_predictor_for(db, args.record_id)
+            out = stored_record_report(db, args.record_id, args.role, predictor=predictor, start_s=args.start_s,
+                                       paper=args.paper, out=args.output)
+            print(f"report of record {args.record_id} written to {out}")
+        elif args.command == "export-reports":
+            from db.confirmed_reports import export_confirmed_reports
+
+            print(f"confirmed reports exported to {export_confirmed_reports(db, args.out, exported_by=args.by)}")
         elif args.command == "queue":
             from db.consensus import review_queue
 
@@ -98,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             print(report["pairs"].to_string(index=False), "\n")
             print(report["labels"].to_string(index=False))
         db.dispose()
-    except DBError as error:
+    except (DBError, ECGError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
