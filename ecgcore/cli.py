@@ -345,6 +345,8 @@ class _TableWriter:
         for f in findings:
             mark = "POSITIVE" if f.positive else ""
             self.out.write(f"  {f.label:<{width}}  p={f.probability:6.3f}  thr={f.threshold:5.3f}  {mark}\n")
+        for note in result.prediction.notes:
+            self.out.write(f"  note: {note}\n")
         if self.measured and result.measurements is not None:
             self.out.write(_measurement_lines(result.measurements, result.statements or ()))
         self.out.write("\n")

@@ -360,3 +360,76 @@ def encode_ptbxl(scp_codes: Mapping[str, float], min_likelihood: float = 0.0) ->
     """:func:`encode` for one PTB-XL ``scp_codes`` dict, applying ``min_likelihood`` (see above)."""
     stated, uncertain = scp_codes_from_likelihoods(scp_codes, min_likelihood)
     return encode(stated, "scp", uncertain=uncertain)
+
+
+# ------------------------------------------------------------------------------ display, fragments
+
+_KEEP_UPPER: frozenset[str] = frozenset({
+    "AV", "SA", "QRS", "ST", "QT", "PR", "RSR'", "QR", "LVH", "RVH", "RBBB", "LBBB", "MI", "STEMI", "ECG", "AVL",
+    "V1", "WPW", "T", "R", "P", "Q", "S", "I", "II", "III", "AVR", "AVF", "2:1",
+})
+"""Words :func:`display_label` keeps upper case: abbreviations, wave and lead names."""
+
+_PROPER: dict[str, str] = {"MOBITZ": "Mobitz", "WOLFF": "Wolff", "PARKINSON": "Parkinson", "WHITE": "White",
+                           "AVL": "aVL", "AVR": "aVR", "AVF": "aVF"}
+"""Words :func:`display_label` writes as names (people, leads)."""
+
+FRAGMENT_LABELS: frozenset[str] = frozenset({
+    "ACUTE", "BLOCKED", "R IN AVL", "OR DIGITALIS EFFECT", "otherwise normal ecg", "ANTEROLATERAL LEADS",
+    "MASKED BY FASCICULAR BLOCK", "IN A PATTERN OF BIGEMINY", "PEDIATRIC ECG ANALYSIS",
+    "CONSIDER RIGHT VENTRICULAR INVOLVEMENT IN ACUTE INFERIOR INFARCT",
+})
+"""Labels that are pieces of a MUSE statement, not findings on their own (besides the prefix rule).
+
+MUSE builds statements from parts ("... ST elevation, CONSIDER ANTERIOR INJURY OR ACUTE
+INFARCT", "LEFT VENTRICULAR HYPERTROPHY WITH REPOLARIZATION ABNORMALITY ... OR DIGITALIS EFFECT");
+ECGFounder learnt some parts as labels. A part means nothing without the statement it qualifies:
+single qualifiers (ACUTE, BLOCKED), a lead or lead group (R IN AVL, ANTEROLATERAL LEADS), an
+alternative (OR DIGITALIS EFFECT), a verdict modifier ('otherwise normal ecg' -- the verdict is
+NORMAL / ABNORMAL / BORDERLINE ECG), a context note (PEDIATRIC ECG ANALYSIS), a suggestion that
+only follows an inferior infarct (CONSIDER RIGHT VENTRICULAR INVOLVEMENT ...).
+"""
+
+FRAGMENT_PREFIXES: tuple[str, ...] = ("OR ", "AND ", "IN A ")
+"""Labels starting with these words continue another statement (see :func:`is_fragment`).
+
+"WITH ..." labels are *not* fragments although they continue a rhythm statement ("SINUS RHYTHM
+WITH 1ST DEGREE AV BLOCK"): each names a finding of its own (1st degree AV block, rapid
+ventricular response, premature complexes) that a reviewer can judge and add.
+"""
+
+
+def display_label(label: str) -> str:
+    """``label`` in readable sentence case for the app: 'LEFT VENTRICULAR HYPERTROPHY' -> 'Left ventricular
+    hypertrophy', 'WITH 1ST DEGREE AV BLOCK' -> 'With 1st degree AV block', 'otherwise normal ecg' ->
+    'Otherwise normal ECG'.
+
+    Abbreviations, waves and leads (AV, QRS, ST, QT, LVH, RBBB, MI, ECG, aVL, V1, ...) stay upper
+    case. Only for showing: stored and exported labels keep the model's names
+    (:func:`label_index` matches exactly).
+    """
+    words = []
+    for i, word in enumerate(str(label).split(" ")):
+        pieces = []
+        for piece in re.split(r"([/-])", word):
+            upper = piece.upper()
+            if upper in _PROPER:
+                pieces.append(_PROPER[upper])
+            elif upper in _KEEP_UPPER or piece in "/-":
+                pieces.append(upper)
+            else:
+                pieces.append(piece.lower())
+        text = "".join(pieces)
+        words.append(text[:1].upper() + text[1:] if i == 0 else text)
+    return " ".join(words)
+
+
+def is_fragment(label: str) -> bool:
+    """True for labels that are not a finding on their own (:data:`FRAGMENT_LABELS`, or starting with one of
+    :data:`FRAGMENT_PREFIXES`). They are kept out of the lists a reviewer picks findings from."""
+    return label in FRAGMENT_LABELS or label.upper().startswith(FRAGMENT_PREFIXES)
+
+
+def finding_labels() -> tuple[str, ...]:
+    """The 150 labels without the fragments, in model-output order (the 'add a finding' list)."""
+    return tuple(label for label in ecgfounder_labels() if not is_fragment(label))

@@ -2,7 +2,11 @@
 
 Ranking puts positive findings (probability >= the label's threshold) first, each group by
 probability. Labels the bundle was not trained on are left out unless asked for, because their
-outputs carry no information (see ``ModelCard.trained_labels``).
+outputs carry no information (see ``ModelCard.trained_labels``). Positives are made consistent
+(:mod:`ecgcore.consistency`): a label without a validated threshold on the card is never positive,
+and NORMAL ECG / sinus rhythm yield beside an abnormal finding / atrial fibrillation or flutter; the
+prediction's ``notes`` say what was changed. Labels keep the model's names everywhere (CSV, JSON and
+the ``ecg predict`` table); the app shows them in sentence case (:func:`ecgcore.labels.display_label`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 import torch
 
 from ecgcore.bundle import Bundle, ModelCard, default_bundle_path, load_bundle
+from ecgcore.consistency import consistent_findings, validated_labels
 from ecgcore.errors import ECGError, LabelError
 from ecgcore.layout_planner import PlanMeasurement
 from ecgcore.model import Net1D
@@ -47,6 +52,7 @@ class Prediction:
     record_name: str
     model: str
     findings: tuple[Finding, ...]
+    notes: tuple[str, ...] = ()  # what the consistency rules changed (ecgcore.consistency)
 
     @property
     def positives(self) -> tuple[Finding, ...]:
@@ -107,6 +113,7 @@ class Predictor:
         trained = set(card.trained_labels)
         self.trained_mask = np.array([label in trained for label in self.labels])
         self._label_index = {label: i for i, label in enumerate(self.labels)}
+        self.validated_labels = validated_labels(card)  # None: the card holds no per-label evaluation
 
     @classmethod
     def default(cls, n_leads: int | Record = 12, device: str = "cpu") -> "Predictor":
@@ -171,11 +178,12 @@ class Predictor:
         return [self.rank(r.record_name, p, include_untrained=include_untrained) for r, p in zip(records, probabilities)]
 
     def rank(self, record_name: str, probabilities: np.ndarray, *, thresholds: np.ndarray | None = None,
-             include_untrained: bool = False) -> Prediction:
+             include_untrained: bool = False, consistent: bool = True) -> Prediction:
         """Findings for one output vector: positives first, then by probability.
 
         ``thresholds`` (one per label) replace the card's, e.g. those stored with a prediction, so a
-        stored run is shown against the thresholds it was made with.
+        stored run is shown against the thresholds it was made with. ``consistent=False`` marks every
+        label at or above its threshold positive, without :func:`ecgcore.consistency.consistent_findings`.
         """
         thresholds = self.thresholds if thresholds is None else np.asarray(thresholds, dtype=float)
         if thresholds.shape != self.thresholds.shape:
@@ -194,7 +202,10 @@ class Predictor:
             for i in order
             if keep[i]
         )
-        return Prediction(record_name=record_name, model=self.name, findings=findings)
+        notes: tuple[str, ...] = ()
+        if consistent:
+            findings, notes = consistent_findings(findings, self.validated_labels)
+        return Prediction(record_name=record_name, model=self.name, findings=findings, notes=notes)
 
     # -- files ----------------------------------------------------------------------------
     def predict_files(

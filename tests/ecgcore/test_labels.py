@@ -289,3 +289,38 @@ def test_doc_is_up_to_date():
         assert f"ecgcore/resources/{vocabulary}_to_ecgfounder.csv" in text
         for row in L.mapping_table(vocabulary):
             assert f"`{row.source_code.replace('|', chr(92) + '|')}`" in text, row
+
+
+# ------------------------------------------------------------------------------ display, fragments
+
+
+@pytest.mark.parametrize(("label", "shown"), [
+    ("LEFT VENTRICULAR HYPERTROPHY", "Left ventricular hypertrophy"),
+    ("WITH 1ST DEGREE AV BLOCK", "With 1st degree AV block"),
+    ("NONSPECIFIC ST AND T WAVE ABNORMALITY", "Nonspecific ST and T wave abnormality"),
+    ("LOW VOLTAGE QRS", "Low voltage QRS"),
+    ("otherwise normal ecg", "Otherwise normal ECG"),
+    ("R IN AVL", "R in aVL"),
+    ("WOLFF-PARKINSON-WHITE", "Wolff-Parkinson-White"),
+    ("RBBB AND LEFT ANTERIOR FASCICULAR BLOCK", "RBBB and left anterior fascicular block"),
+    ("ACUTE MI / STEMI", "Acute MI / STEMI"),
+])
+def test_display_label_is_sentence_case_keeping_abbreviations(label: str, shown: str) -> None:
+    assert L.display_label(label) == shown
+
+
+@pytest.mark.parametrize("label", ["ACUTE", "BLOCKED", "R IN AVL", "OR DIGITALIS EFFECT", "otherwise normal ecg",
+                                   "IN A PATTERN OF BIGEMINY", "ANTEROLATERAL LEADS"])
+def test_fragments(label: str) -> None:
+    assert L.is_fragment(label)
+    assert label not in L.finding_labels()
+
+
+@pytest.mark.parametrize("label", ["NORMAL ECG", "ACUTE MI", "ACUTE PERICARDITIS", "WITH 1ST DEGREE AV BLOCK",
+                                   "ATRIAL FIBRILLATION", "RBBB AND LEFT ANTERIOR FASCICULAR BLOCK"])
+def test_findings_are_not_fragments(label: str) -> None:
+    assert not L.is_fragment(label) and label in L.finding_labels()
+
+
+def test_fragment_list_names_real_labels() -> None:
+    assert L.FRAGMENT_LABELS <= set(L.ecgfounder_labels())

@@ -49,13 +49,15 @@ def test_layout_plan_is_measured_once_and_scores_like_the_eager_network(
 
 def test_ranking_positives_first_then_probability(predictor: Predictor, records: list) -> None:
     for record in records:
-        findings = predictor.predict(record, include_untrained=True).findings
+        prediction = predictor.predict(record, include_untrained=True)
+        findings = prediction.findings
         assert [f.positive for f in findings] == sorted((f.positive for f in findings), reverse=True)
         for group in (True, False):
             probs = [f.probability for f in findings if f.positive is group]
             assert probs == sorted(probs, reverse=True)
-        for f in findings:
-            assert f.positive == (f.probability >= f.threshold)
+        for f in findings:  # at or above threshold, unless a consistency rule demoted it (and said so)
+            demoted = any(note.startswith(f.label + " not called positive") for note in prediction.notes)
+            assert f.positive == (f.probability >= f.threshold and not demoted)
 
 
 def test_untrained_labels_hidden_unless_asked(predictor: Predictor, records: list) -> None:
@@ -115,13 +117,23 @@ def test_folder_scoring_reports_bad_files_and_keeps_going(predictor: Predictor, 
     np.testing.assert_allclose([f.probability for f in got.findings], [f.probability for f in expected.findings], atol=1e-5)
 
 
+def test_rank_makes_positives_consistent(predictor) -> None:  # noqa: ANN001
+    """NORMAL ECG is not positive beside atrial fibrillation (ecgcore.consistency); the note says so."""
+    probabilities = np.full(len(predictor.labels), 0.99)
+    ranked = predictor.rank("r", probabilities, thresholds=np.full(len(predictor.labels), 0.2))
+    positive = {f.label for f in ranked.findings if f.positive}
+    assert "ATRIAL FIBRILLATION" in positive and "NORMAL ECG" not in positive
+    assert ranked.notes and "NORMAL ECG" in ranked.notes[0]
+    assert ranked.findings[-1].label == "NORMAL ECG"  # demoted findings rank among the negatives
+
+
 def test_rank_against_stored_thresholds(predictor) -> None:  # noqa: ANN001
     """A stored run is shown against the thresholds it was made with, not the card's of today."""
     probabilities = np.full(len(predictor.labels), 0.3)
     assert not any(f.positive for f in predictor.rank("r", probabilities, include_untrained=True).findings
                    if f.threshold > 0.3)
     lowered = np.full(len(predictor.labels), 0.2)
-    ranked = predictor.rank("r", probabilities, thresholds=lowered, include_untrained=True)
+    ranked = predictor.rank("r", probabilities, thresholds=lowered, include_untrained=True, consistent=False)
     assert all(f.positive and f.threshold == 0.2 for f in ranked.findings)
     with pytest.raises(ValueError, match="one per label"):
         predictor.rank("r", probabilities, thresholds=lowered[:3])
