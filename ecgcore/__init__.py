@@ -7,6 +7,7 @@ Stable public API (importable from the package root)::
     net = ecgcore.create_model("ecgfounder-12lead")      # -> torch.nn.Module (random weights)
     findings = ecgcore.Predictor("models/...").predict(record)
     m = ecgcore.measure(record)                          # -> Measurements (PR, QRS, QT/QTc, axes)
+    a = ecgcore.assess(record)                           # -> Assessment (interpretable? reasons, reversal, paced)
 
 Heavy modules (torch) load on first use, so reading files does not pay for them.
 """
@@ -42,6 +43,9 @@ _LAZY = {
     "model_lead_count": "ecgcore.routing",
     "measure": "ecgcore.measurements",
     "Measurements": "ecgcore.measurements",
+    "assess": "ecgcore.assessment",
+    "Assessment": "ecgcore.assessment",
+    "simulate_reversal": "ecgcore.reversal",
 }
 
 

@@ -35,17 +35,17 @@ def bandpass(x: np.ndarray, band_hz: tuple[float, float], fs: float, order: int 
     return sp.sosfiltfilt(_butter(order, (float(low), float(high)), "bandpass", float(fs)), x, axis=-1)
 
 
-def mains_frequencies(x: np.ndarray, fs: float, params: MeasurementParams) -> list[float]:
-    """The mains frequencies (50/60 Hz) whose power stands out from its neighbourhood.
+def mains_ratios(x: np.ndarray, fs: float, params: MeasurementParams) -> dict[float, float]:
+    """For each mains frequency (50/60 Hz), its power over its neighbourhood's 90th percentile.
 
-    A notch is only applied where it is needed: notching a clean ECG would ring on sharp QRS.
     The neighbourhood's 90th percentile is the yardstick, not its median, because a regular
     rhythm's own harmonics are lines too (every 1.25 Hz at 75 bpm), one of which falls on 50 Hz.
+    ``x`` is (samples,) or (leads, samples); leads are summed in power.
     """
-    found = []
+    ratios: dict[float, float] = {}
     n = x.shape[-1]
     if n < int(fs):
-        return found
+        return ratios
     freqs, power = sp.welch(x, fs=fs, nperseg=min(n, int(2 * fs)), axis=-1)
     total = power.sum(axis=0) if power.ndim == 2 else power
     for mains in params.mains_hz:
@@ -53,9 +53,27 @@ def mains_frequencies(x: np.ndarray, fs: float, params: MeasurementParams) -> li
             continue
         at = np.abs(freqs - mains) <= 1.0
         around = (np.abs(freqs - mains) > 3.0) & (np.abs(freqs - mains) <= 10.0)
-        if at.any() and around.any() and total[at].max() > params.mains_notch_min_ratio * np.percentile(total[around], 90):
-            found.append(mains)
-    return found
+        if at.any() and around.any():
+            yardstick = np.percentile(total[around], 90)
+            ratios[mains] = float(total[at].max() / yardstick) if yardstick > 0 else float("inf")
+    return ratios
+
+
+def mains_frequencies(x: np.ndarray, fs: float, params: MeasurementParams) -> list[float]:
+    """The mains frequencies (50/60 Hz) whose power stands out from its neighbourhood.
+
+    A notch is only applied where it is needed: notching a clean ECG would ring on sharp QRS.
+    """
+    return [mains for mains, ratio in mains_ratios(x, fs, params).items() if ratio > params.mains_notch_min_ratio]
+
+
+def mains_amplitude_mv(x: np.ndarray, mains_hz: float, fs: float) -> np.ndarray:
+    """Amplitude (mV, per lead) of the component the ``mains_hz`` notch removes: sqrt(2) x its RMS."""
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    if mains_hz >= 0.45 * fs:
+        return np.zeros(x.shape[0])
+    removed = x - sp.sosfiltfilt(_notch(float(mains_hz), float(fs)), x, axis=-1)
+    return np.sqrt(2.0) * removed.std(axis=-1)
 
 
 def measurement_signal(x: np.ndarray, fs: float, params: MeasurementParams) -> tuple[np.ndarray, list[float]]:

@@ -7,7 +7,7 @@ user is told); a record whose every lead is unusable gets no measurements at all
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,9 +18,20 @@ from ecgcore.measurements.params import MeasurementParams
 
 
 @dataclass(frozen=True)
+class LeadSignal:
+    """What ``lead_quality`` measured on one lead (the values its limits are compared with)."""
+
+    ptp_mv: float  # peak to peak of the raw lead (flat below the flat limit)
+    rail_run_ms: float  # longest run of samples stuck at the lead's maximum or minimum
+    noise_ratio: float  # 4 x std of the 40-100 Hz residual over the 0.5-99.5 percentile spread
+    clipped: bool  # the run rule of ``_clipped`` (one long run, or several shorter ones)
+
+
+@dataclass(frozen=True)
 class LeadQuality:
     usable: np.ndarray  # bool per lead
     problems: dict[str, str]  # lead -> why it was left out
+    signals: dict[str, LeadSignal] = field(default_factory=dict)  # lead -> measured values
 
 
 def _runs(mask: np.ndarray) -> np.ndarray:
@@ -42,26 +53,47 @@ def _clipped(x: np.ndarray, run: int) -> bool:
     return False
 
 
+def _rail_run(x: np.ndarray) -> int:
+    """Longest run of samples at the lead's maximum or minimum value."""
+    return int(max((_runs(x == extreme).max(initial=0) for extreme in (x.max(), x.min())), default=0))
+
+
+FLAT_PTP_MV = max(config.FLAT_LEAD_PTP_MV, 0.02)  # a lead whose peak to peak is below this is flat
+
+
+def lead_signal(raw_lead: np.ndarray, filtered_lead: np.ndarray, residual_lead: np.ndarray, fs: float,
+                params: MeasurementParams) -> LeadSignal:
+    """The values ``lead_quality`` decides on, for one lead."""
+    x = raw_lead[np.isfinite(raw_lead)]
+    if x.size == 0:
+        return LeadSignal(0.0, 0.0, 0.0, False)
+    spread = np.percentile(filtered_lead, 99.5) - np.percentile(filtered_lead, 0.5)
+    noise = 4.0 * np.std(residual_lead)
+    return LeadSignal(
+        ptp_mv=float(np.ptp(x)), rail_run_ms=_rail_run(x) * 1000.0 / fs,
+        noise_ratio=float(noise / spread) if spread > 0 else 0.0,
+        clipped=_clipped(x, ms_to_samples(params.saturation_run_ms, fs)),
+    )
+
+
 def lead_quality(raw: np.ndarray, filtered: np.ndarray, leads: tuple[str, ...], fs: float,
                  params: MeasurementParams) -> LeadQuality:
-    """Leave out flat leads, leads stuck at their rails (saturation) and leads mostly noise."""
+    """Leave out flat leads, leads stuck at their rails (saturation) and leads mostly noise.
+
+    ``LeadQuality.signals`` keeps each lead's measured values (``ecgcore.assess`` reports them)."""
     usable = np.ones(len(leads), dtype=bool)
     problems: dict[str, str] = {}
-    saturation_run = ms_to_samples(params.saturation_run_ms, fs)
+    signals: dict[str, LeadSignal] = {}
     residual = filtered - lowpass(filtered, params.detail_lowpass_hz * 1.6, fs)
     for i, lead in enumerate(leads):
-        x = raw[i][np.isfinite(raw[i])]
-        if x.size == 0 or np.ptp(x) < max(config.FLAT_LEAD_PTP_MV, 0.02):
+        s = signals[lead] = lead_signal(raw[i], filtered[i], residual[i], fs, params)
+        if s.ptp_mv < FLAT_PTP_MV:
             usable[i], problems[lead] = False, "flat (no signal: electrode off?)"
-            continue
-        if _clipped(x, saturation_run):
+        elif s.clipped:
             usable[i], problems[lead] = False, "saturated (the signal is clipped at the amplifier's limit)"
-            continue
-        spread = np.percentile(filtered[i], 99.5) - np.percentile(filtered[i], 0.5)
-        noise = 4.0 * np.std(residual[i])
-        if spread > 0 and noise / spread > params.noise_max_fraction:
+        elif s.noise_ratio > params.noise_max_fraction:
             usable[i], problems[lead] = False, "too noisy (muscle or electrode noise)"
-    return LeadQuality(usable, problems)
+    return LeadQuality(usable, problems, signals)
 
 
 def pacing_spikes(raw: np.ndarray, fs: float, params: MeasurementParams) -> np.ndarray:

@@ -1,0 +1,225 @@
+"""Electrode misplacement: limb-lead reversals and precordial lead swaps, simulated exactly and detected.
+
+Simulation (``simulate_reversal``) goes through the electrode potentials, so the lead algebra is
+exact rather than remembered. With the Wilson central terminal as reference (RA + LA + LL = 0):
+RA = -(I + II) / 3, LA = RA + I, LL = RA + II. A reversal moves the cables; the leads are then
+recomputed from the moved potentials (I = LA - RA, II = LL - RA, Goldberger's aVR/aVL/aVF) and
+each precordial lead moves with the central terminal (V' = V - mean(RA', LA', LL')). The
+neutral (right-leg, RL) electrode sits at nearly the left leg's potential, so a cable swapped
+with RL reads LL: RA/RL makes lead II flat, LA/RL makes lead III flat. Resulting algebra:
+
+- LA/RA: I -> -I, II <-> III, aVR <-> aVL, aVF unchanged
+- LA/LL: I <-> II, III -> -III, aVL <-> aVF, aVR unchanged
+- RA/LL: I -> -III, III -> -I, II -> -II, aVR <-> aVF, aVL unchanged
+- RA/RL: I -> -III, II flat, III unchanged; V leads shift by II/3
+- LA/RL: I -> II, II unchanged, III flat; V leads shift by III/3
+- Vk/Vk+1: the two precordial rows swap
+
+Detection (``detect_reversal``) reads each lead's median beat (``ecgcore.measure``) and applies
+the published criteria (Batchvarov et al., Heart Rhythm 2007; Abdollah & Milliken 1997), with the
+limits in ``REVERSAL_LIMITS``:
+
+- LA/RA: net QRS negative in I *and* positive in aVR while V6 stays positive (I/V6 discordance:
+  dextrocardia would turn V6 negative too), and the P wave in I negative when a P wave is found.
+- RA/LL: net QRS and P negative in II (II inverted).
+- LA/LL: the P wave larger in I than in II, and negative in III (the "P-I > P-II" criterion;
+  weak by nature, so it needs a P wave of at least ``p_min_mv`` in I; any negative P in III).
+- RA/RL, LA/RL: lead II (resp. III) flat next to strong limb leads (its RMS over the largest
+  limb lead's RMS below ``neutral_flat_ratio``).
+- Precordial swaps: the six V leads' QRS shapes should change smoothly V1 -> V6 (R-wave
+  progression). A swap of Vk and Vk+1 is reported when putting them back in order shortens the
+  path V1 -> V6 between the shapes by more than ``precordial_gain`` of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ecgcore.errors import LeadError
+from ecgcore.leads import PRECORDIAL_LEADS, derive_limb_leads
+from ecgcore.record import Record
+
+LIMB_REVERSALS: tuple[str, ...] = ("LA/RA", "LA/LL", "RA/LL", "RA/RL", "LA/RL")
+PRECORDIAL_SWAPS: tuple[str, ...] = tuple(f"{a}/{b}" for a, b in zip(PRECORDIAL_LEADS, PRECORDIAL_LEADS[1:]))
+REVERSALS: tuple[str, ...] = LIMB_REVERSALS + PRECORDIAL_SWAPS
+
+# Which source each electrode's cable reads after the reversal ("RL" reads the left leg's potential).
+_CABLES: dict[str, dict[str, str]] = {
+    "LA/RA": {"RA": "LA", "LA": "RA", "LL": "LL"},
+    "LA/LL": {"RA": "RA", "LA": "LL", "LL": "LA"},
+    "RA/LL": {"RA": "LL", "LA": "LA", "LL": "RA"},
+    "RA/RL": {"RA": "LL", "LA": "LA", "LL": "LL"},
+    "LA/RL": {"RA": "RA", "LA": "LL", "LL": "LL"},
+}
+
+
+@dataclass(frozen=True)
+class ReversalLimit:
+    name: str
+    unit: str
+    limit: float
+    why: str
+
+
+@dataclass(frozen=True)
+class ReversalParams:
+    """Limits of the reversal criteria (amplitudes in mV, areas in mV x ms)."""
+
+    qrs_net_min: float = 0.05  # |net QRS| (mV, mean over the QRS) for a sign to count
+    p_min_mv: float = 0.04  # a P wave smaller than this has no sign
+    neutral_flat_ratio: float = 0.08  # lead RMS / largest limb lead RMS below this: flat
+    precordial_gain: float = 0.12  # relative shortening of the V1->V6 shape path
+
+
+DEFAULT_REVERSAL_PARAMS = ReversalParams()
+
+
+def electrode_potentials(lead_i: np.ndarray, lead_ii: np.ndarray) -> dict[str, np.ndarray]:
+    """RA, LA, LL against the Wilson central terminal (their sum is zero) from leads I and II."""
+    ra = -(lead_i + lead_ii) / 3.0
+    return {"RA": ra, "LA": ra + lead_i, "LL": ra + lead_ii}
+
+
+def simulate_reversal(record: Record, kind: str) -> Record:
+    """``record`` as the cart would have recorded it with the cables of ``kind`` swapped (exact)."""
+    if kind not in REVERSALS:
+        raise ValueError(f"Unknown reversal {kind!r}; known: {', '.join(REVERSALS)}.")
+    signal = np.array(record.signal, dtype=np.float64)
+    index = {lead: i for i, lead in enumerate(record.leads)}
+    if kind in PRECORDIAL_SWAPS:
+        a, b = kind.split("/")
+        if a not in index or b not in index:
+            raise LeadError(f"{kind} needs leads {a} and {b}; the record has {', '.join(record.leads)}.")
+        signal[[index[a], index[b]]] = signal[[index[b], index[a]]]
+    else:
+        if "I" not in index or "II" not in index:
+            raise LeadError("A limb-lead reversal needs leads I and II.")
+        e = electrode_potentials(signal[index["I"]], signal[index["II"]])
+        moved = {cable: e[source] for cable, source in _CABLES[kind].items()}
+        lead_i, lead_ii = moved["LA"] - moved["RA"], moved["LL"] - moved["RA"]
+        limb = {"I": lead_i, "II": lead_ii, **derive_limb_leads(lead_i, lead_ii)}
+        shift = (moved["RA"] + moved["LA"] + moved["LL"]) / 3.0  # the new central terminal (old one is 0)
+        for lead, i in index.items():
+            if lead in limb:
+                signal[i] = limb[lead]
+            elif lead in PRECORDIAL_LEADS:
+                signal[i] = signal[i] - shift
+    metadata = {**record.metadata, "simulated_reversal": kind}
+    return dataclasses.replace(record, signal=signal, leads=record.leads, metadata=metadata, allow_flat_leads=True)
+
+
+# -- detection ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReversalFinding:
+    reversal: str | None
+    criteria: dict[str, str]  # reversal -> the criterion text when it was met
+    features: dict[str, float | None]
+
+
+def _features(m) -> dict[str, float | None]:
+    """Per-lead net QRS (mean mV over the QRS), P amplitude (mV) and RMS (mV) from the median beats."""
+    feats: dict[str, float | None] = {}
+    if m.median_beats is None or m.fiducials is None:
+        return feats
+    median = np.asarray(m.median_beats, dtype=np.float64)
+    on, off = m.fiducials.qrs.onset, m.fiducials.qrs.offset
+    if on is None or off is None or off <= on:
+        return feats
+    base_from = max(0, on - int(round(0.02 * m.fs)))
+    for i, lead in enumerate(m.leads):
+        x = median[i] - np.median(median[i, base_from: on + 1])
+        feats[f"qrs_{lead}"] = float(x[on: off + 1].mean())
+        feats[f"rms_{lead}"] = float(np.sqrt(np.mean(x[on: off + 1] ** 2)))
+        amp = m.amplitudes.get(lead)
+        feats[f"p_{lead}"] = amp.p_mv if amp is not None else None
+    return feats
+
+
+def _shape_path(median: np.ndarray, order: list[int], on: int, off: int) -> float:
+    """Sum of distances between consecutive precordial QRS shapes, each normalised by the mean RMS."""
+    q = median[:, on: off + 1]
+    q = q - q[:, :1]
+    scale = float(np.sqrt(np.mean(q ** 2))) or 1.0
+    return float(sum(np.sqrt(np.mean((q[a] - q[b]) ** 2)) for a, b in zip(order, order[1:])) / scale)
+
+
+def precordial_path_gains(m) -> dict[str, float]:
+    """For each adjacent swap, the relative shortening of the V1->V6 shape path when it is undone."""
+    if m.median_beats is None or m.fiducials is None or not all(v in m.leads for v in PRECORDIAL_LEADS):
+        return {}
+    on, off = m.fiducials.qrs.onset, m.fiducials.qrs.offset
+    if on is None or off is None or off <= on:
+        return {}
+    median = np.asarray(m.median_beats, dtype=np.float64)[[m.leads.index(v) for v in PRECORDIAL_LEADS]]
+    base = _shape_path(median, list(range(6)), on, off)
+    if base <= 0:
+        return {}
+    gains = {}
+    for k, swap in enumerate(PRECORDIAL_SWAPS):
+        order = list(range(6))
+        order[k], order[k + 1] = order[k + 1], order[k]
+        gains[swap] = (base - _shape_path(median, order, on, off)) / base
+    return gains
+
+
+def detect_reversal(m, params: ReversalParams = DEFAULT_REVERSAL_PARAMS) -> ReversalFinding:
+    """The electrode reversal the median beats of ``m`` (``ecgcore.measure``) point to, or None."""
+    f = _features(m)
+    met: dict[str, str] = {}
+    if not f:
+        return ReversalFinding(None, met, f)
+
+    def get(name: str) -> float | None:
+        return f.get(name)
+
+    def neg(v: float | None, limit: float) -> bool:
+        return v is not None and v < -limit
+
+    def pos(v: float | None, limit: float) -> bool:
+        return v is not None and v > limit
+
+    qn, pm = params.qrs_net_min, params.p_min_mv
+    limb_rms = [get(f"rms_{lead}") for lead in ("I", "II", "III") if get(f"rms_{lead}") is not None]
+    big = max(limb_rms) if limb_rms else 0.0
+    for lead, kind in (("II", "RA/RL"), ("III", "LA/RL")):
+        rms = get(f"rms_{lead}")
+        if rms is not None and big > 0.03 and rms / big < params.neutral_flat_ratio:
+            met[kind] = f"lead {lead} flat ({rms / big:.2f} of the largest limb lead's QRS RMS < {params.neutral_flat_ratio:g})"
+    p_i, has_p = get("p_I"), m.fiducials is not None and m.fiducials.p is not None
+    if (neg(get("qrs_I"), qn) and pos(get("qrs_aVR"), qn) and pos(get("qrs_V6"), qn)
+            and (not has_p or neg(p_i, pm))):
+        met["LA/RA"] = ("QRS negative in I, positive in aVR, positive in V6"
+                        + (" and P negative in I" if has_p else " (no P wave)"))
+    if neg(get("qrs_II"), qn) and has_p and neg(get("p_II"), pm) and "LA/RA" not in met:
+        met["RA/LL"] = "QRS and P negative in II (II inverted)"
+    if (has_p and p_i is not None and get("p_II") is not None and p_i > pm and p_i > get("p_II")
+            and neg(get("p_III"), 0.0) and not met):
+        met["LA/LL"] = "P wave larger in I than in II and negative in III"
+    gains = precordial_path_gains(m)
+    for swap, gain in gains.items():
+        f[f"precordial_gain_{swap}"] = gain
+    if gains and not met:
+        swap, gain = max(gains.items(), key=lambda kv: kv[1])
+        if gain > params.precordial_gain:
+            met[swap] = f"V1->V6 QRS shape path {gain:.0%} shorter with {swap} back in order (> {params.precordial_gain:.0%})"
+    order = [k for k in REVERSALS if k in met]
+    return ReversalFinding(order[0] if order else None, met, f)
+
+
+__all__ = [
+    "DEFAULT_REVERSAL_PARAMS",
+    "LIMB_REVERSALS",
+    "PRECORDIAL_SWAPS",
+    "REVERSALS",
+    "ReversalFinding",
+    "ReversalParams",
+    "detect_reversal",
+    "electrode_potentials",
+    "precordial_path_gains",
+    "simulate_reversal",
+]
