@@ -13,7 +13,7 @@ from ecgcore.measurements.pipeline import delineate_beats, measure
 from ecgcore.measurements.params import ALGORITHM_VERSION, DEFAULT_PARAMS, MeasurementParams
 from ecgcore.measurements.statements import (
     STATEMENT_RULES,
-    Assessment,
+    RuleOutcome,
     Statement,
     StatementRule,
     assess_statements,
@@ -39,7 +39,7 @@ __all__ = [
     "GLOBAL_MEASURE_BY_NAME",
     "GLOBAL_MEASURE_NAMES",
     "STATEMENT_RULES",
-    "Assessment",
+    "RuleOutcome",
     "BeatFiducials",
     "GlobalMeasure",
     "LeadAmplitudes",

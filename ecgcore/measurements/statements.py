@@ -109,7 +109,7 @@ class NotAssessable(Exception):
 
 
 @dataclass(frozen=True)
-class Assessment:
+class RuleOutcome:
     """What one rule concluded for one ECG: a statement, or no statement and why not."""
 
     code: str
@@ -144,34 +144,34 @@ class StatementRule:
     not_when_paced: bool = False  # not made in a paced rhythm (rhythm and QRS-voltage rules)
     min_age: float | None = None  # not made below this age (adult-only threshold)
 
-    def assess(self, m: Measurements, sex: str | None = None, age: float | None = None) -> Assessment:
+    def assess(self, m: Measurements, sex: str | None = None, age: float | None = None) -> RuleOutcome:
         sex = normalise_sex(sex)
         if self.min_age is not None and age is not None and age < self.min_age:
-            return Assessment(self.code, not_assessable=f"adult criterion; not applied at age {age:g}")
+            return RuleOutcome(self.code, not_assessable=f"adult criterion; not applied at age {age:g}")
         if self.sinus and m.atrial_fibrillation:
-            return Assessment(self.code, not_assessable="atrial fibrillation: no sinus statement")
+            return RuleOutcome(self.code, not_assessable="atrial fibrillation: no sinus statement")
         if self.not_when_paced and m.paced:
-            return Assessment(self.code, not_assessable="paced rhythm")
+            return RuleOutcome(self.code, not_assessable="paced rhythm")
         for name in self.inputs:
             if name in m.unreliable:
                 why = m.reasons.get("unreliable", "marked unreliable")
-                return Assessment(self.code, not_assessable=f"{_label(name)} unreliable: {why}")
+                return RuleOutcome(self.code, not_assessable=f"{_label(name)} unreliable: {why}")
             value = getattr(m, name)
             if value is None or (name == "amplitudes" and not value):
                 why = m.why_missing(name) if name in GLOBAL_MEASURE_BY_NAME else None
                 why = f"{_label(name)} not measured" + (f": {why}" if why else "")
-                return Assessment(self.code, not_assessable=why)
+                return RuleOutcome(self.code, not_assessable=why)
             if name in _POSITIVE_ONLY and _whole(value) <= 0:
                 unit = GLOBAL_MEASURE_BY_NAME[name].unit
-                return Assessment(self.code, not_assessable=f"{_label(name)} {_whole(value)} {unit} is not a valid "
+                return RuleOutcome(self.code, not_assessable=f"{_label(name)} {_whole(value)} {unit} is not a valid "
                                                             "value (a measurement error)")
         try:
             criterion_text = self.check(m, sex, age)
         except NotAssessable as exc:
-            return Assessment(self.code, not_assessable=str(exc))
+            return RuleOutcome(self.code, not_assessable=str(exc))
         if criterion_text is None:
-            return Assessment(self.code)
-        return Assessment(self.code, Statement(self.code, self.text, criterion_text, self.ecgfounder_label))
+            return RuleOutcome(self.code)
+        return RuleOutcome(self.code, Statement(self.code, self.text, criterion_text, self.ecgfounder_label))
 
 
 def normalise_sex(sex: object) -> str | None:
@@ -402,7 +402,7 @@ STATEMENT_RULE_BY_CODE: dict[str, StatementRule] = {rule.code: rule for rule in 
 
 
 def assess_statements(measurements: Measurements, sex: str | None = None,
-                      age: float | None = None) -> list[Assessment]:
+                      age: float | None = None) -> list[RuleOutcome]:
     """Every rule's outcome for one ECG, in table order: a statement, none, or why it could not be applied."""
     return [rule.assess(measurements, sex, age) for rule in STATEMENT_RULES]
 
@@ -415,7 +415,7 @@ def statements(measurements: Measurements, sex: str | None = None, age: float | 
 __all__ = [
     "STATEMENT_RULES",
     "STATEMENT_RULE_BY_CODE",
-    "Assessment",
+    "RuleOutcome",
     "NotAssessable",
     "Statement",
     "StatementRule",
