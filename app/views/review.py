@@ -15,6 +15,16 @@ measurement by measurement, and its statements. Each source has its own colour (
 measurements green, the device orange). The device's reading is not model output either: every
 role sees it. Under the title, the acquisition (time, device, site) with age and sex; the store
 holds no patient identifier, so none is ever shown.
+
+The verdict form asks; it does not suggest. Every listed finding starts unanswered (or at the
+reviewer's own answer of their last saved version), with the model's call beside its name
+("model: present, p = 0.82 ≥ 0.35"), and saving needs an answer for each. Agreement with the model
+is recorded by the review's ``prediction_id`` (the run the reviewer saw, whose stored probabilities
+and thresholds give the model's call; db.dashboard_data.reviewer_model_confusion counts it) -- no
+extra column, so no migration. Answers that contradict each other (ecgcore.consistency, e.g.
+NORMAL ECG and ABNORMAL ECG both absent) are warned about, and saved only when saved again
+unchanged. Labels are shown in sentence case (ecgcore.labels.display_label); statement fragments
+('ACUTE', 'OR DIGITALIS EFFECT', ...) are not offered as findings to add.
 """
 
 from __future__ import annotations
@@ -37,13 +47,14 @@ from db.measurements import MAX_NOTE_LENGTH, correct_measurement, corrections_fo
 from db.overread import patient_timeline
 from db.permissions import allowed, sees_model_output
 from db.records import load_ecg
-from db.reviews import save_review
+from db.reviews import review_history, save_review
+from ecgcore.consistency import contradictions
 from ecgcore.acquisition import DeviceReading
 from ecgcore.errors import ECGError
 from ecgcore.explain import METHODS, Explanation, explain
 from ecgcore.explain_display import ALL_LEADS
 from ecgcore.io import upload_help, upload_label
-from ecgcore.labels import ecgfounder_labels
+from ecgcore.labels import display_label, finding_labels
 from ecgcore.measure_display import (
     COMPARISON_HEADINGS,
     MISSING,
@@ -66,7 +77,7 @@ from ecgcore.measurements import (
 )
 from ecgcore.measurements.calipers import Caliper, caliper_from_box
 from ecgcore.measurements.statements import statements
-from ecgcore.predict import Prediction, Predictor
+from ecgcore.predict import Finding, Prediction, Predictor
 from ecgcore.preprocessing import filter_mv
 
 VERDICT_CHOICES = ("present", "absent", "uncertain")
@@ -359,7 +370,8 @@ def _correction_form(db, record_id: int, user: SessionUser, window: workspace.Wi
 def _findings_table(prediction: Prediction) -> None:
     """The finding's name comes last, so a long name never pushes the numbers out of view."""
     table = pd.DataFrame(
-        [{"Positive": f.positive, "Probability": f.probability, "Threshold": f.threshold, "Finding": f.label}
+        [{"Positive": f.positive, "Probability": f.probability, "Threshold": f.threshold,
+          "Finding": display_label(f.label)}
          for f in prediction.findings]
     )
     st.dataframe(
@@ -383,7 +395,8 @@ def _cached_explanation(content_hash: str, model: str, label: str, method: str, 
 def _saliency_panel(ecg, predictor: Predictor, prediction: Prediction, start_s: float) -> list[Highlight]:
     """Pick a finding and a method; returns the segments to shade on the trace."""
     st.subheader("Why? Saliency")
-    label = st.selectbox("Finding", [f.label for f in prediction.findings], key="explain_label")
+    label = st.selectbox("Finding", [f.label for f in prediction.findings], format_func=display_label,
+                         key="explain_label")
     method_col, toggle_col = st.columns([3, 2])
     method = method_col.selectbox("Method", METHODS, format_func=METHOD_NAMES.get, key="explain_method")
     if not toggle_col.toggle("Show on the trace", key="explain_on"):
@@ -395,7 +408,7 @@ def _saliency_panel(ecg, predictor: Predictor, prediction: Prediction, start_s: 
         st.error(f"No explanation: {exc}")
         return []
     words = result.describe()
-    st.write(f"**{label}** (p={result.probability:.2f}): evidence in " + ("; ".join(words) if words else "no clear segment"))
+    st.write(f"**{display_label(label)}** (p={result.probability:.2f}): evidence in " + ("; ".join(words) if words else "no clear segment"))
     if result.top_leads():
         st.caption("Leads with most evidence: " + ", ".join(result.top_leads()) + f". Method: {METHOD_NAMES[method]}, "
                    f"{result.seconds:.2f} s.")
@@ -408,22 +421,43 @@ def _saliency_panel(ecg, predictor: Predictor, prediction: Prediction, start_s: 
     ]
 
 
+def model_call(finding: Finding) -> str:
+    """The model's call on one finding, as shown beside the reviewer's answer."""
+    sign = "≥" if finding.probability >= finding.threshold else "<"
+    call = "present" if finding.positive else "absent"
+    text = f"model: {call}, p = {finding.probability:.2f} {sign} {finding.threshold:.2f}"
+    if not finding.positive and finding.probability >= finding.threshold:
+        text += " (not called: see the model's notes)"
+    return text
+
+
+def _previous_answers(db, record_id: int, user: SessionUser, version: int) -> dict[str, str]:
+    """The reviewer's own answers of their latest saved version (empty for a first reading)."""
+    if not version:
+        return {}
+    history = review_history(db, record_id, user.name)
+    return {v.label: v.verdict for v in history[-1].verdicts} if history else {}
+
+
 def _verdict_form(db, record_id: int, user: SessionUser, prediction: Prediction | None, prediction_id: int | None,
                   blinded: bool, version: int) -> None:
     """``version``: the reviewer's latest saved version of this record (0 = first reading)."""
     st.subheader("Your verdict" + (f" (you saved version {version}; saving adds a new version)" if version else ""))
     offered = list(prediction.findings[:FORM_FINDINGS]) if prediction is not None and not blinded else []
+    previous = _previous_answers(db, record_id, user, version)
     with st.form(f"verdict_{record_id}", clear_on_submit=False):
-        verdicts: dict[str, str] = {}
+        verdicts: dict[str, str | None] = {}
         for finding in offered:
-            default = 0 if finding.positive else 1
+            own = previous.get(finding.label)
             verdicts[finding.label] = st.radio(
-                f"{finding.label}  (model p={finding.probability:.2f})", VERDICT_CHOICES, index=default,
+                f"**{display_label(finding.label)}** :gray[{model_call(finding)}]", VERDICT_CHOICES,
+                index=VERDICT_CHOICES.index(own) if own in VERDICT_CHOICES else None,
                 horizontal=True, key=f"v_{record_id}_{finding.label}",
             )
         shown = set(verdicts)
         added = st.multiselect("Findings the model did not list (present)",
-                               [label for label in ecgfounder_labels() if label not in shown], key=f"add_{record_id}")
+                               [label for label in finding_labels() if label not in shown],
+                               format_func=display_label, select_all=False, key=f"add_{record_id}")
         confidence = st.slider("Confidence", 1, 5, 4, key=f"conf_{record_id}")
         comment = st.text_area("Comment", max_chars=2000, key=f"comment_{record_id}")
         adjudicate = False
@@ -433,6 +467,21 @@ def _verdict_form(db, record_id: int, user: SessionUser, prediction: Prediction 
             if not verdicts and not added:
                 st.error("Nothing to save: give at least one verdict or add a finding.")
                 return
+            missing = [label for label, answer in verdicts.items() if answer is None]
+            if missing:
+                st.error("Answer every listed finding before saving; no answer yet for: "
+                         + ", ".join(display_label(label) for label in missing) + ".")
+                return
+            answers = {**verdicts, **{label: "present" for label in added}}
+            warnings = contradictions(answers)
+            warned_key = f"_warned_{record_id}"
+            if warnings and st.session_state.get(warned_key) != answers:
+                st.session_state[warned_key] = answers
+                st.warning("These answers contradict each other:\n\n"
+                           + "\n".join(f"- {w}" for w in warnings)
+                           + "\n\nChange them, or save again to keep them as they are.")
+                return
+            st.session_state.pop(warned_key, None)
             try:
                 save_review(
                     db, record_id, user.name, verdicts, added=added, saw_model_output=not blinded,
@@ -443,7 +492,10 @@ def _verdict_form(db, record_id: int, user: SessionUser, prediction: Prediction 
             except DBError as exc:
                 st.error(str(exc))
             else:
-                st.success(f"Saved (version {version + 1}).")
+                judged = [f for f in offered if verdicts[f.label] != "uncertain"]
+                agree = sum((verdicts[f.label] == "present") == f.positive for f in judged)
+                st.success(f"Saved (version {version + 1})."
+                           + (f" You agree with the model on {agree} of {len(judged)} finding(s)." if judged else ""))
 
 
 def page() -> None:
@@ -493,6 +545,8 @@ def page() -> None:
                 st.subheader("Model findings", divider=MODEL_COLOUR)
                 st.caption(f"Model: {predictor.name}. Positives first; probabilities against per-label thresholds.")
                 _findings_table(prediction)
+                for note in prediction.notes:
+                    st.caption(_escape(note))
                 highlights = _saliency_panel(ecg, predictor, prediction, start_s)
         if window is not None:
             _statements_panel(window.measurements, ecg)
