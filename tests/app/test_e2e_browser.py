@@ -47,6 +47,7 @@ def test_sign_in_upload_review_and_verdict_in_the_database(server: dict, browser
     page.screenshot(path=str(SCREENSHOTS / "02_review.png"), full_page=True)
     _read_calipers(page)
 
+    _answer_every_verdict(page)
     page.get_by_role("button", name="Save verdict").click()
     page.get_by_text("Saved (version 1)").wait_for(timeout=60_000)
     with server["db"].transaction() as session:
@@ -125,6 +126,13 @@ def _fits_the_width(page) -> None:  # noqa: ANN001
     assert width <= 1366, f"page is {width} px wide at a 1366 px window"
 
 
+def _answer_every_verdict(page, answer: str = "absent") -> None:  # noqa: ANN001
+    """The verdict form pre-selects nothing: choose an answer for every listed finding."""
+    groups = page.locator('[data-testid="stForm"] [data-testid="stRadio"]')
+    for i in range(groups.count()):
+        groups.nth(i).get_by_text(answer, exact=True).click()
+
+
 def test_keyboard_next_record_and_save_without_scrolling(server: dict, browser) -> None:  # noqa: ANN001
     page = browser.new_page(viewport={"width": 1366, "height": 768})
     sign_in(page, server["url"], "carla", "carla-password")
@@ -139,6 +147,7 @@ def test_keyboard_next_record_and_save_without_scrolling(server: dict, browser) 
     page.get_by_text("Model findings").wait_for(timeout=60_000)
     page.get_by_role("button", name="Save verdict").wait_for(timeout=60_000)
     _wait_until_idle(page)
+    _answer_every_verdict(page)
     page.evaluate("document.activeElement && document.activeElement.blur()")
     page.keyboard.press(SAVE_VERDICT_KEY)
     page.get_by_text("Saved (version 1)").wait_for(timeout=60_000)
