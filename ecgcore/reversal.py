@@ -15,19 +15,21 @@ with RL reads LL: RA/RL makes lead II flat, LA/RL makes lead III flat. Resulting
 - LA/RL: I -> II, II unchanged, III flat; V leads shift by III/3
 - Vk/Vk+1: the two precordial rows swap
 
-Detection (``detect_reversal``) reads each lead's median beat (``ecgcore.measure``) and applies
-the published criteria (Batchvarov et al., Heart Rhythm 2007; Abdollah & Milliken 1997), with the
-limits in ``REVERSAL_LIMITS``:
+Detection (``detect_reversal``) reads each lead's median beat (``ecgcore.measure``). Operating point
+rule: only a detector with >= 99% specificity on the clean dev records (PTB-XL subset records 1-200)
+makes a hard call (``reversal``, the record not interpretable); the others are ``possible`` (warnings).
+Limits in ``ReversalParams``:
 
-- LA/RA: net QRS negative in I *and* positive in aVR while V6 stays positive (I/V6 discordance:
-  dextrocardia would turn V6 negative too), and the P wave in I negative when a P wave is found.
-- RA/LL: net QRS and P negative in II (II inverted).
-- LA/LL: the P wave larger in I than in II, and negative in III (the "P-I > P-II" criterion;
-  weak by nature, so it needs a P wave of at least ``p_min_mv`` in I; any negative P in III).
-- RA/RL, LA/RL: lead II (resp. III) flat next to strong limb leads (its RMS over the largest
+- hard, RA/RL, LA/RL: lead II (resp. III) flat next to strong limb leads (its RMS over the largest
   limb lead's RMS below ``neutral_flat_ratio``).
-- Precordial swaps: the six V leads' QRS shapes should change smoothly V1 -> V6 (R-wave
-  progression). A swap of Vk and Vk+1 is reported when putting them back in order shortens the
+- hard, RA/LL: II and aVF (the old -II and aVR) anti-correlated with V6 over the whole median beat
+  (dev: sensitivity 97.5%, specificity 99.5%).
+- hard, LA/RA: a fixed logistic model (``LA_RA_COEF``) on cos of the frontal QRS, P and T axes (the
+  reversal mirrors them around 90°) and the correlation of I with V6 (I inverted, V6 not: dextrocardia
+  would turn V6 too), fitted on records 1-200 with simulated reversals, threshold 0.8.
+- possible, LA/LL: the P wave larger in I than in II, and negative in III ("P-I > P-II"; weak by nature).
+- possible, precordial swaps: the six V leads' QRS shapes should change smoothly V1 -> V6 (R-wave
+  progression). A swap of Vk and Vk+1 is possible when putting them back in order shortens the
   path V1 -> V6 between the shapes by more than ``precordial_gain`` of it.
 """
 
@@ -64,6 +66,9 @@ class ReversalLimit:
     why: str
 
 
+LA_RA_THRESHOLD_DEFAULT = 0.8
+
+
 @dataclass(frozen=True)
 class ReversalParams:
     """Limits of the reversal criteria (amplitudes in mV, areas in mV x ms)."""
@@ -71,7 +76,10 @@ class ReversalParams:
     qrs_net_min: float = 0.05  # |net QRS| (mV, mean over the QRS) for a sign to count
     p_min_mv: float = 0.04  # a P wave smaller than this has no sign
     neutral_flat_ratio: float = 0.08  # lead RMS / largest limb lead RMS below this: flat
-    precordial_gain: float = 0.12  # relative shortening of the V1->V6 shape path
+    ra_ll_corr_ii_v6: float = -0.1  # RA/LL: II inverted -> its whole-beat correlation with V6 below this ...
+    ra_ll_corr_avf_v6: float = -0.3  # ... and aVF (now the old aVR) against V6 below this
+    precordial_gain: float = 0.12  # relative shortening of the V1->V6 shape path (possible swap only)
+    la_ra_min_probability: float = LA_RA_THRESHOLD_DEFAULT  # LA/RA model output above this: hard call
 
 
 DEFAULT_REVERSAL_PARAMS = ReversalParams()
@@ -116,13 +124,21 @@ def simulate_reversal(record: Record, kind: str) -> Record:
 
 @dataclass(frozen=True)
 class ReversalFinding:
-    reversal: str | None
-    criteria: dict[str, str]  # reversal -> the criterion text when it was met
+    reversal: str | None  # a hard call: only detectors at >= 99% specificity on clean dev records
+    criteria: dict[str, str]  # reversal -> the criterion text when it was met (hard calls)
     features: dict[str, float | None]
+    possible: dict[str, str] = dataclasses.field(default_factory=dict)  # low-specificity detectors: warnings
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    d = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / d) if d > 0 else 0.0
 
 
 def _features(m) -> dict[str, float | None]:
-    """Per-lead net QRS (mean mV over the QRS), P amplitude (mV) and RMS (mV) from the median beats."""
+    """Per-lead net QRS (mean mV over the QRS), P amplitude (mV) and RMS (mV) from the median beats,
+    the frontal P/QRS/T axes, and the whole-beat correlation of each limb lead's median beat with V6."""
     feats: dict[str, float | None] = {}
     if m.median_beats is None or m.fiducials is None:
         return feats
@@ -137,7 +153,40 @@ def _features(m) -> dict[str, float | None]:
         feats[f"rms_{lead}"] = float(np.sqrt(np.mean(x[on: off + 1] ** 2)))
         amp = m.amplitudes.get(lead)
         feats[f"p_{lead}"] = amp.p_mv if amp is not None else None
+    if "V6" in m.leads:
+        v6 = median[m.leads.index("V6")]
+        for lead in ("I", "II", "III", "aVR", "aVL", "aVF"):
+            if lead in m.leads:
+                feats[f"corr_{lead}_V6"] = _corr(median[m.leads.index(lead)], v6)
+    for wave in ("p", "qrs", "t"):
+        axis = getattr(m, f"{wave}_axis_deg", None)
+        feats[f"{wave}_axis"] = None if axis is None or not np.isfinite(axis) else float(axis)
     return feats
+
+
+# LA/RA logistic model (fixed coefficients, see LA_RA_MODEL_NOTE): features are cos(QRS axis),
+# cos(P axis) (0 without a P wave), cos(T axis) and the whole-beat correlation of I with V6.
+# Fitted (scikit-learn LogisticRegression, C=1) on PTB-XL subset records 1-200 (dev, by file order):
+# each clean record (label 0) and its simulate_reversal(.., "LA/RA") (label 1). Threshold 0.8 chosen on
+# the same records (dev: sensitivity 96.5%, specificity 100%); records 201-434 were not used for fitting
+# (held out there: sensitivity 97.4%, specificity 99.6%). LA/RA mirrors the frontal axes around 90°
+# (axis' = 180° - axis: cos flips sign) and inverts I, so I stops resembling V6.
+LA_RA_COEF: dict[str, float] = {"intercept": 0.0145, "cos_qrs": -2.4997, "cos_p": -0.9685, "cos_t": -1.6336,
+                                "corr_I_V6": -2.1530}
+LA_RA_MODEL_NOTE = ("logistic model on cos(QRS, P, T frontal axes) and corr(I, V6); fitted on PTB-XL subset "
+                    "records 1-200 with simulated LA/RA reversals; threshold 0.8")
+
+
+def la_ra_probability(f: dict[str, float | None]) -> float | None:
+    """P(LA/RA reversal) from the fixed logistic model, or None when a feature is missing."""
+    qrs, t, c = f.get("qrs_axis"), f.get("t_axis"), f.get("corr_I_V6")
+    if qrs is None or t is None or c is None:
+        return None
+    p = f.get("p_axis")
+    z = (LA_RA_COEF["intercept"] + LA_RA_COEF["cos_qrs"] * np.cos(np.radians(qrs))
+         + LA_RA_COEF["cos_p"] * (np.cos(np.radians(p)) if p is not None else 0.0)
+         + LA_RA_COEF["cos_t"] * np.cos(np.radians(t)) + LA_RA_COEF["corr_I_V6"] * c)
+    return float(1.0 / (1.0 + np.exp(-z)))
 
 
 def _shape_path(median: np.ndarray, order: list[int], on: int, off: int) -> float:
@@ -168,20 +217,22 @@ def precordial_path_gains(m) -> dict[str, float]:
 
 
 def detect_reversal(m, params: ReversalParams = DEFAULT_REVERSAL_PARAMS) -> ReversalFinding:
-    """The electrode reversal the median beats of ``m`` (``ecgcore.measure``) point to, or None."""
+    """The electrode reversal the median beats of ``m`` (``ecgcore.measure``) point to, or None.
+
+    Hard calls (``reversal``/``criteria``): RA/RL and LA/RL (flat lead), RA/LL (II and aVF
+    anti-correlated with V6), LA/RA (logistic model). Possible (``possible``, warnings only): LA/LL and adjacent precordial swaps, whose
+    criteria do not reach 99% specificity on clean dev records."""
     f = _features(m)
     met: dict[str, str] = {}
+    possible: dict[str, str] = {}
     if not f:
-        return ReversalFinding(None, met, f)
+        return ReversalFinding(None, met, f, possible)
 
     def get(name: str) -> float | None:
         return f.get(name)
 
     def neg(v: float | None, limit: float) -> bool:
         return v is not None and v < -limit
-
-    def pos(v: float | None, limit: float) -> bool:
-        return v is not None and v > limit
 
     qn, pm = params.qrs_net_min, params.p_min_mv
     limb_rms = [get(f"rms_{lead}") for lead in ("I", "II", "III") if get(f"rms_{lead}") is not None]
@@ -190,25 +241,31 @@ def detect_reversal(m, params: ReversalParams = DEFAULT_REVERSAL_PARAMS) -> Reve
         rms = get(f"rms_{lead}")
         if rms is not None and big > 0.03 and rms / big < params.neutral_flat_ratio:
             met[kind] = f"lead {lead} flat ({rms / big:.2f} of the largest limb lead's QRS RMS < {params.neutral_flat_ratio:g})"
+    c_ii, c_avf = get("corr_II_V6"), get("corr_aVF_V6")
+    if (not met and c_ii is not None and c_avf is not None and c_ii < params.ra_ll_corr_ii_v6
+            and c_avf < params.ra_ll_corr_avf_v6):
+        met["RA/LL"] = (f"II and aVF anti-correlated with V6 over the beat ({c_ii:+.2f} < {params.ra_ll_corr_ii_v6:g}, "
+                        f"{c_avf:+.2f} < {params.ra_ll_corr_avf_v6:g})")
+    prob = la_ra_probability(f)
+    f["la_ra_probability"] = prob
+    if prob is not None and prob > params.la_ra_min_probability and not met:
+        met["LA/RA"] = (f"LA/RA model {prob:.2f} > {params.la_ra_min_probability:g} (QRS axis {get('qrs_axis'):+.0f}°, "
+                        f"P axis {'none' if get('p_axis') is None else format(get('p_axis'), '+.0f') + '°'}, "
+                        f"T axis {get('t_axis'):+.0f}°, I vs V6 correlation {get('corr_I_V6'):+.2f})")
     p_i, has_p = get("p_I"), m.fiducials is not None and m.fiducials.p is not None
-    if (neg(get("qrs_I"), qn) and pos(get("qrs_aVR"), qn) and pos(get("qrs_V6"), qn)
-            and (not has_p or neg(p_i, pm))):
-        met["LA/RA"] = ("QRS negative in I, positive in aVR, positive in V6"
-                        + (" and P negative in I" if has_p else " (no P wave)"))
-    if neg(get("qrs_II"), qn) and has_p and neg(get("p_II"), pm) and "LA/RA" not in met:
-        met["RA/LL"] = "QRS and P negative in II (II inverted)"
-    if (has_p and p_i is not None and get("p_II") is not None and p_i > pm and p_i > get("p_II")
-            and neg(get("p_III"), 0.0) and not met):
-        met["LA/LL"] = "P wave larger in I than in II and negative in III"
+    if not met:
+        if (has_p and p_i is not None and get("p_II") is not None and p_i > pm and p_i > get("p_II")
+                and neg(get("p_III"), 0.0)):
+            possible["LA/LL"] = "P wave larger in I than in II and negative in III"
     gains = precordial_path_gains(m)
     for swap, gain in gains.items():
         f[f"precordial_gain_{swap}"] = gain
     if gains and not met:
         swap, gain = max(gains.items(), key=lambda kv: kv[1])
         if gain > params.precordial_gain:
-            met[swap] = f"V1->V6 QRS shape path {gain:.0%} shorter with {swap} back in order (> {params.precordial_gain:.0%})"
+            possible[swap] = f"V1->V6 QRS shape path {gain:.0%} shorter with {swap} back in order (> {params.precordial_gain:.0%})"
     order = [k for k in REVERSALS if k in met]
-    return ReversalFinding(order[0] if order else None, met, f)
+    return ReversalFinding(order[0] if order else None, met, f, possible)
 
 
 __all__ = [
@@ -219,6 +276,7 @@ __all__ = [
     "ReversalFinding",
     "ReversalParams",
     "detect_reversal",
+    "la_ra_probability",
     "electrode_potentials",
     "precordial_path_gains",
     "simulate_reversal",
