@@ -67,6 +67,7 @@ def _app(argv: list[str]) -> int:
 COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "predict": (lambda argv: _ecgcore(["predict", *argv]), "rank diagnoses for ECG files or folders"),
     "measure": (lambda argv: _ecgcore(["measure", *argv]), "global measurements: rate, PR, QRS, QT/QTc, axes"),
+    "assess": (lambda argv: _ecgcore(["assess", *argv]), "interpretable or not, and why: signal quality, electrode reversals"),
     "explain": (lambda argv: _ecgcore(["explain", *argv]), "attribute one finding of one ECG to leads and time"),
     "report": (lambda argv: _report(argv), "one-page PDF report of an ECG file or a stored record (25 mm/s, 10 mm/mV)"),
     "train": (_train, "build datasets, fit, evaluate, run named recipes"),

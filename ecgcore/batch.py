@@ -25,6 +25,7 @@ from ecgcore.preprocessing import PreprocessConfig, preprocess, window_bounds
 from ecgcore.routing import SINGLE_LEAD, model_lead_count
 
 if TYPE_CHECKING:
+    from ecgcore.assessment import Assessment
     from ecgcore.measurements import Measurements, Statement
     from ecgcore.predict import Predictor
 
@@ -65,6 +66,7 @@ class PreparedItem:
     single_lead: bool = False   # prepared for the single-lead model
     measurements: Measurements | None = None  # with Preparer(measure=True)
     statements: tuple[Statement, ...] | None = None  # the measurement-based statements, with measurements
+    assessment: Assessment | None = None  # with Preparer(assess=True): ecgcore.assess(record)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class Preparer:
     the stretch the model input is cut from, or from ``start_s`` when there is no model input
     (``input_leads=None``, as ``ecg measure`` uses it); its measurement-based statements
     (:func:`ecgcore.measurements.statements`) use the record's sex and age when the file gives them.
+    With ``assess``, :func:`ecgcore.assess` runs on the record (``ecg assess``).
     """
 
     input_leads: tuple[str, ...] | None
@@ -84,6 +87,7 @@ class Preparer:
     single_lead: tuple[tuple[str, ...], PreprocessConfig] | None = None
     measure: bool = False
     start_s: float | None = None
+    assess: bool = False
 
     def __call__(self, path: Path) -> PreparedItem:
         from ecgcore.io import read  # imported in the worker
@@ -103,6 +107,10 @@ class Preparer:
 
                 item.measurements = measure(record, start_s=start_s)
                 item.statements = tuple(statements(item.measurements, sex=record.sex, age=record.age))
+            if self.assess:
+                from ecgcore.assessment import assess
+
+                item.assessment = assess(record)
             return item
         except FILE_ERRORS as exc:  # anything a broken file can provoke
             return PreparedItem(path, path.stem, error=file_error_message(exc))
@@ -188,13 +196,27 @@ def measure_files(paths: Iterable[str | os.PathLike[str]], *, start_s: float | N
     per core, or none for fewer than ``MIN_FILES_FOR_WORKERS`` files (starting workers costs more
     than it saves there).
     """
+    yield from _prepare_files(paths, Preparer(None, measure=True, start_s=start_s), num_workers=num_workers,
+                              progress=progress, desc="Measuring")
+
+
+def assess_files(paths: Iterable[str | os.PathLike[str]], *, num_workers: int | None = None,
+                 progress: bool = False) -> Iterator[PreparedItem]:
+    """:func:`ecgcore.assess` over many files as :func:`measure_files` measures them: each item has
+    ``assessment`` set, or ``error``."""
+    yield from _prepare_files(paths, Preparer(None, assess=True), num_workers=num_workers,
+                              progress=progress, desc="Assessing")
+
+
+def _prepare_files(paths: Iterable[str | os.PathLike[str]], preparer: Preparer, *, num_workers: int | None,
+                   progress: bool, desc: str) -> Iterator[PreparedItem]:
+    """``preparer`` over files in worker processes (none for fewer than ``MIN_FILES_FOR_WORKERS``), in input order."""
     files = [Path(p) for p in paths]
     if num_workers is None:
         num_workers = 0 if len(files) < MIN_FILES_FOR_WORKERS else os.cpu_count() or 1
-    bar = progress_bar(len(files), enabled=progress, desc="Measuring")
+    bar = progress_bar(len(files), enabled=progress, desc=desc)
     try:
-        for items in iterate_batches(files, Preparer(None, measure=True, start_s=start_s), batch_size=4,
-                                     num_workers=num_workers):
+        for items in iterate_batches(files, preparer, batch_size=4, num_workers=num_workers):
             yield from items
             bar.update(len(items))
     finally:

@@ -1,10 +1,11 @@
 """Command line: ``python -m ecgcore predict FILES_OR_DIRS [--model PATH] [--top N] [--format ...] [--measure]``,
 ``python -m ecgcore measure FILES_OR_DIRS [--format table|csv|json] [--start-s S]``,
+``python -m ecgcore assess FILES_OR_DIRS [--format table|csv|json]`` (signal quality, electrode reversals),
 ``python -m ecgcore explain FILE --label "ATRIAL FIBRILLATION" --method ig --out fig.png|attr.npy`` and
 ``python -m ecgcore report FILE -o report.pdf [--paper A4|Letter] [--model PATH] [--start-s S] [--no-model]
 [--filtered]``.
 
-Exit status of ``predict`` and ``measure``: 0 when every file was scored (measured), 1 when some
+Exit status of ``predict``, ``measure`` and ``assess``: 0 when every file was scored (measured), 1 when some
 files failed (each is reported on stderr and the others are still done), 2 when nothing could run
 (no model, no files, bad arguments). A record measured with some values missing is not a failure:
 each missing value carries its reason. ``report``: 0 when the report was written, 1 when the file
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--measure", action="store_true",
                          help="also give each record's global measurements (rate, PR, QRS, QT/QTc, axes)")
     _add_measure_parser(commands)
+    _add_assess_parser(commands)
     _add_explain_parser(commands)
     _add_report_parser(commands)
     return parser
@@ -66,6 +68,16 @@ def _add_measure_parser(commands: argparse._SubParsersAction) -> None:
     measure.add_argument("--start-s", type=float, default=None, help="start of the measured 10-s window in long records")
     measure.add_argument("--no-recursive", action="store_true", help="do not descend into sub-folders")
     measure.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _add_assess_parser(commands: argparse._SubParsersAction) -> None:
+    assess = commands.add_parser("assess", help="interpretable or not, and why: signal quality, electrode reversals, pacing")
+    assess.add_argument("paths", nargs="+", help="ECG files (WFDB .hea, .zip, CSV, NumPy, EDF, ...) or folders")
+    assess.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    assess.add_argument("--output", "-o", help="write results to this file instead of stdout")
+    assess.add_argument("--workers", type=int, default=None, help="processes (default: one per core; 0 = in this process)")
+    assess.add_argument("--no-recursive", action="store_true", help="do not descend into sub-folders")
+    assess.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def _add_explain_parser(commands: argparse._SubParsersAction) -> None:
@@ -102,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_predict(args)
     if args.command == "measure":
         return run_measure(args)
+    if args.command == "assess":
+        return run_assess(args)
     if args.command == "explain":
         return run_explain(args)
     if args.command == "report":
@@ -162,6 +176,23 @@ def run_measure(args: argparse.Namespace) -> int:
                             progress=not args.quiet and sys.stderr.isatty())
     n_failed, seconds = _write_results(results, _MEASURE_WRITERS[args.format], args.output)
     print(_summary("measured", len(files), n_failed, seconds, f"(measurements {ALGORITHM_VERSION})"), file=sys.stderr)
+    return 1 if n_failed else 0
+
+
+def run_assess(args: argparse.Namespace) -> int:
+    """``ecgcore.assess`` over files or folders with the batch machinery of ``ecg measure``; exit 0/1/2 as ``measure``."""
+    from ecgcore.assessment import ASSESSMENT_VERSION
+    from ecgcore.batch import assess_files
+
+    if args.workers is not None and args.workers < 0:
+        print("error: --workers must be >= 0", file=sys.stderr)
+        return 2
+    files = _discover_files(args)
+    if not files:
+        return 2
+    results = assess_files(files, num_workers=args.workers, progress=not args.quiet and sys.stderr.isatty())
+    n_failed, seconds = _write_results(results, _ASSESS_WRITERS[args.format], args.output)
+    print(_summary("assessed", len(files), n_failed, seconds, f"(assessment {ASSESSMENT_VERSION})"), file=sys.stderr)
     return 1 if n_failed else 0
 
 
@@ -508,3 +539,69 @@ class _MeasureJsonWriter(_JsonArray):
 
 
 _MEASURE_WRITERS = {"table": _MeasureTableWriter, "csv": _MeasureCsvWriter, "json": _MeasureJsonWriter}
+
+
+# -- assess -------------------------------------------------------------------------------------
+# Results are ecgcore.batch.PreparedItem with ``assessment`` (ecgcore.Assessment) or ``error``.
+
+_ASSESS_FIELDS = ("path", "record_name", "interpretable", "reversal", "possible_reversals", "paced", "beats",
+                  "reasons", "warnings", "error")
+
+
+def _assess_cells(result: PreparedItem) -> list[str]:
+    a = result.assessment
+    if a is None:
+        return [str(result.path), result.record_name, "", "", "", "", "", "", "", result.error or ""]
+    return [str(result.path), result.record_name, "yes" if a.interpretable else "no", a.reversal or "",
+            "; ".join(a.possible_reversals), "yes" if a.paced else "no", str(a.beats), " | ".join(a.reasons),
+            " | ".join(a.warnings), ""]
+
+
+class _AssessTableWriter:
+    """One row per record: file, interpretable, reversal, possible reversals, paced, beats, then reasons / warnings."""
+
+    def __init__(self, out: TextIO):
+        self.out = out
+        self.rows: list[list[str]] = []
+
+    def write(self, result: PreparedItem) -> None:
+        cells = _assess_cells(result)
+        why = cells[9] and f"ERROR {cells[9]}" or " | ".join(c for c in (cells[7], cells[8]) if c)
+        self.rows.append([cells[0], cells[2], cells[3], cells[4], cells[5], cells[6], why])
+
+    def close(self) -> None:
+        rows = [["file", "interpretable", "reversal", "possible", "paced", "beats", "reasons / warnings"], *self.rows]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        for row in rows:
+            self.out.write(("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]).rstrip() + "\n")
+        self.out.flush()
+
+
+class _AssessCsvWriter:
+    """One row per record: ``_ASSESS_FIELDS`` (lists joined with ' | ' or '; ')."""
+
+    def __init__(self, out: TextIO):
+        self.out = out
+        self.writer = csv.writer(out)
+        self.writer.writerow(_ASSESS_FIELDS)
+
+    def write(self, result: PreparedItem) -> None:
+        self.writer.writerow(_assess_cells(result))
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class _AssessJsonWriter(_JsonArray):
+    """Per record: path, record name and ``Assessment.to_dict()`` (or the error)."""
+
+    def write(self, result: PreparedItem) -> None:
+        item: dict = {"path": str(result.path), "record_name": result.record_name}
+        if result.assessment is None:
+            item["error"] = result.error
+        else:
+            item.update(result.assessment.to_dict())
+        self.add(item)
+
+
+_ASSESS_WRITERS = {"table": _AssessTableWriter, "csv": _AssessCsvWriter, "json": _AssessJsonWriter}
