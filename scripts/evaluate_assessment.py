@@ -18,7 +18,8 @@ were set on them; records 201- are held out) by changing each record in a known 
 
 The lowest level of each noise is meant to stay interpretable, the highest not; the middle one is
 reported as measured. Paced: ludb_dev records 45, 90, 95 ('Cardiac pacing' in ludb.csv) against the
-other 37 (ludb_dev is dev data too). Writes docs/assessment.md and bench/results/assessment.json.
+other 37 (ludb_dev is dev data too). Writes docs/assessment.md, bench/results/assessment.json (metrics) and
+bench/results/assessment_rows.csv.gz (one row per case).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ OPERATING_POINT = (
     "the first and last 0.25 s (PTB-XL leaves flat 50-60 ms stretches and a flat last 100 ms on clean leads).")
 DOC = REPO_ROOT / "docs" / "assessment.md"
 JSON = REPO_ROOT / "bench" / "results" / "assessment.json"
+ROWS = REPO_ROOT / "bench" / "results" / "assessment_rows.csv.gz"
 DEV_RECORDS = 200  # PTB-XL subset records 1-200 (file order): limits and the LA/RA model were fitted on these
 HARD = ("LA/RA", "RA/LL", "RA/RL", "LA/RL")  # detectors allowed to make a record not interpretable
 LEVELS = {"muscle": (0.02, 0.05, 0.15), "wander": (0.5, 1.5, 4.0), "mains": (0.05, 0.2, 0.5)}
@@ -189,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not args.no_write:
         JSON.parent.mkdir(parents=True, exist_ok=True)
-        JSON.write_text(json.dumps(result, indent=1, default=str))
+        # The metrics stay readable in JSON; the per-case rows (tens of thousands) go compressed beside it.
+        pd.DataFrame(result["rows"]).to_csv(ROWS, index=False, compression="gzip")
+        JSON.write_text(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=1, default=str))
         head = (__doc__ or "").split("\n\n", 2)[2]
         DOC.write_text("# Knowing when not to trust the model: `ecgcore.assess`\n\n"
                        f"PTB-XL records used: first {result['n_ptbxl']} of `ptbxl_subset`. Records 1-{DEV_RECORDS} "
