@@ -7,6 +7,7 @@ safety checks (size before reading, one unit table) exist exactly once.
 from __future__ import annotations
 
 import math
+from datetime import date, datetime, time
 from pathlib import Path
 
 from ecgcore import config
@@ -109,3 +110,28 @@ def parse_age(raw: object) -> float | None:
     if not math.isfinite(age) or not (0 <= age <= 130):
         return None
     return age
+
+
+def parse_date(text: str | None, formats: tuple[str, ...]) -> date | None:
+    """A date written in one of a producer's ``strptime`` formats, or None (never raises)."""
+    if not text:
+        return None
+    for fmt in formats:
+        try:
+            return datetime.strptime(text.strip(), fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def parse_date_time(day: str | None, clock: str | None, date_formats: tuple[str, ...]) -> datetime | None:
+    """A date and a clock time kept in two fields (GE MUSE, Philips); midnight when the time is unreadable."""
+    parsed = parse_date(day, date_formats)
+    if parsed is None:
+        return None
+    for fmt in ("%H:%M:%S", "%H:%M"):
+        try:
+            return datetime.combine(parsed, datetime.strptime((clock or "").strip(), fmt).time())
+        except ValueError:
+            continue
+    return datetime.combine(parsed, time())

@@ -59,7 +59,15 @@ import numpy as np
 
 from ecgcore.acquisition import Acquisition, DeviceReading, age_at
 from ecgcore.errors import ECGFormatError
-from ecgcore.io._common import check_file_size, parse_age, parse_sex, resolve_fs, unit_scale_to_mv
+from ecgcore.io._common import (
+    check_file_size,
+    parse_age,
+    parse_date,
+    parse_date_time,
+    parse_sex,
+    resolve_fs,
+    unit_scale_to_mv,
+)
 from ecgcore.io._finalize import finalize
 from ecgcore.io.xml_safe import parse_xml_safely
 from ecgcore.leads import canonical_lead_name, derive_limb_leads
@@ -391,28 +399,15 @@ def _age(demographics: ET.Element | None, acquired_at: datetime | None) -> float
     return parse_age(round(value * factor, 2) if factor != 1.0 else value)
 
 
+_DATE_FORMATS = ("%m-%d-%Y", "%m/%d/%Y", "%Y-%m-%d")  # MUSE dates are MM-DD-YYYY
+
+
 def _date(text: str | None) -> date | None:
-    """MUSE dates are MM-DD-YYYY."""
-    if not text:
-        return None
-    for fmt in ("%m-%d-%Y", "%m/%d/%Y", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(text.strip(), fmt).date()
-        except ValueError:
-            continue
-    return None
+    return parse_date(text, _DATE_FORMATS)
 
 
 def _datetime(day: str | None, clock: str | None) -> datetime | None:
-    parsed = _date(day)
-    if parsed is None:
-        return None
-    for fmt in ("%H:%M:%S", "%H:%M"):
-        try:
-            return datetime.combine(parsed, datetime.strptime((clock or "").strip(), fmt).time())
-        except ValueError:
-            continue
-    return datetime.combine(parsed, time())
+    return parse_date_time(day, clock, _DATE_FORMATS)
 
 
 # -- small helpers ------------------------------------------------------------------------------------

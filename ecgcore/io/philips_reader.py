@@ -54,7 +54,7 @@ import numpy as np
 from ecgcore import config
 from ecgcore.acquisition import Acquisition, DeviceReading, age_at
 from ecgcore.errors import ECGFormatError, ECGValidationError
-from ecgcore.io._common import check_file_size, parse_age, parse_sex, resolve_fs
+from ecgcore.io._common import check_file_size, parse_age, parse_date, parse_date_time, parse_sex, resolve_fs
 from ecgcore.io._finalize import finalize
 from ecgcore.io.xli import XLIError, decode_xli
 from ecgcore.io.xml_safe import parse_xml_safely
@@ -689,27 +689,15 @@ def _float(raw: str | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y")  # Philips dates are YYYY-MM-DD
+
+
 def _date(text: str | None) -> date | None:
-    if not text:
-        return None
-    for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y"):
-        try:
-            return datetime.strptime(text.strip(), fmt).date()
-        except ValueError:
-            continue
-    return None
+    return parse_date(text, _DATE_FORMATS)
 
 
 def _datetime(day: str | None, clock: str | None) -> datetime | None:
-    parsed = _date(day)
-    if parsed is None:
-        return None
-    for fmt in ("%H:%M:%S", "%H:%M"):
-        try:
-            return datetime.combine(parsed, datetime.strptime((clock or "").strip(), fmt).time())
-        except ValueError:
-            continue
-    return datetime.combine(parsed, time())
+    return parse_date_time(day, clock, _DATE_FORMATS)
 
 
 __all__ = ["read_philips", "reconstruct_limb_leads", "strip_calibration_tail"]
