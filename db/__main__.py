@@ -86,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         db = Database()
         if args.command in ("info", "upgrade"):
             from db.migrate import current_revision
-            from db.models import Review, StoredRecord, User
+            from db.models import ConfirmedReport, MeasurementCorrection, MeasurementRun, Review, StoredRecord, User
 
             with db.transaction() as session:
                 counts = {m.__tablename__: session.scalar(select(func.count()).select_from(m))
-                          for m in (User, StoredRecord, Review)}
+                          for m in (User, StoredRecord, Review, MeasurementRun, MeasurementCorrection, ConfirmedReport)}
             print(f"database: {db}\ndata dir: {db.data_dir.resolve()}\nschema: {current_revision(db.engine)}")
             from db.patient_keys import key_source
 

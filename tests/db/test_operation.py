@@ -212,6 +212,7 @@ def test_cli_info_and_create_user(tmp_path):
     info = subprocess.run([sys.executable, "-m", "db", "info"], env=env, capture_output=True, text=True,
                           cwd=REPO_ROOT, timeout=120)
     assert info.returncode == 0 and "users: 1" in info.stdout and head_revision() in info.stdout
+    assert "measurements: 0" in info.stdout and "confirmed_reports: 0" in info.stdout
 
 
 def test_same_ecg_uploaded_concurrently_is_one_record(db, team, ptbxl_records, ptbxl_files):
