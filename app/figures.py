@@ -207,9 +207,26 @@ def _add_scored_window(fig: go.Figure, scored_window_s: tuple[float, float] | No
     return True
 
 
+MARKED_LEAD_COLOUR = "#d62728"
+
+
+def _lead_label(lead: str, marked: dict[str, str] | None) -> str:
+    """A lead's name on the trace; a lead with a quality problem gets it in brackets, e.g. "V2 (flat)"."""
+    problem = (marked or {}).get(lead)
+    return f"<b>{lead}</b>" + (f" ({problem})" if problem else "")
+
+
+def _lead_font(lead: str, marked: dict[str, str] | None, size: int | None = None) -> dict:
+    font = {"size": size} if size else {}
+    if lead in (marked or {}):
+        font["color"] = MARKED_LEAD_COLOUR
+    return font
+
+
 def sheet_figure(record: Record, signal_mv: np.ndarray | None = None, *, start_s: float = 0.0,
                  max_points_per_trace: int = 600, highlights: list[Highlight] | None = None,
-                 scored_window_s: tuple[float, float] | None = None) -> go.Figure:
+                 scored_window_s: tuple[float, float] | None = None,
+                 marked_leads: dict[str, str] | None = None) -> go.Figure:
     """The standard 12-lead sheet (3x4 + lead II rhythm strip) of the 10 s from ``start_s`` (record seconds).
 
     ``signal_mv`` replaces the record's raw signal (e.g. the filtered one); same shape. Requires the
@@ -228,12 +245,14 @@ def sheet_figure(record: Record, signal_mv: np.ndarray | None = None, *, start_s
         for col in range(len(SHEET_COLUMNS)):
             panel = panels[row * len(SHEET_COLUMNS) + col]
             _add_panel_trace(fig, panel, signal, record.leads.index(panel.lead), max_points_per_trace)
-            fig.add_annotation(x=t0 + col * SHEET_COLUMN_S + 0.05, y=panel.baseline + 1.2, text=f"<b>{panel.lead}</b>",
-                               showarrow=False, xanchor="left", font=dict(size=12))
+            fig.add_annotation(x=t0 + col * SHEET_COLUMN_S + 0.05, y=panel.baseline + 1.2,
+                               text=_lead_label(panel.lead, marked_leads), showarrow=False, xanchor="left",
+                               font=_lead_font(panel.lead, marked_leads, size=12))
     rhythm = panels[-1]
     _add_line(fig, *_calibration_pulse(t0 - 0.5, rhythm.baseline))
     _add_panel_trace(fig, rhythm, signal, record.leads.index("II"), 4 * max_points_per_trace)
-    fig.add_annotation(x=t0 + 0.05, y=rhythm.baseline + 1.2, text="<b>II</b>", showarrow=False, xanchor="left")
+    fig.add_annotation(x=t0 + 0.05, y=rhythm.baseline + 1.2, text=_lead_label("II", marked_leads), showarrow=False,
+                       xanchor="left", font=_lead_font("II", marked_leads))
     _add_highlights(fig, highlights or [], panels)
     y_range = (rhythm.baseline - 1.6, 1.6)
     banded = _add_scored_window(fig, scored_window_s, (t0, t0 + SHEET_DURATION_S), y_range)
@@ -245,7 +264,8 @@ def sheet_figure(record: Record, signal_mv: np.ndarray | None = None, *, start_s
 def rows_figure(record: Record, signal_mv: np.ndarray | None = None, *, start_s: float = 0.0,
                 duration_s: float = 10.0, max_points_per_trace: int | None = None,
                 highlights: list[Highlight] | None = None,
-                scored_window_s: tuple[float, float] | None = None) -> go.Figure:
+                scored_window_s: tuple[float, float] | None = None,
+                marked_leads: dict[str, str] | None = None) -> go.Figure:
     """One lead per row over ``[start_s, start_s + duration_s)`` (record seconds).
 
     ``max_points_per_trace`` None: full resolution for windows up to ``FULL_RESOLUTION_S``, else
@@ -263,8 +283,8 @@ def rows_figure(record: Record, signal_mv: np.ndarray | None = None, *, start_s:
     for row, panel in enumerate(panels):
         _add_line(fig, *_calibration_pulse(t_first - 0.5, panel.baseline))
         _add_panel_trace(fig, panel, signal, row, max_points_per_trace)
-        fig.add_annotation(x=t_first + 0.02, y=panel.baseline + 1.2, text=f"<b>{panel.lead}</b>", showarrow=False,
-                           xanchor="left")
+        fig.add_annotation(x=t_first + 0.02, y=panel.baseline + 1.2, text=_lead_label(panel.lead, marked_leads),
+                           showarrow=False, xanchor="left", font=_lead_font(panel.lead, marked_leads))
     _add_highlights(fig, highlights or [], panels)
     y_range = (panels[-1].baseline - 1.6, 1.6)
     banded = _add_scored_window(fig, scored_window_s, (t_first, i1 / record.fs), y_range)

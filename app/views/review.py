@@ -50,6 +50,7 @@ from db.records import load_ecg
 from db.reviews import review_history, save_review
 from ecgcore.consistency import contradictions
 from ecgcore.acquisition import DeviceReading
+from ecgcore.assessment import ASSESSMENT_VERSION, Assessment, assess
 from ecgcore.errors import ECGError
 from ecgcore.explain import METHODS, Explanation, explain
 from ecgcore.explain_display import ALL_LEADS
@@ -148,7 +149,8 @@ def _import_upload(db, user: SessionUser, files: list[tuple[str, bytes]], upload
     st.session_state["upload_flash"] = "Imported." if result.created else "This ECG is already in the store; opened it."
 
 
-def _draw_ecg(ecg, highlights: list[Highlight], scored_window_s: tuple[float, float] | None) -> None:
+def _draw_ecg(ecg, highlights: list[Highlight], scored_window_s: tuple[float, float] | None,
+              marked_leads: dict[str, str] | None = None) -> None:
     """The trace on ECG paper. The sheet shows the 10 s the model read; the rows view any window,
     with the model's window shaded when the record is longer than it. Saliency segments outside the
     view are listed in words, never silently dropped. A box drawn on the trace is read as calipers."""
@@ -166,7 +168,7 @@ def _draw_ecg(ecg, highlights: list[Highlight], scored_window_s: tuple[float, fl
     sheet_start_s = scored_window_s[0] if scored_window_s else 0.0
     shade = scored_window_s if scored_window_s and ecg.duration_s > scored_window_s[1] - scored_window_s[0] else None
     if view == "12-lead sheet":
-        fig = sheet_figure(ecg, signal, start_s=sheet_start_s, highlights=highlights)
+        fig = sheet_figure(ecg, signal, start_s=sheet_start_s, highlights=highlights, marked_leads=marked_leads)
         hidden = hidden_highlights(ecg, highlights, layout="sheet", start_s=sheet_start_s)
     else:
         with window_col:
@@ -175,7 +177,8 @@ def _draw_ecg(ecg, highlights: list[Highlight], scored_window_s: tuple[float, fl
                               help="Where the rows view starts; short windows are drawn at full resolution.") \
                 if longest else 0.0
             span = st.select_slider("Display length (s)", [2.5, 5.0, 10.0], value=10.0, key="span")
-        fig = rows_figure(ecg, signal, start_s=start, duration_s=span, highlights=highlights, scored_window_s=shade)
+        fig = rows_figure(ecg, signal, start_s=start, duration_s=span, highlights=highlights, scored_window_s=shade,
+                          marked_leads=marked_leads)
         hidden = hidden_highlights(ecg, highlights, layout="rows", start_s=start, duration_s=span)
     if shade is not None:
         st.caption(f"The model read {shade[0]:.1f}-{shade[1]:.1f} s of this {ecg.duration_s:.1f}-s record"
@@ -252,6 +255,59 @@ def _measurements(db, record_id: int, ecg, start_s: float, user: SessionUser) ->
         return None
 
 
+@st.cache_data(max_entries=256, show_spinner="Checking the signal quality...")
+def _cached_assessment(content_hash: str, start_s: float, version: str, *, _ecg) -> Assessment:
+    """One assessment per (record, window, assessment version), shared by every session: of the window
+    measured (all of a short record, ``max_window_s`` from ``start_s`` of a longer one)."""
+    length = int(round(DEFAULT_PARAMS.max_window_s * _ecg.fs))
+    if _ecg.n_samples > length:
+        first = min(max(0, int(round(start_s * _ecg.fs))), _ecg.n_samples - length)
+        _ecg = _ecg.replace(signal=_ecg.signal[:, first:first + length], allow_flat_leads=True)
+    return assess(_ecg)
+
+
+def _assessment(ecg, start_s: float) -> Assessment | None:
+    try:
+        return _cached_assessment(ecg.content_hash(), float(start_s), ASSESSMENT_VERSION, _ecg=ecg)
+    except (ECGError, ValueError) as exc:
+        st.caption(f"Signal quality not assessed: {exc}")
+        return None
+
+
+def _assessment_banner(assessed: Assessment) -> None:
+    """Above the sheet: whether the record can be interpreted, a likely electrode swap, pacing."""
+    if not assessed.interpretable:
+        st.error("Not interpretable: " + _escape("; ".join(assessed.reasons)), icon=":material/block:")
+    if assessed.reversal:
+        st.warning(f"Possible electrode reversal: {assessed.reversal} "
+                   f"({_escape(assessed.reversal_criteria.get(assessed.reversal, 'criteria met'))}). "
+                   "Check the electrode positions; record again if confirmed.", icon=":material/swap_horiz:")
+    if assessed.paced:
+        st.warning("Paced rhythm: the model's findings are not validated for paced ECGs.", icon=":material/bolt:")
+    if assessed.warnings:
+        st.caption("Signal quality: " + "; ".join(_escape(w) for w in assessed.warnings))
+
+
+def _not_trusted_because(assessed: Assessment | None) -> str | None:
+    """Why the model's findings are shown for reference only (None: they are not)."""
+    if assessed is None:
+        return None
+    why = []
+    if not assessed.interpretable:
+        why.append("not interpretable (" + "; ".join(assessed.reasons) + ")")
+    if assessed.paced:
+        why.append("paced rhythm, the model is not validated for paced ECGs")
+    return "; ".join(why) or None
+
+
+def _marked_leads(assessed: Assessment | None) -> dict[str, str]:
+    """Leads with a quality problem -> its short name ("flat", "saturated", "muscle noise", ...)."""
+    if assessed is None:
+        return {}
+    return {lead: values["problems"][0].split(":")[0] for lead, values in assessed.per_lead.items()
+            if values.get("problems")}
+
+
 def _measurement_line(measured: Measurements) -> None:
     """The cart's line of global measurements, then what a reader must know before trusting it:
     flags (AF, pacing, unreliable values), why a value is missing (it prints as a dash), notes."""
@@ -321,8 +377,9 @@ def _median_beats_panel(measured: Measurements) -> None:
         if measured.median_beats is None:
             st.caption("No median beat: " + (measured.why_missing("qrs_ms") or "too few beats were found") + ".")
             return
-        st.plotly_chart(median_beats_figure(measured.median_beats, measured.measured_leads, measured.fs,
-                                            measured.fiducials),
+        # one row per lead of the record (a lead left out of the measurements, e.g. a flat one, keeps its row)
+        leads = measured.leads if measured.median_beats.shape[0] == len(measured.leads) else measured.measured_leads
+        st.plotly_chart(median_beats_figure(measured.median_beats, leads, measured.fs, measured.fiducials),
                         width="stretch", config={"displaylogo": False, "scrollZoom": True})
         st.caption("Each lead's median beat (25 mm/s, 10 mm/mV); the marks are the global fiducials the intervals "
                    "are measured between, drawn on every lead.")
@@ -367,13 +424,23 @@ def _correction_form(db, record_id: int, user: SessionUser, window: workspace.Wi
             for c in mine))
 
 
-def _findings_table(prediction: Prediction) -> None:
-    """The finding's name comes last, so a long name never pushes the numbers out of view."""
+def _findings_table(prediction: Prediction, reference_only: str | None = None) -> None:
+    """The finding's name comes last, so a long name never pushes the numbers out of view.
+    ``reference_only``: why the findings are not to be trusted; the table is then grey, in a closed expander."""
     table = pd.DataFrame(
         [{"Positive": f.positive, "Probability": f.probability, "Threshold": f.threshold,
           "Finding": display_label(f.label)}
          for f in prediction.findings]
     )
+    if reference_only:
+        st.caption(_escape(f"Shown for reference only: {reference_only}."))
+        with st.expander("Model findings (for reference only)", expanded=False):
+            _findings_dataframe(table.style.set_properties(color="#9e9e9e"))
+    else:
+        _findings_dataframe(table)
+
+
+def _findings_dataframe(table) -> None:
     st.dataframe(
         table, hide_index=True, width="stretch",
         column_config={
@@ -531,6 +598,8 @@ def page() -> None:
     start_s = _scored_window(ecg, predictor, record_id)
     prediction = prediction_id = None
     window = _measurements(db, record_id, ecg, start_s, user)
+    assessed = _assessment(ecg, start_s)
+    reference_only = _not_trusted_because(assessed)
     with findings_col:
         if predictor is None:
             st.warning(f"No trained {'single' if ecg.n_leads == 1 else '12'}-lead model is installed: no findings are shown.")
@@ -544,7 +613,7 @@ def page() -> None:
             else:
                 st.subheader("Model findings", divider=MODEL_COLOUR)
                 st.caption(f"Model: {predictor.name}. Positives first; probabilities against per-label thresholds.")
-                _findings_table(prediction)
+                _findings_table(prediction, reference_only)
                 for note in prediction.notes:
                     st.caption(_escape(note))
                 highlights = _saliency_panel(ecg, predictor, prediction, start_s)
@@ -554,11 +623,13 @@ def page() -> None:
             _device_panel(ecg.device_reading, window.measurements if window is not None else None)
     window_s = predictor.preprocess_config.window_s if predictor is not None else None
     with figure_slot:
+        if assessed is not None:
+            _assessment_banner(assessed)
         if window is not None:
             _measurement_line(window.measurements)
         if ecg.device_reading is not None:
             _device_line(ecg.device_reading)
-        _draw_ecg(ecg, highlights, (start_s, start_s + window_s) if window_s else None)
+        _draw_ecg(ecg, highlights, (start_s, start_s + window_s) if window_s else None, _marked_leads(assessed))
         if window is not None:
             _median_beats_panel(window.measurements)
         overread.prior_comparison(db, record_id, user)

@@ -1,0 +1,76 @@
+"""Know when not to trust the model (issue 20): the Review page's quality banner (not interpretable,
+electrode reversal, pacing), the bad leads marked on the sheet, the model's findings shown for
+reference only, and the worklist's Quality column, through AppTest."""
+
+from __future__ import annotations
+
+import json
+
+from streamlit.testing.v1 import AppTest
+
+from db.records import add_record
+from db.session import Database
+from ecgcore.io import read
+from ecgcore.record import Record
+from ecgcore.reversal import simulate_reversal
+from tests.app.conftest import view_as
+from tests.conftest import SAMPLES_DIR
+
+
+def _sample() -> Record:
+    return read(SAMPLES_DIR / "ptbxl" / "00001_hr.hea")
+
+
+def _flat_v2() -> Record:
+    record = _sample()
+    signal = record.signal.copy()
+    signal[record.leads.index("V2")] = 0.0
+    return record.replace(signal=signal, allow_flat_leads=True, record_name="00001_hr_flat_v2")
+
+
+def _open(db: Database, record: Record, name: str = "carla", role: str = "cardiologist") -> AppTest:
+    record_id = add_record(db, record, uploader="carla")[0].id
+    at = view_as("review", name, role)
+    at.session_state["record_id"] = record_id
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _sheet_labels(at: AppTest) -> list[str]:
+    return [a["text"] for a in json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["annotations"]]
+
+
+def test_a_flat_lead_makes_the_record_not_interpretable_and_greys_the_findings(team: Database) -> None:
+    at = _open(team, _flat_v2())
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("Not interpretable: ") and "V2 flat" in e for e in errors), errors
+    assert "<b>V2</b> (flat)" in _sheet_labels(at)
+    assert any(c.value.startswith("Shown for reference only: not interpretable") for c in at.caption)
+    findings = [e for e in at.expander if e.label == "Model findings (for reference only)"]
+    assert findings and len(findings[0].dataframe) == 1  # still there, greyed in a closed expander
+    assert any(s.value == "Model findings" for s in at.subheader)
+
+
+def test_a_clean_sample_shows_no_banner(team: Database) -> None:
+    at = _open(team, _sample())
+    assert not [e.value for e in at.error if e.value.startswith("Not interpretable")]
+    assert not [w.value for w in at.warning if "reversal" in w.value or "Paced" in w.value]
+    assert not any(c.value.startswith("Shown for reference only") for c in at.caption)
+    assert not [e for e in at.expander if e.label == "Model findings (for reference only)"]
+    assert len(at.dataframe) >= 1  # the findings table as usual
+    assert "<b>V2</b>" in _sheet_labels(at)
+
+
+def test_an_la_ra_reversal_is_named_in_a_warning(team: Database) -> None:
+    reversed_ = simulate_reversal(_sample(), "LA/RA").replace(record_name="00001_hr_la_ra")
+    at = _open(team, reversed_)
+    assert any(w.value.startswith("Possible electrode reversal: LA/RA") for w in at.warning), \
+        [w.value for w in at.warning]
+
+
+def test_a_blinded_annotator_sees_the_banner_but_no_findings(team: Database) -> None:
+    at = _open(team, _flat_v2(), "anna", "annotator")
+    assert any(e.value.startswith("Not interpretable: ") for e in at.error)
+    assert len(at.dataframe) == 0
+    assert not [e for e in at.expander if e.label == "Model findings (for reference only)"]
