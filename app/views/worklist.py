@@ -17,6 +17,12 @@ UNCERTAINTY_HELP = (
     "odds; 0.1: 10-fold; near 0: every call is clear-cut. Blank: no model run, or hidden until you "
     "save your own reading."
 )
+QUALITY_ROWS = 100  # the first rows get their signal quality assessed (cached per record); the rest wait
+QUALITY_HELP = (
+    "ecgcore.assess on the record's first 10 s: ok; not interpretable (the first reason: a flat or "
+    "saturated lead, too much noise, too few beats); an electrode reversal (e.g. LA/RA); paced. Not model "
+    "output: shown to everyone. Blank: not assessed yet (only the first rows of a long list are)."
+)
 SCOPES = {  # what the "Show" choice lists -> db.workspace.worklist(scope=...)
     "records I have not read": "unread",
     "awaiting my adjudication": "adjudication",
@@ -48,17 +54,68 @@ def page() -> None:
     if table.empty:
         st.info("Nothing is waiting.")
         return
+    quality = _quality_column(db, table["record_id"].tolist())
+    if len(table) > QUALITY_ROWS:
+        st.caption(f"Quality is assessed for the first {QUALITY_ROWS} records of the list.")
     st.dataframe(
-        table.drop(columns=["unresolved"]).assign(status=table["status"].map(status_label)),
+        table.drop(columns=["unresolved"]).assign(status=table["status"].map(status_label), Quality=quality),
         hide_index=True, width="stretch",
         column_config={"uncertainty": st.column_config.ProgressColumn(
-            "model uncertainty", min_value=0.0, max_value=1.0, format="%.3f", help=UNCERTAINTY_HELP)},
+            "model uncertainty", min_value=0.0, max_value=1.0, format="%.3f", help=UNCERTAINTY_HELP),
+            "Quality": st.column_config.TextColumn("Quality", help=QUALITY_HELP)},
     )
     chosen = st.selectbox("Open record", table["record_id"].tolist(),
                           format_func=lambda rid: f"{rid}: {table.set_index('record_id').loc[rid, 'name']}")
     if st.button("Open in Review", type="primary"):
         st.session_state["record_id"] = int(chosen)
         st.switch_page(st.session_state["_pages"]["review"])
+
+
+def quality_label(assessed) -> str:  # noqa: ANN001 (an ecgcore.Assessment)
+    """One short word for the worklist: "ok", "reversal LA/RA", "not interpretable: <first reason>", "paced"."""
+    words = []
+    if assessed.reversal:
+        words.append(f"reversal {assessed.reversal}")
+    other = [r for r in assessed.reasons if not (assessed.reversal and r.startswith(assessed.reversal))]
+    if other:
+        words.append(f"not interpretable: {other[0]}")
+    if assessed.paced:
+        words.append("paced")
+    return "; ".join(words) or "ok"
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def _cached_quality(content_hash: str, version: str, *, _db, _record_id: int) -> str:
+    """One quality word per (record content, assessment version), shared by every session."""
+    from db.records import load_ecg
+    from ecgcore.assessment import assess
+
+    return quality_label(assess(load_ecg(_db, _record_id)))
+
+
+def _quality(db, record_id: int, content_hash: str, version: str) -> str:  # noqa: ANN001
+    try:  # a failure is not cached: the next run tries again
+        return _cached_quality(content_hash, version, _db=db, _record_id=record_id)
+    except Exception as exc:  # noqa: BLE001 (a record that cannot be assessed says so, the list still shows)
+        return f"not assessed: {exc}"
+
+
+def _quality_column(db, record_ids: list[int]) -> list[str | None]:  # noqa: ANN001
+    """The Quality of the first ``QUALITY_ROWS`` records (assessed lazily, cached per content hash)."""
+    from sqlalchemy import select
+
+    from db.models import StoredRecord
+    from ecgcore.assessment import ASSESSMENT_VERSION
+
+    first = [int(rid) for rid in record_ids[:QUALITY_ROWS]]
+    with db.transaction() as session:
+        hashes = dict(session.execute(select(StoredRecord.id, StoredRecord.content_hash)
+                                      .where(StoredRecord.id.in_(first))).all())
+    words: list[str | None] = []
+    with st.spinner("Checking the signal quality..."):
+        for rid in first:
+            words.append(_quality(db, rid, hashes[rid], ASSESSMENT_VERSION) if rid in hashes else None)
+    return words + [None] * (len(record_ids) - len(first))
 
 
 def bulk_import_panel(user: SessionUser) -> None:

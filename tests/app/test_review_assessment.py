@@ -74,3 +74,20 @@ def test_a_blinded_annotator_sees_the_banner_but_no_findings(team: Database) -> 
     assert any(e.value.startswith("Not interpretable: ") for e in at.error)
     assert len(at.dataframe) == 0
     assert not [e for e in at.expander if e.label == "Model findings (for reference only)"]
+
+
+def test_the_worklist_shows_each_records_quality(team: Database) -> None:
+    from tests.app.conftest import sign_in
+
+    sign_in("carla")  # creates the store and preloads the demo records (clean PTB-XL samples)
+    flat_id = add_record(team, _flat_v2(), uploader="carla")[0].id
+    reversed_id = add_record(team, simulate_reversal(_sample(), "LA/RA").replace(record_name="la_ra"),
+                             uploader="carla")[0].id
+    at = view_as("worklist", "carla", "cardiologist").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value.set_index("record_id")
+    assert "Quality" in table.columns
+    assert table.loc[flat_id, "Quality"].startswith("not interpretable: lead V2 flat")
+    assert table.loc[reversed_id, "Quality"] == "reversal LA/RA"
+    others = table.drop(index=[flat_id, reversed_id])
+    assert len(others) and (others["Quality"] == "ok").all()
