@@ -135,3 +135,42 @@ def parse_date_time(day: str | None, clock: str | None, date_formats: tuple[str,
         except ValueError:
             continue
     return datetime.combine(parsed, time())
+
+
+QTC_TOLERANCE_MS = 1.0  # QT, RR and QTc are each rounded to whole ms by the device
+QTC_FORMULAS = (("qtc_bazett_ms", 1 / 2, "QT/sqrt(RR)"), ("qtc_fridericia_ms", 1 / 3, "QT/cbrt(RR)"))
+
+
+def qtc_by_formula(qtc: float, measured: dict[str, float], notes: list[str]) -> dict[str, float]:
+    """A QTc whose formula the file does not name, under every formula it equals given the file's QT and RR.
+
+    Bazett (QT / sqrt(RR)) and Fridericia (QT / cbrt(RR)) are recomputed from the device's own QT
+    and RR; the stated value is stored under each one it matches within rounding. Without the
+    device's QT and RR (or a match) it stays unnamed (the readers keep it in
+    metadata['device_measurements_unmapped']). Used by the DICOM and HL7 aECG readers.
+    """
+    qt, rr = measured.get("qt_ms"), measured.get("rr_ms")
+    if qt is None or rr is None:
+        return {}
+    found = {}
+    for name, exponent, formula in QTC_FORMULAS:
+        if abs(qt / (rr / 1000.0) ** exponent - qtc) <= QTC_TOLERANCE_MS:
+            found[name] = qtc
+            notes.append(f"QTc {qtc:g} ms (formula not stated) equals {formula} of the file's QT {qt:g} ms and "
+                         f"RR {rr:g} ms: stored as {name}.")
+    return found
+
+
+# Plausible ranges of a device's stated measurements; values outside (0 = "not measured", sentinels
+# such as -32768 or 29999) are left out rather than shown as the device's reading.
+DEVICE_PLAUSIBLE_RANGES = {"heart_rate_bpm": (10.0, 400.0), "rr_ms": (150.0, 6000.0), "axis": (-360.0, 360.0),
+                           "interval": (1.0, 2000.0)}
+
+
+def device_value_range(name: str) -> tuple[float, float]:
+    """The plausible range of a device's value for one GLOBAL_MEASURES name (axes, rate, RR, other intervals)."""
+    if name.endswith("_axis_deg"):
+        return DEVICE_PLAUSIBLE_RANGES["axis"]
+    if name in ("heart_rate_bpm", "rr_ms"):
+        return DEVICE_PLAUSIBLE_RANGES[name]
+    return DEVICE_PLAUSIBLE_RANGES["interval"]

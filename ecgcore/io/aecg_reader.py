@@ -67,7 +67,14 @@ import numpy as np
 
 from ecgcore.acquisition import Acquisition, DeviceReading, age_at
 from ecgcore.errors import ECGFormatError
-from ecgcore.io._common import check_file_size, parse_sex, resolve_fs, unit_scale_to_mv
+from ecgcore.io._common import (
+    check_file_size,
+    device_value_range,
+    parse_sex,
+    qtc_by_formula,
+    resolve_fs,
+    unit_scale_to_mv,
+)
 from ecgcore.io._finalize import finalize
 from ecgcore.io.xml_safe import parse_xml_safely
 from ecgcore.leads import canonical_lead_name, derive_limb_leads
@@ -110,9 +117,6 @@ _BPM_UNITS = {"bpm", "/min", "1/min", "{beats}/min", "{beat}/min", "beats/min"}
 _BPM_TYPOS = {"bmp"}  # AMPS CalECG2 writes unit="bmp" for the heart rate (hl7aecg-Example2.xml)
 _DEG_UNITS = {"deg", "degree", "degrees", "°"}
 _MS_PER_UNIT = {"ms": 1.0, "s": 1000.0}
-_PLAUSIBLE = {"heart_rate_bpm": (10.0, 400.0), "rr_ms": (150.0, 6000.0), "axis": (-360.0, 360.0),
-              "interval": (1.0, 2000.0)}
-_QTC_TOLERANCE_MS = 1.0  # QT, RR and QTc are each rounded to whole ms by the device
 _REPORTED_AGE_CODE = "21612-7"  # LOINC "Age - Reported"
 _AGE_UNIT_YEARS = {"a": 1.0, "yr": 1.0, "mo": 1 / 12, "wk": 7 / 365.25, "d": 1 / 365.25, "h": 1 / 8766}
 _FILTERS = {"MDC_ECG_CTL_VBL_ATTR_FILTER_LOW_PASS": ("lowpass_hz", "MDC_ECG_CTL_VBL_ATTR_FILTER_CUTOFF_FREQ"),
@@ -409,39 +413,22 @@ def _in_units(name: str, number: float, unit: str, label: str, notes: list[str])
         if lowered and lowered not in _DEG_UNITS:
             notes.append(f"{label} is stated in {unit!r}, not degrees; left out.")
             return None
-        low, high = _PLAUSIBLE["axis"]
     elif name == "heart_rate_bpm":
         if lowered in _BPM_TYPOS:
             notes.append(f"{label} is stated in {unit!r}, read as bpm (a producer's typo).")
         elif lowered and lowered not in _BPM_UNITS:
             notes.append(f"{label} is stated in {unit!r}, not per minute; left out.")
             return None
-        low, high = _PLAUSIBLE["heart_rate_bpm"]
     else:
         factor = _MS_PER_UNIT.get(lowered or "ms")
         if factor is None:
             notes.append(f"{label} is stated in {unit!r}, not a time; left out.")
             return None
         number *= factor
-        low, high = _PLAUSIBLE["rr_ms" if name == "rr_ms" else "interval"]
+    low, high = device_value_range(name)
     if not low <= number <= high:
         return None  # sentinels (-32768, 29999), 0 = not measured, nonsense
     return number
-
-
-def _qtc_by_formula(qtc: float, measured: dict[str, float], notes: list[str]) -> dict[str, float]:
-    """A QTc whose formula the file does not name, under each formula it equals given the file's own QT
-    and RR (as the DICOM reader does); without QT and RR, or without a match, it stays unnamed."""
-    qt, rr = measured.get("qt_ms"), measured.get("rr_ms")
-    if qt is None or rr is None:
-        return {}
-    found = {}
-    for name, exponent, formula in (("qtc_bazett_ms", 1 / 2, "QT/sqrt(RR)"), ("qtc_fridericia_ms", 1 / 3, "QT/cbrt(RR)")):
-        if abs(qt / (rr / 1000.0) ** exponent - qtc) <= _QTC_TOLERANCE_MS:
-            found[name] = qtc
-            notes.append(f"QTc {qtc:g} ms (formula not stated) equals {formula} of the file's QT {qt:g} ms and "
-                         f"RR {rr:g} ms: stored as {name}.")
-    return found
 
 
 def _device_reading(series: ET.Element, median_series: ET.Element | None, device: str | None,
@@ -469,7 +456,7 @@ def _device_reading(series: ET.Element, median_series: ET.Element | None, device
         # the rhythm's statements (the rhythm code) read first, the representative beat's after them
         statements = found.statements + statements if what == "rhythm" else statements + found.statements
     if qtc is not None:
-        by_formula = _qtc_by_formula(qtc, measured, notes)
+        by_formula = qtc_by_formula(qtc, measured, notes)
         for name, value in by_formula.items():
             measured.setdefault(name, value)
         if not by_formula:

@@ -41,7 +41,14 @@ import numpy as np
 
 from ecgcore.acquisition import Acquisition, DeviceReading, age_at
 from ecgcore.errors import ECGError, ECGFormatError
-from ecgcore.io._common import check_file_size, parse_sex, resolve_fs, unit_scale_to_mv
+from ecgcore.io._common import (
+    check_file_size,
+    device_value_range,
+    parse_sex,
+    qtc_by_formula,
+    resolve_fs,
+    unit_scale_to_mv,
+)
 from ecgcore.io._finalize import finalize
 from ecgcore.leads import LEAD_INDEX, canonical_lead_name, derive_limb_leads
 from ecgcore.record import Record
@@ -72,7 +79,7 @@ _SAMPLE_TYPES = {(8, "SB"): "i1", (8, "UB"): "u1", (16, "SS"): "i2", (16, "US"):
 # The device's measurements: WaveformAnnotationSequence items with a ConceptNameCodeSequence and a
 # NumericValue. SCP-ECG codes as the Mortara ELI 250 and ECG Toolkit write them, MDC reference ids,
 # then the code meaning (normalised) for producers with other codes. "qtc" is a QTc whose formula
-# the code does not say (see _qtc_by_formula).
+# the code does not say (see io._common.qtc_by_formula).
 _QTC_UNSPECIFIED = "qtc"
 _MEASURE_BY_CODE = {
     "5.10.2.1-3": "rr_ms", "5.13.5-7": "pr_ms", "5.13.5-9": "qrs_ms", "5.13.5-11": "qt_ms",
@@ -99,11 +106,6 @@ _MEASURE_BY_MEANING = {
 }
 _MS_PER_UNIT = {"ms": 1.0, "s": 1000.0}
 _BPM_UNITS = {"/min", "{beats}/min", "bpm", "1/min", "beats/min"}
-# Plausible ranges; values outside (0 = "not measured" for the Mortara PP interval, 29999 sentinels)
-# are left out rather than shown as the device's reading.
-_PLAUSIBLE = {"heart_rate_bpm": (10.0, 400.0), "rr_ms": (150.0, 6000.0), "axis": (-360.0, 360.0),
-              "interval": (1.0, 2000.0)}
-_QTC_TOLERANCE_MS = 1.0  # QT, RR and QTc are each rounded to whole ms by the device
 
 
 def read_dicom(
@@ -608,42 +610,20 @@ def _in_units(name: str, number: float, unit: str, label: str, notes: list[str])
     if name.endswith("_axis_deg"):
         if unit and unit.lower() not in {"deg", "degree", "degrees", "°"}:
             notes.append(f"{label} is stated in {unit!r}; an axis is in degrees, read as such.")
-        low, high = _PLAUSIBLE["axis"]
     elif name == "heart_rate_bpm":
         if unit and unit.lower() not in _BPM_UNITS:
             notes.append(f"{label} is stated in {unit!r}, not per minute; left out.")
             return None
-        low, high = _PLAUSIBLE["heart_rate_bpm"]
     else:
         factor = _MS_PER_UNIT.get(unit.lower() if unit else "ms")
         if factor is None:
             notes.append(f"{label} is stated in {unit!r}, not a time; left out.")
             return None
         number *= factor
-        low, high = _PLAUSIBLE["rr_ms" if name == "rr_ms" else "interval"]
+    low, high = device_value_range(name)
     if not low <= number <= high:
         return None  # 0 = not measured (Mortara's PP interval), sentinels, nonsense
     return number
-
-
-def _qtc_by_formula(qtc: float, measured: dict[str, float], notes: list[str]) -> dict[str, float]:
-    """A QTc whose formula the file does not name, under every formula it equals given the file's QT and RR.
-
-    Bazett (QT / sqrt(RR)) and Fridericia (QT / cbrt(RR)) are recomputed from the device's own QT
-    and RR; the stated value is stored under each one it matches within rounding. Without the
-    device's QT and RR (or a match) it stays unnamed, in metadata['device_measurements_unmapped'].
-    """
-    qt, rr = measured.get("qt_ms"), measured.get("rr_ms")
-    if qt is None or rr is None:
-        return {}
-    found = {}
-    formulas = (("qtc_bazett_ms", 1 / 2, "QT/sqrt(RR)"), ("qtc_fridericia_ms", 1 / 3, "QT/cbrt(RR)"))
-    for name, exponent, formula in formulas:
-        if abs(qt / (rr / 1000.0) ** exponent - qtc) <= _QTC_TOLERANCE_MS:
-            found[name] = qtc
-            notes.append(f"QTc {qtc:g} ms (formula not stated) equals {formula} of the file's QT {qt:g} ms and "
-                         f"RR {rr:g} ms: stored as {name}.")
-    return found
 
 
 def _is_global(item: Any) -> bool:
@@ -697,7 +677,7 @@ def _device_reading(ds: Any, device: str | None, sop_name: str, notes: list[str]
         elif value is not None and name not in measured:
             measured[name] = value
     if qtc_unspecified is not None:
-        by_formula = _qtc_by_formula(qtc_unspecified, measured, notes)
+        by_formula = qtc_by_formula(qtc_unspecified, measured, notes)
         if by_formula:
             for name, value in by_formula.items():
                 measured.setdefault(name, value)
