@@ -27,7 +27,7 @@ import numpy as np
 from ecgcore.measurements.filters import lowpass, mains_amplitude_mv, mains_ratios, measurement_signal
 from ecgcore.measurements.params import DEFAULT_PARAMS, MeasurementParams
 from ecgcore.measurements.pipeline import measure
-from ecgcore.measurements.quality import FLAT_PTP_MV, _runs, lead_quality, paced_beats, pacing_spikes
+from ecgcore.measurements.quality import FLAT_PTP_MV, clipped, lead_quality, paced_beats, pacing_spikes
 from ecgcore.record import Record
 from ecgcore.reversal import DEFAULT_REVERSAL_PARAMS, ReversalParams, detect_reversal
 
@@ -83,11 +83,7 @@ def _saturated(x: np.ndarray, fs: float, single_ms: float, repeat_ms: float) -> 
     if x.size == 0:
         return False
     single, repeat = max(2, int(round(single_ms * fs / 1000))), max(2, int(round(repeat_ms * fs / 1000)))
-    for extreme in (x.max(), x.min()):
-        runs = _runs(x == extreme)
-        if runs.size and (runs.max() >= single or (runs >= max(2, repeat // 2)).sum() >= 3):
-            return True
-    return False
+    return clipped(x, single, repeat)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ class LeadSignal:
     ptp_mv: float  # peak to peak of the raw lead (flat below the flat limit)
     rail_run_ms: float  # longest run of samples stuck at the lead's maximum or minimum
     noise_ratio: float  # 4 x std of the 40-100 Hz residual over the 0.5-99.5 percentile spread
-    clipped: bool  # the run rule of ``_clipped`` (one long run, or several shorter ones)
+    clipped: bool  # the run rule of ``clipped`` (one long run, or several shorter ones)
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,14 @@ def _runs(mask: np.ndarray) -> np.ndarray:
     return edges[1::2] - edges[::2]
 
 
-def _clipped(x: np.ndarray, run: int) -> bool:
-    """Stuck at its top or bottom value for one long run, or for several shorter runs (each beat's
-    R clipped): a flat top of the same value repeated is what an amplifier's limit leaves."""
+def clipped(x: np.ndarray, run: int, repeated_run: int | None = None) -> bool:
+    """Stuck at its top or bottom value for one run of ``run`` samples, or for 3+ runs of half
+    ``repeated_run`` (default ``run``; each beat's R clipped): a flat top of the same value repeated
+    is what an amplifier's limit leaves. ``measure()`` and ``assess()`` both decide clipping here."""
+    repeated = run if repeated_run is None else repeated_run
     for extreme in (x.max(), x.min()):
         runs = _runs(x == extreme)
-        if runs.size and (runs.max() >= run or (runs >= max(2, run // 2)).sum() >= 3):
+        if runs.size and (runs.max() >= run or (runs >= max(2, repeated // 2)).sum() >= 3):
             return True
     return False
 
@@ -72,7 +74,7 @@ def lead_signal(raw_lead: np.ndarray, filtered_lead: np.ndarray, residual_lead: 
     return LeadSignal(
         ptp_mv=float(np.ptp(x)), rail_run_ms=_rail_run(x) * 1000.0 / fs,
         noise_ratio=float(noise / spread) if spread > 0 else 0.0,
-        clipped=_clipped(x, ms_to_samples(params.saturation_run_ms, fs)),
+        clipped=clipped(x, ms_to_samples(params.saturation_run_ms, fs)),
     )
 
 
