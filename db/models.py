@@ -20,6 +20,8 @@ Design choices, each for "never lose or silently change a verdict":
   adds a row. Reviewers' corrections of them are versioned like reviews. Both are append-only too.
 * A record's confirmed report (``confirmed_reports``) is versioned and append-only too: editing a
   confirmed report adds a version that says what changed.
+* Signal assessments (``record_assessments``) are rows per (record, assessment version), stored at
+  import; a new version adds a row. Append-only.
 * Every foreign key is ``ON DELETE RESTRICT`` (the default): deleting a record that has
   reviews fails instead of cascading verdicts away.
 """
@@ -364,3 +366,28 @@ class ConfirmedReport(Base):
 
     def __repr__(self) -> str:
         return f"ConfirmedReport(record {self.record_id}, v{self.version}, by {self.confirmed_by_id})"
+
+
+class RecordAssessment(Base):
+    """One run of the signal assessment (``ecgcore.assess``) on one record. Never updated.
+
+    ``interpretable``, ``reasons``, ``reversal`` (None: none called) and ``paced`` are copied out of
+    ``payload`` (``Assessment.to_dict()``) so the worklist filters without reading JSON. A new
+    assessment algorithm version adds a row; the same version is stored once per record.
+    """
+
+    __tablename__ = "record_assessments"
+    __table_args__ = (UniqueConstraint("record_id", "algorithm_version", name="uq_record_assessments_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id"))
+    algorithm_version: Mapped[str] = mapped_column(String(100))
+    interpretable: Mapped[bool] = mapped_column(Boolean)
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    reversal: Mapped[str | None] = mapped_column(String(20))
+    paced: Mapped[bool] = mapped_column(Boolean)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"RecordAssessment(record {self.record_id}, {self.algorithm_version!r}, interpretable={self.interpretable})"

@@ -115,7 +115,7 @@ def _downgrade(engine, revision: str) -> None:
 
 
 def test_migration_0006_fills_upload_times_and_downgrades(db, team, ptbxl_records):
-    assert head_revision() == "0006"
+    assert head_revision() >= "0006"  # later migrations sit on top and are downgraded through
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     plain = add_record(db, ptbxl_records[0], uploader="alice")[0]
@@ -142,7 +142,7 @@ def test_migration_0006_fills_upload_times_and_downgrades(db, team, ptbxl_record
     with pytest.raises(exc.IntegrityError):
         _downgrade(again.engine, "0005")
     with again.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0006"
+        assert MigrationContext.configure(conn).get_current_revision() == head_revision()
     assert count(again, ConfirmedReport) == 1
     again.dispose()
 
