@@ -1,6 +1,9 @@
 """``ecg``: one command for everything the project does, forwarding to each package's own CLI.
 
     ecg predict FILES_OR_FOLDERS ...   rank diagnoses (ecgcore.cli; also ``python -m ecgcore``)
+    ecg predict DIR -o X.parquet       archive runs: resumable, sharded under torchrun (ecgcore.archive)
+    ecg embed DIR -o X.parquet         pooled features for linear probes (ecgcore.archive)
+    ecg merge X.parquet                fold an archive run's parts into its output
     ecg measure FILES_OR_FOLDERS ...   rate, PR, QRS, QT/QTc, axes (ecgcore.cli)
     ecg explain FILE --label ...       saliency of one finding (ecgcore.cli)
     ecg report FILE_OR_RECORD -o X.pdf one-page report of a file (ecgcore.cli) or a stored record (db)
@@ -66,6 +69,8 @@ def _app(argv: list[str]) -> int:
 
 COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "predict": (lambda argv: _ecgcore(["predict", *argv]), "rank diagnoses for ECG files or folders"),
+    "embed": (lambda argv: _ecgcore(["embed", *argv]), "pooled features for linear probes, to Parquet (resumable)"),
+    "merge": (lambda argv: _ecgcore(["merge", *argv]), "fold an archive run's part files into its Parquet output"),
     "measure": (lambda argv: _ecgcore(["measure", *argv]), "global measurements: rate, PR, QRS, QT/QTc, axes"),
     "assess": (lambda argv: _ecgcore(["assess", *argv]), "interpretable or not, and why: signal quality, electrode reversals"),
     "explain": (lambda argv: _ecgcore(["explain", *argv]), "attribute one finding of one ECG to leads and time"),

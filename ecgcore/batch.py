@@ -177,11 +177,18 @@ def iterate_prepared_batches(
     single-lead ``predictor`` keeps them. With ``measure``, each item carries the record's
     measurements on the window the model scores.
     """
+    preparer = scoring_preparer(predictor, single_lead=single_lead, measure=measure)
+    yield from iterate_batches(files, preparer, batch_size=batch_size, num_workers=num_workers)
+
+
+def scoring_preparer(predictor: "Predictor", *, single_lead: "Predictor | None" = None, measure: bool = False,
+                     assess: bool = False) -> Preparer:
+    """The :class:`Preparer` of a scoring run: ``predictor``'s input, one-lead records routed to ``single_lead``
+    when ``predictor`` is a 12-lead-slot model."""
     routed = None
     if single_lead is not None and model_lead_count(len(predictor.input_leads)) != SINGLE_LEAD:
         routed = (tuple(single_lead.input_leads), single_lead.preprocess_config)
-    preparer = Preparer(tuple(predictor.input_leads), predictor.preprocess_config, routed, measure=measure)
-    yield from iterate_batches(files, preparer, batch_size=batch_size, num_workers=num_workers)
+    return Preparer(tuple(predictor.input_leads), predictor.preprocess_config, routed, measure=measure, assess=assess)
 
 
 MIN_FILES_FOR_WORKERS = 8  # measure_files: fewer files are measured in the main process

@@ -1,6 +1,9 @@
 """Command line: ``python -m ecgcore predict FILES_OR_DIRS [--model PATH] [--top N] [--format ...] [--measure]``,
 ``python -m ecgcore measure FILES_OR_DIRS [--format table|csv|json] [--start-s S]``,
 ``python -m ecgcore assess FILES_OR_DIRS [--format table|csv|json]`` (signal quality, electrode reversals),
+``python -m ecgcore predict FILES_OR_DIRS -o results.parquet [--assess] [--device cuda] [--amp]`` (archive runs:
+resumable, under torchrun sharded over processes; ``docs/archive_scoring.md``),
+``python -m ecgcore embed FILES_OR_DIRS -o embeddings.parquet``, ``python -m ecgcore merge OUTPUT.parquet``,
 ``python -m ecgcore explain FILE --label "ATRIAL FIBRILLATION" --method ig --out fig.png|attr.npy`` and
 ``python -m ecgcore report FILE -o report.pdf [--paper A4|Letter] [--model PATH] [--start-s S] [--no-model]
 [--filtered]``.
@@ -52,11 +55,43 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     predict.add_argument("--measure", action="store_true",
                          help="also give each record's global measurements (rate, PR, QRS, QT/QTc, axes)")
+    _add_archive_options(predict)
+    _add_embed_parser(commands)
     _add_measure_parser(commands)
     _add_assess_parser(commands)
     _add_explain_parser(commands)
     _add_report_parser(commands)
     return parser
+
+
+def _add_archive_options(parser: argparse.ArgumentParser, *, scoring: bool = True) -> None:
+    """Options of Parquet archive runs (``-o X.parquet``): quality flags, device, precision, resume."""
+    archive = parser.add_argument_group("archive runs (-o FILE.parquet; docs/archive_scoring.md)")
+    if scoring:
+        archive.add_argument("--assess", action="store_true",
+                             help="also give each record's quality flags (ecgcore.assess); Parquet output only")
+    archive.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (under torchrun: cuda:LOCAL_RANK)")
+    archive.add_argument("--amp", action="store_true",
+                         help="mixed precision forward (float16 on CUDA, bfloat16 on the CPU); Parquet output only")
+    archive.add_argument("--rows-per-group", type=int, default=None,
+                         help="rows per Parquet row group, each saved as soon as it is full (default 512)")
+    archive.add_argument("--retry-failed", action="store_true", help="when resuming, score failed files again")
+    archive.add_argument("--no-merge", action="store_true",
+                         help="leave each process's parts beside the output (merge later with `ecg merge`)")
+
+
+def _add_embed_parser(commands: argparse._SubParsersAction) -> None:
+    embed = commands.add_parser("embed", help="pooled features before the head, for linear probes (Parquet)")
+    embed.add_argument("paths", nargs="+", help="ECG files (WFDB .hea, .zip, CSV, NumPy, EDF, ...) or folders")
+    embed.add_argument("--output", "-o", required=True, help="the Parquet file to write (resumed if it exists)")
+    embed.add_argument("--model", help="bundle directory or official ECGFounder .pth (default: installed default)")
+    embed.add_argument("--batch-size", type=int, default=32)
+    embed.add_argument("--workers", type=int, default=None, help="reader processes (default: cores - 1)")
+    embed.add_argument("--no-recursive", action="store_true", help="do not descend into sub-folders")
+    embed.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_archive_options(embed, scoring=False)
+    merge = commands.add_parser("merge", help="fold an archive run's part files into its Parquet output")
+    merge.add_argument("output", help="the .parquet output of an archive run (its parts are OUTPUT.parts/)")
 
 
 def _add_measure_parser(commands: argparse._SubParsersAction) -> None:
@@ -112,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "predict":
         return run_predict(args)
+    if args.command in ("embed", "merge"):
+        from ecgcore.archive.cli import run_embed, run_merge
+
+        return run_embed(args) if args.command == "embed" else run_merge(args)
     if args.command == "measure":
         return run_measure(args)
     if args.command == "assess":
@@ -202,11 +241,18 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.top < 0 or args.batch_size < 1:
         print("error: --top must be >= 0 and --batch-size >= 1", file=sys.stderr)
         return 2
+    if args.output and args.output.lower().endswith(".parquet"):
+        from ecgcore.archive.cli import run_predict_archive
+
+        return run_predict_archive(args)
+    if args.assess or args.amp:
+        print("error: --assess and --amp need a Parquet output (-o FILE.parquet)", file=sys.stderr)
+        return 2
     files = _discover_files(args)
     if not files:
         return 2
     try:
-        predictor = Predictor(args.model) if args.model else Predictor.default()
+        predictor = Predictor(args.model, device=args.device) if args.model else Predictor.default(device=args.device)
     except ECGError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
