@@ -10,6 +10,7 @@
     python -m db report RECORD_ID -o OUT.pdf [--role admin] [--no-model] [--paper A4|Letter]
                                             the PDF report of a stored record (also: ecg report RECORD_ID)
     python -m db export-reports OUT_DIR [--by NAME]     confirmed reports as CSV + HL7 aECG
+    python -m db assess                     store the signal assessment of records that lack the current version
 
 ``ECG_DB_URL`` selects the database, ``ECG_DATA_DIR`` the data directory (default ./data/local).
 """
@@ -80,17 +81,21 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("export-reports", help="confirmed reports for other systems: CSV + one HL7 aECG per record")
     p.add_argument("out")
     p.add_argument("--by")
+    sub.add_parser("assess", help="assess (ecgcore.assess) every stored record without an assessment of the "
+                                  "current version, e.g. records imported before assessments were stored")
     args = parser.parse_args(argv)
 
     try:
         db = Database()
         if args.command in ("info", "upgrade"):
             from db.migrate import current_revision
-            from db.models import ConfirmedReport, MeasurementCorrection, MeasurementRun, Review, StoredRecord, User
+            from db.models import (ConfirmedReport, MeasurementCorrection, MeasurementRun, RecordAssessment, Review,
+                                   StoredRecord, User)
 
             with db.transaction() as session:
                 counts = {m.__tablename__: session.scalar(select(func.count()).select_from(m))
-                          for m in (User, StoredRecord, Review, MeasurementRun, MeasurementCorrection, ConfirmedReport)}
+                          for m in (User, StoredRecord, Review, MeasurementRun, MeasurementCorrection, ConfirmedReport,
+                                    RecordAssessment)}
             print(f"database: {db}\ndata dir: {db.data_dir.resolve()}\nschema: {current_revision(db.engine)}")
             from db.patient_keys import key_source
 
@@ -126,6 +131,14 @@ def main(argv: list[str] | None = None) -> int:
             from db.confirmed_reports import export_confirmed_reports
 
             print(f"confirmed reports exported to {export_confirmed_reports(db, args.out, exported_by=args.by)}")
+        elif args.command == "assess":
+            from db.assessments import backfill_assessments
+
+            backfill = backfill_assessments(db)
+            print(f"assessed {backfill.assessed} record(s), {backfill.already} already assessed, "
+                  f"{len(backfill.failed)} failed")
+            for record_id, message in backfill.failed:
+                print(f"record {record_id}: {message}", file=sys.stderr)
         elif args.command == "queue":
             from db.consensus import review_queue
 

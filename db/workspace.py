@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from db import config, users
 from db import records as record_store
+from db.assessments import assess_at_import
 from db.consensus import WAITING_STATUSES, review_queue
 from db.errors import PermissionDeniedError
 from db.models import PredictionRun, PredictionScore, Review, StoredRecord, User
@@ -64,7 +65,8 @@ def import_ecg(
     original_filename: str | None = None,
     uploader: str | None = None,
 ) -> ImportResult:
-    """Store an ECG (originals kept) and, if this model has not scored it yet, its prediction.
+    """Store an ECG (originals kept), its signal assessment (:mod:`db.assessments`) and, if this
+    model has not scored it yet, its prediction.
 
     A duplicate upload is the same record; re-running the same model version on it is skipped,
     another model or version adds a run (the store never overwrites predictions).
@@ -73,6 +75,7 @@ def import_ecg(
         db, ecg, files=files, file_format=file_format, original_filename=original_filename, uploader=uploader
     )
     prediction_id = ensure_prediction(db, row.id, ecg, predictor, actor=uploader) if predictor is not None else None
+    assess_at_import(db, row.id, ecg)  # once per assessment version: the worklist reads it, never recomputes
     return ImportResult(record_id=row.id, created=created, prediction_id=prediction_id)
 
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import jobs, services
 from app.auth import SessionUser
+from db.assessments import QUALITY_PROBLEMS, matches_problems, quality_label, stored_quality
 from db.consensus import WAITING_STATUSES, status_label
 from db.permissions import BLINDED_ROLES, allowed
 
@@ -17,11 +18,11 @@ UNCERTAINTY_HELP = (
     "odds; 0.1: 10-fold; near 0: every call is clear-cut. Blank: no model run, or hidden until you "
     "save your own reading."
 )
-QUALITY_ROWS = 100  # the first rows get their signal quality assessed (cached per record); the rest wait
 QUALITY_HELP = (
-    "ecgcore.assess on the record's first 10 s: ok; not interpretable (the first reason: a flat or "
-    "saturated lead, too much noise, too few beats); an electrode reversal (e.g. LA/RA); paced. Not model "
-    "output: shown to everyone. Blank: not assessed yet (only the first rows of a long list are)."
+    "ecgcore.assess on the record's first 10 s, stored at import: ok; not interpretable (the first reason: "
+    "a flat or saturated lead, too much noise, too few beats); an electrode reversal (e.g. LA/RA); paced. "
+    "Not model output: shown to everyone. 'not assessed': imported before assessments were stored "
+    "(python -m db assess fills them in)."
 )
 SCOPES = {  # what the "Show" choice lists -> db.workspace.worklist(scope=...)
     "records I have not read": "unread",
@@ -46,17 +47,19 @@ def page() -> None:
                                  format_func=status_label, key="worklist_statuses")
     if allowed(user.role, "upload"):
         bulk_import_panel(user)
+    problems = st.multiselect("Only records that are", list(QUALITY_PROBLEMS), default=[], key="worklist_quality",
+                              help="Filter on the stored signal assessment; empty: every record")
     table = workspace.worklist(db, reviewer=user.name, role=user.role, scope=SCOPES[shown], order=order)
     table = table[table["status"].isin(statuses)]
+    stored = stored_quality(db, table["record_id"].tolist())
+    table = table[matches_problems(stored, table["record_id"], problems)]
     st.caption(f"{len(table)} record(s)")
     if user.role in BLINDED_ROLES:
         st.caption("You read blinded: a record's model score appears once you saved your own reading of it.")
     if table.empty:
         st.info("Nothing is waiting.")
         return
-    quality = _quality_column(db, table["record_id"].tolist())
-    if len(table) > QUALITY_ROWS:
-        st.caption(f"Quality is assessed for the first {QUALITY_ROWS} records of the list.")
+    quality = [quality_label(stored[int(rid)]) if int(rid) in stored else "not assessed" for rid in table["record_id"]]
     st.dataframe(
         table.drop(columns=["unresolved"]).assign(status=table["status"].map(status_label), Quality=quality),
         hide_index=True, width="stretch",
@@ -69,53 +72,6 @@ def page() -> None:
     if st.button("Open in Review", type="primary"):
         st.session_state["record_id"] = int(chosen)
         st.switch_page(st.session_state["_pages"]["review"])
-
-
-def quality_label(assessed) -> str:  # noqa: ANN001 (an ecgcore.Assessment)
-    """One short word for the worklist: "ok", "reversal LA/RA", "not interpretable: <first reason>", "paced"."""
-    words = []
-    if assessed.reversal:
-        words.append(f"reversal {assessed.reversal}")
-    other = [r for r in assessed.reasons if not (assessed.reversal and r.startswith(assessed.reversal))]
-    if other:
-        words.append(f"not interpretable: {other[0]}")
-    if assessed.paced:
-        words.append("paced")
-    return "; ".join(words) or "ok"
-
-
-@st.cache_data(max_entries=4096, show_spinner=False)
-def _cached_quality(content_hash: str, version: str, *, _db, _record_id: int) -> str:
-    """One quality word per (record content, assessment version), shared by every session."""
-    from db.records import load_ecg
-    from ecgcore.assessment import assess
-
-    return quality_label(assess(load_ecg(_db, _record_id)))
-
-
-def _quality(db, record_id: int, content_hash: str, version: str) -> str:  # noqa: ANN001
-    try:  # a failure is not cached: the next run tries again
-        return _cached_quality(content_hash, version, _db=db, _record_id=record_id)
-    except Exception as exc:  # noqa: BLE001 (a record that cannot be assessed says so, the list still shows)
-        return f"not assessed: {exc}"
-
-
-def _quality_column(db, record_ids: list[int]) -> list[str | None]:  # noqa: ANN001
-    """The Quality of the first ``QUALITY_ROWS`` records (assessed lazily, cached per content hash)."""
-    from sqlalchemy import select
-
-    from db.models import StoredRecord
-    from ecgcore.assessment import ASSESSMENT_VERSION
-
-    first = [int(rid) for rid in record_ids[:QUALITY_ROWS]]
-    with db.transaction() as session:
-        hashes = dict(session.execute(select(StoredRecord.id, StoredRecord.content_hash)
-                                      .where(StoredRecord.id.in_(first))).all())
-    words: list[str | None] = []
-    with st.spinner("Checking the signal quality..."):
-        for rid in first:
-            words.append(_quality(db, rid, hashes[rid], ASSESSMENT_VERSION) if rid in hashes else None)
-    return words + [None] * (len(record_ids) - len(first))
 
 
 def bulk_import_panel(user: SessionUser) -> None:

@@ -101,3 +101,21 @@ def test_bulk_import_runs_without_streamlit_in_its_thread(team: Database, stream
     lines = [t.value for t in at.text]
     skipped = [line for line in lines if "textnums.csv" in line]
     assert len(skipped) == 1 and skipped[0].count("textnums.csv") == 1, lines
+
+
+def test_quality_is_read_from_the_store_and_filters_the_list(team: Database) -> None:
+    """The Quality column is the assessment stored at import (the demo records were imported), and
+    the filter keeps only records with the chosen problems."""
+    from db.assessments import quality_label, quality_problems, stored_quality
+
+    at = _page(("carla", "cardiologist"))
+    table = at.dataframe[0].value
+    stored = stored_quality(team, table["record_id"].tolist())
+    assert set(stored) == set(table["record_id"])  # every imported record was assessed at import
+    assert list(table["Quality"]) == [quality_label(stored[rid]) for rid in table["record_id"]]
+    assert at.multiselect(key="worklist_quality").options == ["not interpretable", "reversal", "paced"]
+    at.multiselect(key="worklist_quality").set_value(["not interpretable"]).run()
+    assert not at.exception, at.exception
+    expected = {rid for rid, row in stored.items() if "not interpretable" in quality_problems(row)}
+    shown = set(at.dataframe[0].value["record_id"]) if at.dataframe else set()
+    assert shown == expected and expected != set(stored)  # the filter removed the ok records
