@@ -208,7 +208,8 @@ def write_experiment_report(docs_dir: Path, stem: str, results: dict, markdown: 
         plot(results, docs_dir / f"{stem}.png")
 
 
-EXPERIMENT_SECTIONS = ("summary.md", "pu_labels.md", "single_lead.md", "downstream.md", "contrastive.md", "learning_curve.md")
+EXPERIMENT_SECTIONS = ("summary.md", "pu_labels.md", "single_lead.md", "downstream.md", "contrastive.md", "learning_curve.md",
+                       "active_learning.md")
 
 
 def write_experiments_index(docs_dir: Path, out: Path | None = None) -> Path:
@@ -218,7 +219,7 @@ def write_experiments_index(docs_dir: Path, out: Path | None = None) -> Path:
     out = out or docs_dir.parent / "experiments.md"
     parts = ["# Experiments (issue #7)\n",
              "Every table below is written by a seeded recipe: `python -m train recipe run "
-             "pu-labels|default-1lead|downstream|contrastive|learning-curve` (`python -m train recipe list`; see "
+             "pu-labels|default-1lead|downstream|contrastive|learning-curve|active-learning` (`python -m train recipe list`; see "
              "docs/training.md). Data: the real records in ../shared/data; PTB-XL fold 10 and the other hold-out sets "
              "are never used.\n"]
     for name in EXPERIMENT_SECTIONS:

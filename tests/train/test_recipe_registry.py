@@ -14,7 +14,7 @@ import pytest
 import train.recipes as recipes_package
 from train.__main__ import main
 from train.recipes import ALIASES, RECIPES, get_recipe, settings_dict
-from train.recipes.experiments import contrastive, downstream, learning_curve
+from train.recipes.experiments import active_learning, contrastive, downstream, learning_curve
 from train.recipes.presets import FIT_PRESET_NAMES, fit_preset
 from train.recipes.shipped import default_12lead
 
@@ -23,7 +23,7 @@ RECIPES_DIR = Path(recipes_package.__file__).parent
 
 def test_every_recipe_is_in_the_table_once_with_its_kind_and_folder():
     modules = {p.stem for p in RECIPES_DIR.glob("*/*.py") if p.stem != "__init__"}
-    assert len(RECIPES) == len(modules) == 6
+    assert len(RECIPES) == len(modules) == 7
     for recipe in RECIPES.values():
         module = inspect.getmodule(recipe.run)
         assert recipe.kind in ("shipped", "experiment")
@@ -106,6 +106,11 @@ def test_the_contrastive_probes_are_the_downstream_experiments():
     """Its table sits beside the downstream experiment's linear probes: same tasks, fractions, subsamples."""
     c, d = contrastive.SETTINGS, downstream.SETTINGS
     assert (c.tasks, c.fractions, c.subsamples) == (d.tasks, d.fractions, d.subsamples)
+
+
+def test_active_learning_reuses_the_contrastive_encoders():
+    """It probes the contrastive experiment's SimCLR backbones (same folder): same pretraining settings."""
+    assert active_learning.SETTINGS.pretrain == contrastive.SETTINGS.pretrain
 
 
 def test_overrides_and_former_names():

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any, Literal
 
-from train.recipes.experiments import contrastive, downstream, learning_curve, pu_labels
+from train.recipes.experiments import active_learning, contrastive, downstream, learning_curve, pu_labels
 from train.recipes.shipped import default_1lead, default_12lead
 
 
@@ -64,6 +64,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("learning-curve", "experiment", learning_curve.run, learning_curve.SETTINGS,
            "experiment 5: the default 12-lead recipe at 25/50/100% of the records, 3 seeds",
            "docs/experiments/learning_curve.*", 70),
+    Recipe("active-learning", "experiment", active_learning.run, active_learning.SETTINGS,
+           "experiment 6: acquisition order (uncertainty, + diversity) vs random order, linear probe on SimCLR embeddings",
+           "docs/experiments/active_learning.*", 15),
 )}
 
 # Names the former scripts used (scripts/run_experiment.py pu|single-lead); model cards still quote them.
