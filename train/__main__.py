@@ -1,4 +1,4 @@
-"""``python -m train build-dataset|fit|evaluate|recipe ...`` (``ecg train ...`` is the same command;
+"""``python -m train build-dataset|fit|evaluate|linear-probe|recipe ...`` (``ecg train ...`` is the same command;
 ``torchrun --nproc_per_node N -m train fit ...`` on GPUs).
 
 ``recipe list`` shows the named recipes (the shipped models and the experiments), ``recipe show NAME``
@@ -122,6 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--write-thresholds", action="store_true", help="store the validation thresholds in the card")
     e.add_argument("--n-boot", type=int, default=1000)
 
+    lp = sub.add_parser("linear-probe", help="fit and evaluate a probe on `ecg embed` output (AUROC with CIs)")
+    lp.add_argument("--embeddings", required=True, help="Parquet file written by `ecg embed`")
+    lp.add_argument("--labels", required=True, help="CSV: record_id or path, then one 0/1 column per label")
+    lp.add_argument("--key", choices=["record_id", "path"], default=None, help="join column (default: the CSV's)")
+    lp.add_argument("--folds", type=int, default=5)
+    lp.add_argument("--C", dest="c", type=float, default=1.0, help="inverse L2 strength of the logistic regression")
+    lp.add_argument("--n-boot", type=int, default=1000)
+    lp.add_argument("--out", default=None, help="folder for report.md, metrics.json and the fitted probe.json")
+
     r = sub.add_parser("recipe", help="the named recipes: shipped models and experiments (list, show, run)")
     rsub = r.add_subparsers(dest="recipe_command", required=True)
     rsub.add_parser("list", help="every recipe: name, kind, what it writes")
@@ -184,6 +193,19 @@ def main(argv: list[str] | None = None) -> int:
         if result.bundle_dir:
             print(f"bundle: {result.bundle_dir} (best epoch {result.best_epoch}, val macro AUROC "
                   f"{result.best_metric:.4f})")
+        return 0
+    if args.command == "linear-probe":
+        from train.linear_probe import run_linear_probe
+
+        if args.folds < 2:
+            parser.error(f"--folds must be >= 2; got {args.folds}")
+        try:
+            ev = run_linear_probe(args.embeddings, args.labels, key=args.key, folds=args.folds, c=args.c,
+                                  n_boot=args.n_boot, out_dir=args.out)
+        except (ValueError, OSError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(json.dumps(ev.summary, indent=1))
         return 0
     if args.command == "evaluate":
         from train.evaluate import evaluate_bundle

@@ -3,7 +3,8 @@
 Exit status as ``ecg predict``'s: 0 when every file was done, 1 when some failed (each is a row
 with its error, and counted by reason in the summary), 2 when nothing could run (no model, no
 files, bad arguments, an output written by another model). Under torchrun only rank 0 prints the
-summary, which adds up every rank's.
+summary, which adds up every rank's, and a finished run exits 0 even with failed files: torchrun
+would take status 1 for a crashed worker.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ def _run(args: argparse.Namespace, *, embed: bool) -> int:
         return 2
     if ranks.is_main:
         _print_summary(result, "embedded" if embed else "scored", predictor.name, args.output)
-    return 1 if result.summary.n_failed else 0
+    # torchrun takes any non-zero status for a crashed worker (and stops the others): a finished
+    # distributed run exits 0, its failures are in the summary and the ``error`` column.
+    return 1 if result.summary.n_failed and not ranks.distributed else 0
 
 
 def _print_summary(result: ArchiveResult, verb: str, model: str, output: str) -> None:

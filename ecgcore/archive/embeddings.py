@@ -6,7 +6,7 @@ linear probe should see. A bundle of several networks (a seed ensemble, ``Bundle
 one feature space per member, and members trained from different seeds do not share the meaning
 of a channel, so their features are **concatenated** (member order as in the bundle), not
 averaged: the vector is ``n_members * n_features`` long, and a probe can weigh each member's
-channels. A one-network bundle runs its layout-planned twin (``Predictor.inference_model``), the
+channels (as ``Net1DEnsemble.forward_features`` does, :mod:`ecgcore.ensemble`). A one-network bundle runs its layout-planned twin (``Predictor.inference_model``), the
 same numbers as ``forward_features`` to float32 rounding, faster.
 """
 
