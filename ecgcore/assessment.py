@@ -24,10 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from ecgcore.errors import ECGValidationError
 from ecgcore.measurements.filters import lowpass, mains_amplitude_mv, mains_ratios, measurement_signal
 from ecgcore.measurements.params import DEFAULT_PARAMS, MeasurementParams
-from ecgcore.measurements.pipeline import measure
+from ecgcore.measurements.pipeline import measure, measured_window
 from ecgcore.measurements.quality import FLAT_PTP_MV, clipped, lead_quality, paced_beats, pacing_spikes
+from ecgcore.measurements.types import Measurements
 from ecgcore.record import Record
 from ecgcore.reversal import DEFAULT_REVERSAL_PARAMS, ReversalParams, detect_reversal
 
@@ -125,14 +127,40 @@ class Assessment:
         }
 
 
+def _check_measurements(m: Measurements, record: Record, window_start_s: float) -> None:
+    """Measurements handed to ``assess`` must be of this record's window, with their median beats."""
+    problems = []
+    if float(m.fs) != float(record.fs):
+        problems.append(f"fs {m.fs:g} Hz, the record's is {record.fs:g} Hz")
+    if tuple(m.leads) != tuple(record.leads):
+        problems.append(f"leads {list(m.leads)}, the record's are {list(record.leads)}")
+    if abs(float(m.window_start_s) - window_start_s) > 0.5 / record.fs:
+        problems.append(f"window_start_s {m.window_start_s:g} s, the window assessed starts at {window_start_s:g} s")
+    if m.median_beats is None and m.fiducials is not None:
+        problems.append("no median beats (stored measurements keep none: pass the ones measure() returned)")
+    if problems:
+        raise ECGValidationError("The 'measurements' passed to assess must be measure(record, start_s) of the same "
+                                 "record and window (or None to measure here); got " + "; ".join(problems) + ".")
+
+
 def assess(record: Record, params: MeasurementParams = DEFAULT_PARAMS,
-           reversal_params: ReversalParams = DEFAULT_REVERSAL_PARAMS) -> Assessment:
-    """Signal quality per lead and per record, electrode reversals and pacing of ``record``."""
+           reversal_params: ReversalParams = DEFAULT_REVERSAL_PARAMS, *, start_s: float | None = None,
+           measurements: Measurements | None = None) -> Assessment:
+    """Signal quality per lead and per record, electrode reversals and pacing of ``record``: of the
+    stretch ``measure`` measures (all of a short record, ``params.max_window_s`` from ``start_s`` of a
+    longer one).
+
+    ``measurements``: ``measure(record, start_s=start_s, params=params)`` when the caller has it
+    already (the review page does), so the record is not measured twice; the result is the same.
+    """
     limits = _limits(params)
     fs = record.fs
-    m = measure(record, params=params)
-    n = min(record.n_samples, int(round(params.max_window_s * fs)))
-    raw = np.nan_to_num(np.asarray(record.signal[:, :n], dtype=np.float64))
+    window = measured_window(record, start_s, params)
+    if measurements is not None:
+        _check_measurements(measurements, record, window.start_s)
+    m = measurements if measurements is not None else measure(record, start_s=start_s, params=params)
+    n = window.stop - window.start
+    raw = np.nan_to_num(np.asarray(record.signal[:, window.start:window.stop], dtype=np.float64))
     filtered, _ = measurement_signal(raw, fs, params)
     quality = lead_quality(raw, filtered, record.leads, fs, params)
     centred = raw - np.median(raw, axis=1, keepdims=True)
@@ -186,8 +214,8 @@ def assess(record: Record, params: MeasurementParams = DEFAULT_PARAMS,
     warnings = [f"possible {k} {'precordial lead swap' if k.startswith('V') else 'electrode reversal'} "
                 f"(low-specificity criterion, not a reason): {text}" for k, text in finding.possible.items()]
     spikes = pacing_spikes(raw, fs, params)
-    beat_idx = np.asarray(m.beat_samples, dtype=np.int64)
-    beat_idx = beat_idx[beat_idx < n]
+    beat_idx = np.asarray(m.beat_samples, dtype=np.int64) - window.start  # beats of the record -> of the window
+    beat_idx = beat_idx[(beat_idx >= 0) & (beat_idx < n)]
     paced = bool(m.paced) or (beat_idx.size > 0 and paced_beats(spikes, beat_idx, fs) >= max(2, beat_idx.size // 2))
     notes = list(m.notes)
     if paced:

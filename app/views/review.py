@@ -256,19 +256,15 @@ def _measurements(db, record_id: int, ecg, start_s: float, user: SessionUser) ->
 
 
 @st.cache_data(max_entries=256, show_spinner="Checking the signal quality...")
-def _cached_assessment(content_hash: str, start_s: float, version: str, *, _ecg) -> Assessment:
+def _cached_assessment(content_hash: str, start_s: float, version: str, *, _ecg, _measured) -> Assessment:
     """One assessment per (record, window, assessment version), shared by every session: of the window
-    measured (all of a short record, ``max_window_s`` from ``start_s`` of a longer one)."""
-    length = int(round(DEFAULT_PARAMS.max_window_s * _ecg.fs))
-    if _ecg.n_samples > length:
-        first = min(max(0, int(round(start_s * _ecg.fs))), _ecg.n_samples - length)
-        _ecg = _ecg.replace(signal=_ecg.signal[:, first:first + length], allow_flat_leads=True)
-    return assess(_ecg)
+    measured, reusing its measurements (``_measured``; None: assess measures)."""
+    return assess(_ecg, start_s=start_s, measurements=_measured)
 
 
-def _assessment(ecg, start_s: float) -> Assessment | None:
+def _assessment(ecg, start_s: float, measured: Measurements | None) -> Assessment | None:
     try:
-        return _cached_assessment(ecg.content_hash(), float(start_s), ASSESSMENT_VERSION, _ecg=ecg)
+        return _cached_assessment(ecg.content_hash(), float(start_s), ASSESSMENT_VERSION, _ecg=ecg, _measured=measured)
     except (ECGError, ValueError) as exc:
         st.caption(f"Signal quality not assessed: {exc}")
         return None
@@ -598,7 +594,7 @@ def page() -> None:
     start_s = _scored_window(ecg, predictor, record_id)
     prediction = prediction_id = None
     window = _measurements(db, record_id, ecg, start_s, user)
-    assessed = _assessment(ecg, start_s)
+    assessed = _assessment(ecg, start_s, window.measurements if window is not None else None)
     reference_only = _not_trusted_because(assessed)
     with findings_col:
         if predictor is None:

@@ -45,8 +45,9 @@ class _Window:
     note: str | None
 
 
-def _window(record: Record, start_s: float | None, params: MeasurementParams) -> _Window:
-    """The stretch to measure: all of a short record, ``max_window_s`` of a long one."""
+def measured_window(record: Record, start_s: float | None, params: MeasurementParams = DEFAULT_PARAMS) -> _Window:
+    """The stretch to measure: all of a short record, ``max_window_s`` of a long one from ``start_s``
+    (``assess`` judges the same stretch)."""
     n, fs = record.n_samples, record.fs
     if record.duration_s <= params.max_window_s + 1e-9:
         return _Window(0, n, 0.0, None)
@@ -167,7 +168,7 @@ def measure(record: Record, start_s: float | None = None, params: MeasurementPar
     ``Measurements.reasons`` says why.
     """
     fs = record.fs
-    window = _window(record, start_s, params)
+    window = measured_window(record, start_s, params)
     notes = (window.note,) if window.note else ()
     if (window.stop - window.start) / fs < params.min_duration_s:
         return _empty(record, window, f"the record is {record.duration_s:.1f} s long; at least "
@@ -262,7 +263,7 @@ def delineate_beats(record: Record, start_s: float | None = None,
     per-wave accuracy on LUDB is measured on.
     """
     fs = record.fs
-    window = _window(record, start_s, params)
+    window = measured_window(record, start_s, params)
     raw = np.asarray(record.signal[:, window.start: window.stop], dtype=np.float64)
     filtered, _ = measurement_signal(raw, fs, params)
     quality = lead_quality(raw, filtered, record.leads, fs, params)

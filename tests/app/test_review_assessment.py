@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from db.records import add_record
 from db.session import Database
+from db.workspace import import_ecg
 from ecgcore.io import read
 from ecgcore.record import Record
 from ecgcore.reversal import simulate_reversal
@@ -80,14 +81,17 @@ def test_the_worklist_shows_each_records_quality(team: Database) -> None:
     from tests.app.conftest import sign_in
 
     sign_in("carla")  # creates the store and preloads the demo records (clean PTB-XL samples)
-    flat_id = add_record(team, _flat_v2(), uploader="carla")[0].id
-    reversed_id = add_record(team, simulate_reversal(_sample(), "LA/RA").replace(record_name="la_ra"),
-                             uploader="carla")[0].id
+    # imported as uploads are: the assessment is stored at import and the worklist reads it
+    flat_id = import_ecg(team, _flat_v2(), predictor=None, uploader="carla").record_id
+    reversed_id = import_ecg(team, simulate_reversal(_sample(), "LA/RA").replace(record_name="la_ra"),
+                             predictor=None, uploader="carla").record_id
+    unassessed_id = add_record(team, _sample().replace(signal=_sample().signal * 1.01, record_name="stored_only"), uploader="carla")[0].id
     at = view_as("worklist", "carla", "cardiologist").run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value.set_index("record_id")
     assert "Quality" in table.columns
     assert table.loc[flat_id, "Quality"].startswith("not interpretable: lead V2 flat")
     assert table.loc[reversed_id, "Quality"] == "reversal LA/RA"
-    others = table.drop(index=[flat_id, reversed_id])
+    assert table.loc[unassessed_id, "Quality"] == "not assessed"  # stored without import: python -m db assess
+    others = table.drop(index=[flat_id, reversed_id, unassessed_id])
     assert len(others) and (others["Quality"] == "ok").all()

@@ -141,3 +141,41 @@ def test_paced_from_spikes():
         s[:, k] += 1.0
     a = ecgcore.assess(_with(record, s))
     assert a.paced
+
+
+def _same(a, b) -> None:
+    assert json.dumps(a.to_dict(), sort_keys=True) == json.dumps(b.to_dict(), sort_keys=True)
+
+
+def test_precomputed_measurements_give_the_same_assessment(real):
+    """assess(record, measurements=measure(record)) does not measure again, and answers the same."""
+    _same(ecgcore.assess(real, measurements=ecgcore.measure(real)), ecgcore.assess(real))
+    swapped = simulate_reversal(real, "LA/RA")
+    _same(ecgcore.assess(swapped, measurements=ecgcore.measure(swapped)), ecgcore.assess(swapped))
+
+
+def test_a_window_of_a_long_record_with_its_measurements(real):
+    """On a record longer than the measured window, assess judges the window from start_s, the one
+    measure(start_s) measured: the same as assessing that stretch cut out, bar measure's window note."""
+    bad = np.array(real.signal, copy=True)
+    bad[3] = 0.0  # aVR flat in the first copy only
+    long = _with(real, np.concatenate([bad, np.asarray(real.signal)], axis=1))
+    later = ecgcore.assess(long, start_s=10.0, measurements=ecgcore.measure(long, start_s=10.0))
+    _same(later, ecgcore.assess(long, start_s=10.0))
+    alone = ecgcore.assess(real)
+    assert later.interpretable and later.reasons == alone.reasons and later.per_lead == alone.per_lead
+    assert later.paced == alone.paced and later.beats == alone.beats
+    first = ecgcore.assess(long, start_s=0.0)
+    assert not first.interpretable and first.reasons[0].startswith("lead aVR flat")
+
+
+def test_measurements_of_another_window_or_record_are_refused(real):
+    long = _with(real, np.concatenate([real.signal, real.signal], axis=1))
+    with pytest.raises(ecgcore.errors.ECGValidationError, match="window_start_s 0 s, the window assessed starts at 10 s"):
+        ecgcore.assess(long, start_s=10.0, measurements=ecgcore.measure(long, start_s=0.0))
+    at_250 = dataclasses.replace(real, fs=250.0)
+    with pytest.raises(ecgcore.errors.ECGValidationError, match="fs 250 Hz, the record's is 500 Hz"):
+        ecgcore.assess(real, measurements=ecgcore.measure(at_250))
+    two = dataclasses.replace(real, signal=np.asarray(real.signal)[:2], leads=("I", "II"))
+    with pytest.raises(ecgcore.errors.ECGValidationError, match="leads"):
+        ecgcore.assess(real, measurements=ecgcore.measure(two))
