@@ -16,6 +16,9 @@ ADMIN_PASSWORD_ENV = "ECG_ADMIN_PASSWORD"
 SESSION_SECRET_ENV = "ECG_SESSION_SECRET"
 SESSION_TIMEOUT_ENV = "ECG_SESSION_TIMEOUT_MIN"
 PATIENT_KEY_ENV = "ECG_PATIENT_KEY"
+CANDIDATES_DIR_ENV = "ECG_CANDIDATES_DIR"
+REHEARSAL_SET_ENV = "ECG_REHEARSAL_SET"
+REFERENCE_TEST_SET_ENV = "ECG_REFERENCE_TEST_SET"
 
 DEFAULT_DATA_DIR = Path("data") / "local"
 DEFAULT_SESSION_TIMEOUT_MIN = 30.0
@@ -62,3 +65,28 @@ def session_timeout_s() -> float:
     if minutes < 0:
         raise ValueError(f"{SESSION_TIMEOUT_ENV}={raw!r}: the time-out cannot be negative.")
     return 60.0 * minutes
+
+
+def _optional_path(name: str) -> Path | None:
+    raw = (os.environ.get(name) or "").strip()
+    return Path(raw) if raw else None
+
+
+def candidates_dir() -> Path:
+    """Where candidate models trained from the reviews are written (``<name>-<version>`` each):
+    ``ECG_CANDIDATES_DIR``, else ``candidates/`` in the models directory (``ECG_MODEL_DIR``)."""
+    from ecgcore.config import models_dir
+
+    return _optional_path(CANDIDATES_DIR_ENV) or models_dir() / "candidates"
+
+
+def rehearsal_set() -> Path | None:
+    """``ECG_REHEARSAL_SET``: a built training set (``python -m train build-dataset``) of the shipped
+    model's own training data, mixed into a candidate's fine-tuning so it does not forget; None: unset."""
+    return _optional_path(REHEARSAL_SET_ENV)
+
+
+def reference_test_set() -> Path | None:
+    """``ECG_REFERENCE_TEST_SET``: a labelled folder in the expert-review export layout that no shipped
+    model was trained on; every candidate is compared with the default on it too. None: unset."""
+    return _optional_path(REFERENCE_TEST_SET_ENV)

@@ -3,8 +3,9 @@
 Layout (``FORMAT_VERSION`` 1)::
 
     OUT/
-      manifest.json     who exported when, schema revision, consensus policy, reviewers, model runs,
-                        sha256 of every file
+      manifest.json     who exported when, schema revision, consensus policy, reviewers, the review
+                        versions the labels come from (``reviews``: id, record, reviewer, version),
+                        model runs, sha256 of every file
       labels.csv        one row per record: record, record_id, content_hash, fs, n_samples, age, sex,
                         status, n_reviewers, n_adjudicators, agreement, patient_key, acquired_at,
                         device, site, then one 0/1 column per label
@@ -185,6 +186,10 @@ def export_expert_review(db: Database, out_dir: Path | str, *, exported_by: str 
                            "n_adjudications": int(g["is_adjudication"].astype(bool).sum())}
                           for name, g in exported.groupby("reviewer") for n in [len(g)]],
             "n_blinded_reviews": int((~exported["saw_model_output"].astype(bool)).sum()),
+            # The verdict versions the consensus labels come from: a model trained on this export names them.
+            "reviews": [{"review_id": int(r.review_id), "record": record_name(int(r.record_id)),
+                         "reviewer": r.reviewer, "version": int(r.version),
+                         "is_adjudication": bool(r.is_adjudication)} for r in exported.itertuples()],
             "model_versions": [{"model_name": m, "model_version": v, "n_records": int(n)} for m, v, n in models],
             "measurement_algorithm_versions": [
                 {"algorithm_version": v, "n_records": int(g["record_id"].nunique()), "n_measurements": len(g)}
@@ -205,6 +210,54 @@ def export_expert_review(db: Database, out_dir: Path | str, *, exported_by: str 
     with db.transaction() as session:
         audit.log(session, "export", user_id=exporter.id if exporter else None, target=str(out_dir)[:500],
                   details={"n_records": manifest["n_records"], "format_version": FORMAT_VERSION})
+    return out_dir
+
+
+def export_labelled_records(records: Sequence[ECGRecord], out_dir: Path | str, *, description: str,
+                            labels: Sequence[str] | None = None) -> Path:
+    """Write records labelled elsewhere (``Record.labels``: the positive label names) in this export's
+    layout, e.g. a reference test set from a public database that no shipped model was trained on.
+
+    Every label of ``labels`` (default: the vocabulary) is known for every record: 1 when among the
+    record's labels, else 0; labels outside ``labels`` are refused. ``n_reviewers`` is 0 and the
+    manifest says ``kind: "reference test set"`` and ``description``: no reviewer gave these labels.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise ExportError(f"{out_dir} already exists; choose a new folder so no earlier set is overwritten.")
+    labels = tuple(labels or vocabulary())
+    unknown = sorted({name for ecg in records for name in ecg.labels} - set(labels))
+    if unknown:
+        raise ExportError(f"record labels {unknown[:5]} are not among the set's labels; map them to ECGFounder "
+                          "label names (ecgcore.labels) or pass labels= including them.")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        (tmp / "waveforms").mkdir()
+        lines = []
+        for i, ecg in enumerate(records, start=1):
+            name = record_name(i)
+            _write_wfdb(ecg, name, tmp / "waveforms")
+            lines.append({"record": name, "record_id": ecg.record_name, "content_hash": ecg.content_hash(),
+                          "fs": ecg.fs, "n_samples": ecg.n_samples, "age": ecg.age, "sex": ecg.sex, "status": "labelled",
+                          "n_reviewers": 0, "n_adjudicators": 0, "agreement": 1.0, "patient_key": None,
+                          "acquired_at": None, "device": None, "site": None,
+                          **{label: int(label in ecg.labels) for label in labels}})
+        pd.DataFrame(lines, columns=[*INFO_COLUMNS, *labels]).to_csv(tmp / "labels.csv", index=False)
+        manifest: dict[str, Any] = {
+            "format": "ecgfounder-expert-review", "format_version": FORMAT_VERSION, "kind": "reference test set",
+            "description": description, "schema_revision": None, "created_at": utcnow().isoformat(),
+            "exported_by": None, "n_records": len(records), "n_excluded_records": 0, "labels": list(labels),
+            "consensus_policy": {"rule": "labels of the source database, no reviewers"}, "reviewers": [],
+            "sources": sorted({str(ecg.source) for ecg in records if ecg.source}),
+        }
+        manifest["files"] = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        os.replace(tmp, out_dir)
+    except OSError as error:
+        raise ExportError(f"Could not write the labelled set to {out_dir}: {error}") from error
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
 
 

@@ -72,7 +72,14 @@ AUDIT_ACTIONS = (
     "measurement_correction",
     "patient_link",
     "report_confirm",
+    "model_candidate",
+    "model_promote",
+    "model_reject",
+    "model_rollback",
 )
+# What an admin can decide about a model bundle (db.model_registry); the newest promote or rollback
+# of a lead count names that lead count's default model.
+MODEL_DECISIONS = ("promote", "reject", "rollback")
 # The global measurements a reviewer can correct: ecgcore's one table of them. A name added there
 # needs a migration widening ck_measurement_corrections_name (tests/db/test_measurements.py checks).
 MEASURE_NAMES: tuple[str, ...] = GLOBAL_MEASURE_NAMES
@@ -391,3 +398,38 @@ class RecordAssessment(Base):
 
     def __repr__(self) -> str:
         return f"RecordAssessment(record {self.record_id}, {self.algorithm_version!r}, interpretable={self.interpretable})"
+
+
+class ModelPromotion(Base):
+    """One admin's decision on a model bundle (migration 0008). Never updated: the history of defaults.
+
+    ``action``: ``promote`` (made the default for ``n_leads``-lead records), ``reject`` (turned a
+    candidate down), ``rollback`` (made an earlier bundle the default again). ``bundle_path`` is
+    relative to the models directory when the bundle lies in it; ``weights_sha256`` is checked
+    whenever the default is resolved, so a replaced file is never served under this row's name.
+    ``override_reason``: why a candidate worse on a claimed label was promoted anyway (also written
+    into its card); ``comparison``: the summary of the comparison the decision was made on.
+    """
+
+    __tablename__ = "model_promotions"
+    __table_args__ = (
+        CheckConstraint(_in("action", MODEL_DECISIONS), name="ck_model_promotions_action"),
+        Index("ix_model_promotions_n_leads", "n_leads"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(10))
+    n_leads: Mapped[int] = mapped_column(Integer)
+    bundle_path: Mapped[str] = mapped_column(String(500))
+    weights_sha256: Mapped[str] = mapped_column(String(64))
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(100))
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    comparison: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    user: Mapped[User | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"ModelPromotion({self.id}, {self.action} {self.model_name} v{self.model_version}, {self.n_leads} leads)"

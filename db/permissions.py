@@ -42,6 +42,10 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "confirm_reports": ("cardiologist",),
     # Patient keys (keyed hashes linking a patient's ECGs) are pseudonyms: viewers never see them.
     "see_patient_keys": ("cardiologist", "annotator", "admin"),
+    # The learning loop (db.model_registry): physicians start a candidate from their reviews; only an
+    # admin makes a model the default, turns one down or rolls back.
+    "train_candidates": ("cardiologist", "admin"),
+    "manage_models": ("admin",),
 }
 
 _VERBS = {
@@ -55,6 +59,8 @@ _VERBS = {
     "see_model_agreement": "see the model-vs-reviewer statistics",
     "confirm_reports": "confirm (sign) a report",
     "see_patient_keys": "see patient keys",
+    "train_candidates": "train a candidate model from the reviews",
+    "manage_models": "promote, reject or roll back models",
 }
 
 

@@ -19,7 +19,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -112,8 +112,14 @@ def _broadcast_buffers(model: torch.nn.Module) -> None:
 
 
 # -- model set-up -----------------------------------------------------------------------------
-def build_model(config: FitConfig, label_names: Sequence[str]) -> Net1D:
-    if config.init:
+def build_model(config: FitConfig, label_names: Sequence[str], network: Net1D | None = None) -> Net1D:
+    """The network to train: ``network`` itself when given (fine-tuning a loaded model, e.g. each member
+    of an ensemble in turn), else the ``config.init`` bundle/checkpoint, else a new named model."""
+    if network is not None:
+        model = network
+        if model.config.n_classes != len(label_names):
+            model.reset_head(len(label_names))
+    elif config.init:
         bundle = load_bundle(config.init)
         model = bundle.model
         if list(bundle.card.labels) != list(label_names):
@@ -214,6 +220,7 @@ class _Run:
     labels_all: torch.Tensor
     mask_all: torch.Tensor              # known-label mask restricted to the trained labels
     autocast: Any
+    on_step: Callable[[int, int], None] | None = None  # (steps done, steps in the run) after every batch
 
     @property
     def last_path(self) -> Path:
@@ -239,7 +246,8 @@ class _Progress:
         return bool(self.history and self.history[-1].get("stopped_early"))
 
 
-def _set_up(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, val_idx: np.ndarray | None) -> _Run:
+def _set_up(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, val_idx: np.ndarray | None,
+            network: Net1D | None = None, on_step: Callable[[int, int], None] | None = None) -> _Run:
     """Processes, labels, seeded model (DDP-wrapped when distributed), optimiser, sampler, schedule, loss."""
     world, rank, device = _setup_distributed()
     if config.num_threads:
@@ -258,7 +266,7 @@ def _set_up(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, val_idx: 
     train_mask_cols[cols] = True
 
     torch.manual_seed(config.seed)
-    model = build_model(config, output_names).to(device)
+    model = build_model(config, output_names, network).to(device)
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
@@ -278,7 +286,7 @@ def _set_up(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, val_idx: 
                 else torch.autocast("cpu", enabled=False))
     return _Run(config, ts, train_idx, val_idx, labels, cols, output_names, world, rank, device, out_dir, model, net,
                 optimizer, scheduler, sampler, loss_fn, labels_all=torch.from_numpy(ts.labels.astype(np.float32)),
-                mask_all=torch.from_numpy(ts.mask & train_mask_cols[None, :]), autocast=autocast)
+                mask_all=torch.from_numpy(ts.mask & train_mask_cols[None, :]), autocast=autocast, on_step=on_step)
 
 
 # Settings that may differ between an interrupted run and its resumption (they do not change the weights).
@@ -335,10 +343,13 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
         model.eval()  # frozen BatchNorm statistics
         model.dense.train()
     losses, n_seen = [], 0
+    steps_per_epoch = math.ceil(len(order) / config.batch_size)
     bar = tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch + 1}/{config.epochs}",
                disable=not (config.progress and run.rank == 0), leave=False, unit="batch")
-    for start in bar:
+    for step, start in enumerate(bar):
         idx = order[start:start + config.batch_size]
+        if run.on_step is not None:  # progress for a page; raising here cancels the run
+            run.on_step(epoch * steps_per_epoch + step, config.epochs * steps_per_epoch)
         if len(idx) < 2:
             continue  # BatchNorm needs two samples
         x = augment(torch.from_numpy(run.ts.training_signals(idx, gen)), config.augment, gen).to(run.device)
@@ -439,9 +450,15 @@ def _ship(run: _Run, progress: _Progress, card_extra: dict[str, Any] | None) -> 
 
 
 def fit(config: FitConfig, ts: TrainingSet, train_idx: np.ndarray, val_idx: np.ndarray | None = None, *,
-        card_extra: dict[str, Any] | None = None) -> FitResult:
-    """Train on ``ts[train_idx]``, early-stopping on validation macro AUROC over the trained labels."""
-    run = _set_up(config, ts, train_idx, val_idx)
+        card_extra: dict[str, Any] | None = None, network: Net1D | None = None,
+        on_step: Callable[[int, int], None] | None = None) -> FitResult:
+    """Train on ``ts[train_idx]``, early-stopping on validation macro AUROC over the trained labels.
+
+    ``network``: train this module (fine-tuned in place) instead of building one from ``config``.
+    ``on_step(done, total)`` is called before every batch; an exception it raises stops the run there
+    (how a background job is cancelled), leaving ``last.pt`` of the last finished epoch.
+    """
+    run = _set_up(config, ts, train_idx, val_idx, network, on_step)
     progress = _resume(run)
     for epoch in _epochs_to_run(run, progress):
         row = _train_epoch(run, epoch)

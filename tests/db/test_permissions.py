@@ -26,7 +26,10 @@ def test_permission_table() -> None:
     assert allowed("annotator", "upload") and not allowed("viewer", "upload")
     assert allowed("cardiologist", "export") and not allowed("annotator", "export")
     assert set(PERMISSIONS) == {"upload", "review", "correct_measurements", "adjudicate", "export", "manage_users",
-                                "see_reviewer_names", "see_model_agreement", "confirm_reports", "see_patient_keys"}
+                                "see_reviewer_names", "see_model_agreement", "confirm_reports", "see_patient_keys",
+                                "train_candidates", "manage_models"}
+    assert [allowed(role, "train_candidates") for role in ROLES] == [True, False, True, False]
+    assert [allowed(role, "manage_models") for role in ROLES] == [False, False, True, False]
     assert PERMISSIONS["correct_measurements"] == PERMISSIONS["review"]
     assert PERMISSIONS["confirm_reports"] == ("cardiologist",)  # the issue: confirming needs the cardiologist role
 
