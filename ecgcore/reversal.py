@@ -15,6 +15,9 @@ with RL reads LL: RA/RL makes lead II flat, LA/RL makes lead III flat. Resulting
 - LA/RL: I -> II, II unchanged, III flat; V leads shift by III/3
 - Vk/Vk+1: the two precordial rows swap
 
+Correction (``correct_reversal``, for viewing): a swap of two recorded cables (LA/RA, LA/LL, RA/LL,
+Vk/Vk+1) is undone by the same algebra; RA/RL and LA/RL lose a potential and cannot be undone.
+
 Detection (``detect_reversal``) reads each lead's median beat (``ecgcore.measure``). Operating point
 rule: only a detector with >= 99% specificity on the clean dev records (PTB-XL subset records 1-200)
 makes a hard call (``reversal``, the record not interpretable); the others are ``possible`` (warnings).
@@ -91,10 +94,8 @@ def electrode_potentials(lead_i: np.ndarray, lead_ii: np.ndarray) -> dict[str, n
     return {"RA": ra, "LA": ra + lead_i, "LL": ra + lead_ii}
 
 
-def simulate_reversal(record: Record, kind: str) -> Record:
-    """``record`` as the cart would have recorded it with the cables of ``kind`` swapped (exact)."""
-    if kind not in REVERSALS:
-        raise ValueError(f"Unknown reversal {kind!r}; known: {', '.join(REVERSALS)}.")
+def _swap_cables(record: Record, kind: str) -> np.ndarray:
+    """The signal of ``record`` with the cables of ``kind`` swapped, from the electrode potentials."""
     signal = np.array(record.signal, dtype=np.float64)
     index = {lead: i for i, lead in enumerate(record.leads)}
     if kind in PRECORDIAL_SWAPS:
@@ -102,20 +103,79 @@ def simulate_reversal(record: Record, kind: str) -> Record:
         if a not in index or b not in index:
             raise LeadError(f"{kind} needs leads {a} and {b}; the record has {', '.join(record.leads)}.")
         signal[[index[a], index[b]]] = signal[[index[b], index[a]]]
+        return signal
+    if "I" not in index or "II" not in index:
+        raise LeadError("A limb-lead reversal needs leads I and II.")
+    e = electrode_potentials(signal[index["I"]], signal[index["II"]])
+    moved = {cable: e[source] for cable, source in _CABLES[kind].items()}
+    lead_i, lead_ii = moved["LA"] - moved["RA"], moved["LL"] - moved["RA"]
+    limb = {"I": lead_i, "II": lead_ii, **derive_limb_leads(lead_i, lead_ii)}
+    shift = (moved["RA"] + moved["LA"] + moved["LL"]) / 3.0  # the new central terminal (old one is 0)
+    for lead, i in index.items():
+        if lead in limb:
+            signal[i] = limb[lead]
+        elif lead in PRECORDIAL_LEADS:
+            signal[i] = signal[i] - shift
+    return signal
+
+
+def simulate_reversal(record: Record, kind: str) -> Record:
+    """``record`` as the cart would have recorded it with the cables of ``kind`` swapped (exact)."""
+    if kind not in REVERSALS:
+        raise ValueError(f"Unknown reversal {kind!r}; known: {', '.join(REVERSALS)}.")
+    metadata = {**record.metadata, "simulated_reversal": kind}
+    return dataclasses.replace(record, signal=_swap_cables(record, kind), leads=record.leads, metadata=metadata,
+                               allow_flat_leads=True)
+
+
+# Reversals whose recording still holds every lead: a swap of two recorded cables (a transposition of
+# RA, LA, LL, or of two V leads). A swap with the neutral (RL) cable loses a potential: RA/RL records
+# LL in place of RA (leads I and II hold only -III and 0), LA/RL likewise; nothing can restore them.
+CORRECTABLE_REVERSALS: tuple[str, ...] = ("LA/RA", "LA/LL", "RA/LL", *PRECORDIAL_SWAPS)
+
+
+# Each correctable limb reversal as moves of the recorded leads: lead -> (sign, the lead it is read from).
+# The table of the module docstring; a swap of two cables is its own inverse, so the same moves undo it.
+# tests/ecgcore/test_reversal_correction.py checks it against the electrode algebra of simulate_reversal.
+_LIMB_LEAD_MOVES: dict[str, dict[str, tuple[float, str]]] = {
+    "LA/RA": {"I": (-1.0, "I"), "II": (1.0, "III"), "III": (1.0, "II"), "aVR": (1.0, "aVL"), "aVL": (1.0, "aVR"),
+              "aVF": (1.0, "aVF")},
+    "LA/LL": {"I": (1.0, "II"), "II": (1.0, "I"), "III": (-1.0, "III"), "aVR": (1.0, "aVR"), "aVL": (1.0, "aVF"),
+              "aVF": (1.0, "aVL")},
+    "RA/LL": {"I": (-1.0, "III"), "II": (-1.0, "II"), "III": (-1.0, "I"), "aVR": (1.0, "aVF"), "aVL": (1.0, "aVL"),
+              "aVF": (1.0, "aVR")},
+}
+
+
+def correct_reversal(record: Record, kind: str) -> Record:
+    """``record`` as it would have been recorded with the cables of ``kind`` in their right places.
+
+    A swap of two recorded cables is its own inverse, so the same lead moves undo it (LA/RA: I -> -I,
+    II <-> III, aVR <-> aVL). They move the recorded leads (each keeps its recorded samples, a limb lead
+    the record lacks is derived from I and II); the central terminal is unchanged by such a swap, so the
+    V leads are too (bar a V-lead swap, which swaps them back). For viewing: the stored record stays
+    as recorded.
+    """
+    if kind not in CORRECTABLE_REVERSALS:
+        if kind in REVERSALS:
+            raise ValueError(f"A {kind} reversal cannot be corrected: the neutral (RL) cable took the place of a "
+                             f"recorded one, whose potential is lost. Correctable: {', '.join(CORRECTABLE_REVERSALS)}.")
+        raise ValueError(f"Unknown reversal {kind!r}; correctable: {', '.join(CORRECTABLE_REVERSALS)}.")
+    recorded = np.asarray(record.signal)
+    index = {lead: i for i, lead in enumerate(record.leads)}
+    signal = np.array(recorded, copy=True)
+    if kind in PRECORDIAL_SWAPS:
+        signal = _swap_cables(record, kind).astype(recorded.dtype)
     else:
         if "I" not in index or "II" not in index:
-            raise LeadError("A limb-lead reversal needs leads I and II.")
-        e = electrode_potentials(signal[index["I"]], signal[index["II"]])
-        moved = {cable: e[source] for cable, source in _CABLES[kind].items()}
-        lead_i, lead_ii = moved["LA"] - moved["RA"], moved["LL"] - moved["RA"]
-        limb = {"I": lead_i, "II": lead_ii, **derive_limb_leads(lead_i, lead_ii)}
-        shift = (moved["RA"] + moved["LA"] + moved["LL"]) / 3.0  # the new central terminal (old one is 0)
-        for lead, i in index.items():
-            if lead in limb:
-                signal[i] = limb[lead]
-            elif lead in PRECORDIAL_LEADS:
-                signal[i] = signal[i] - shift
-    metadata = {**record.metadata, "simulated_reversal": kind}
+            raise LeadError(f"Correcting a {kind} reversal needs leads I and II; the record has {', '.join(record.leads)}.")
+        limb = {**derive_limb_leads(recorded[index["I"]], recorded[index["II"]]),
+                **{lead: recorded[i] for lead, i in index.items()}}
+        for lead, (sign, source) in _LIMB_LEAD_MOVES[kind].items():
+            if lead in index:
+                signal[index[lead]] = sign * limb[source]
+    metadata = {key: value for key, value in record.metadata.items() if key != "simulated_reversal"}
+    metadata["corrected_reversal"] = kind
     return dataclasses.replace(record, signal=signal, leads=record.leads, metadata=metadata, allow_flat_leads=True)
 
 
@@ -269,12 +329,14 @@ def detect_reversal(m, params: ReversalParams = DEFAULT_REVERSAL_PARAMS) -> Reve
 
 
 __all__ = [
+    "CORRECTABLE_REVERSALS",
     "DEFAULT_REVERSAL_PARAMS",
     "LIMB_REVERSALS",
     "PRECORDIAL_SWAPS",
     "REVERSALS",
     "ReversalFinding",
     "ReversalParams",
+    "correct_reversal",
     "detect_reversal",
     "la_ra_probability",
     "electrode_potentials",

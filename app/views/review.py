@@ -80,6 +80,7 @@ from ecgcore.measurements.calipers import Caliper, caliper_from_box
 from ecgcore.measurements.statements import statements
 from ecgcore.predict import Finding, Prediction, Predictor
 from ecgcore.preprocessing import filter_mv
+from ecgcore.reversal import CORRECTABLE_REVERSALS, correct_reversal
 
 VERDICT_CHOICES = ("present", "absent", "uncertain")
 NEXT_RECORD_KEY = "Alt+N"     # Streamlit reserves C and R; Ctrl+N opens a browser window
@@ -282,6 +283,22 @@ def _assessment_banner(assessed: Assessment) -> None:
         st.warning("Paced rhythm: the model's findings are not validated for paced ECGs.", icon=":material/bolt:")
     if assessed.warnings:
         st.caption("Signal quality: " + "; ".join(_escape(w) for w in assessed.warnings))
+
+
+def _corrected_view(ecg, assessed: Assessment | None, record_id: int):  # noqa: ANN202 - (Record, bool)
+    """With a correctable reversal detected, a toggle to draw the leads with the cables put back
+    (``ecgcore.reversal.correct_reversal``). Only the drawing changes: the record stays stored, measured
+    and scored as recorded."""
+    if assessed is None or assessed.reversal not in CORRECTABLE_REVERSALS:
+        return ecg, False
+    if not st.toggle(f"View corrected leads ({assessed.reversal} undone)", key=f"corrected_leads_{record_id}",
+                     help="Draws the leads as they would read with the electrodes in their places. A view only: "
+                          "the record stays stored as recorded; measurements and model findings are of the "
+                          "recording."):
+        return ecg, False
+    st.caption(f"Leads shown with the {assessed.reversal} reversal undone (a view; the record is stored as "
+               "recorded). Saliency and lead marks are drawn on the recorded leads only.")
+    return correct_reversal(ecg, assessed.reversal), True
 
 
 def _not_trusted_because(assessed: Assessment | None) -> str | None:
@@ -625,7 +642,9 @@ def page() -> None:
             _measurement_line(window.measurements)
         if ecg.device_reading is not None:
             _device_line(ecg.device_reading)
-        _draw_ecg(ecg, highlights, (start_s, start_s + window_s) if window_s else None, _marked_leads(assessed))
+        shown, corrected = _corrected_view(ecg, assessed, record_id)
+        _draw_ecg(shown, [] if corrected else highlights, (start_s, start_s + window_s) if window_s else None,
+                  {} if corrected else _marked_leads(assessed))
         if window is not None:
             _median_beats_panel(window.measurements)
         overread.prior_comparison(db, record_id, user)

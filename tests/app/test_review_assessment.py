@@ -4,7 +4,10 @@ reference only, and the worklist's Quality column, through AppTest."""
 
 from __future__ import annotations
 
+import base64
 import json
+
+import numpy as np
 
 from streamlit.testing.v1 import AppTest
 
@@ -68,6 +71,44 @@ def test_an_la_ra_reversal_is_named_in_a_warning(team: Database) -> None:
     at = _open(team, reversed_)
     assert any(w.value.startswith("Possible electrode reversal: LA/RA") for w in at.warning), \
         [w.value for w in at.warning]
+
+
+def _sheet_traces(at: AppTest) -> list[np.ndarray]:
+    """The y values of the sheet's traces (plotly sends them base64-encoded with their dtype)."""
+    traces = []
+    for trace in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]:
+        y = trace.get("y")
+        if isinstance(y, dict):
+            y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"])
+        traces.append(np.asarray(y, dtype=np.float64))
+    return traces
+
+
+def test_view_corrected_leads_draws_the_recording_with_the_cables_put_back(team: Database) -> None:
+    """The toggle redraws the sheet as the correctly wired recording; the stored record is unchanged."""
+    from db.records import load_ecg
+
+    original = _sheet_traces(_open(team, _sample()))
+    reversed_ = simulate_reversal(_sample(), "LA/RA").replace(record_name="00001_hr_la_ra")
+    at = _open(team, reversed_)
+    toggle = next(t for t in at.toggle if t.label == "View corrected leads (LA/RA undone)")
+    as_recorded = _sheet_traces(at)
+    assert not all(np.allclose(a, b, atol=0.01) for a, b in zip(as_recorded, original))
+    toggle.set_value(True).run()
+    assert not at.exception, at.exception
+    assert any(c.value.startswith("Leads shown with the LA/RA reversal undone") for c in at.caption)
+    corrected = _sheet_traces(at)
+    assert len(corrected) == len(original)
+    for a, b in zip(corrected, original):  # the same within the recording's 1-uV rounding of each lead
+        np.testing.assert_allclose(a, b, atol=0.01)
+    record_id = at.session_state["record_id"]
+    np.testing.assert_array_equal(load_ecg(team, record_id).signal, reversed_.signal)  # stored as recorded
+    assert any(w.value.startswith("Possible electrode reversal: LA/RA") for w in at.warning)
+
+
+def test_no_correction_toggle_without_a_reversal(team: Database) -> None:
+    at = _open(team, _sample())
+    assert not [t for t in at.toggle if t.label.startswith("View corrected leads")]
 
 
 def test_a_blinded_annotator_sees_the_banner_but_no_findings(team: Database) -> None:
