@@ -4,7 +4,10 @@ A bundle is a directory::
 
     models/<name>/
         model.safetensors   tensors only: no pickle, nothing executes on load
-        card.json           architecture, labels, thresholds, preprocessing, training data, metrics
+        card.json           architecture, labels, thresholds, calibration, preprocessing, training data, metrics
+
+A bundle holds one network or a seed ensemble of several (``n_networks``; :mod:`ecgcore.ensemble`):
+``Bundle.model`` is what scores records either way.
 
 The card is the contract between training and everything downstream: the predictor rebuilds
 the network from ``architecture``, preprocesses with ``preprocessing``, names outputs with
@@ -21,6 +24,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,7 @@ from safetensors.torch import load_file, save_file
 
 from ecgcore import config
 from ecgcore.config import models_dir
+from ecgcore.ensemble import Net1DEnsemble, combine, ensemble_state_dict, networks_of, split_state_dict
 from ecgcore.errors import ModelError, NoDefaultModelError
 from ecgcore.labels import ecgfounder_labels
 from ecgcore.leads import LEADS_12
@@ -38,7 +43,8 @@ from ecgcore.preprocessing import DEFAULT_PREPROCESS, PreprocessConfig
 
 CARD_FILE = "card.json"
 WEIGHTS_FILE = "model.safetensors"
-CARD_FORMAT_VERSION = 1
+# 2: n_networks (seed ensembles), calibration and ood; cards of format 1 load unchanged.
+CARD_FORMAT_VERSION = 2
 DEFAULT_THRESHOLD = 0.5
 OFFICIAL_SUFFIXES = (".pth", ".pt")
 
@@ -63,6 +69,9 @@ class ModelCard:
     created: str = field(default_factory=lambda: _now())
     weights_sha256: str = ""
     format_version: int = CARD_FORMAT_VERSION
+    n_networks: int = 1                                        # members of a seed ensemble (ecgcore.ensemble)
+    calibration: dict[str, Any] = field(default_factory=dict)  # per-label maps to calibrated probabilities (ecgcore.calibration)
+    ood: dict[str, Any] = field(default_factory=dict)          # the training data's reference for ecgcore.ood
 
     def __post_init__(self) -> None:
         n = int(self.config.get("n_classes", len(self.labels)))
@@ -79,6 +88,11 @@ class ModelCard:
             raise ModelError(f"card of {self.name!r}: input_leads does not match the model's in_channels")
         if not self.trained_labels:
             self.trained_labels = list(self.labels)
+        if not isinstance(self.n_networks, int) or self.n_networks < 1:
+            raise ModelError(f"card of {self.name!r}: n_networks must be a positive integer, got {self.n_networks!r}")
+        unknown = sorted(set(self.calibration) - set(self.labels))
+        if unknown:
+            raise ModelError(f"card of {self.name!r}: calibration for labels the model does not have: {unknown[:5]}")
 
     @property
     def net_config(self) -> Net1DConfig:
@@ -166,16 +180,25 @@ class ModelCard:
 
 @dataclass
 class Bundle:
-    """A loaded model in eval mode with its card; ``path`` is where it came from."""
+    """A loaded model in eval mode with its card; ``path`` is where it came from.
 
-    model: Net1D
+    ``model`` scores records: the network itself, or a :class:`ecgcore.ensemble.Net1DEnsemble`
+    whose probabilities are the mean of its members'.
+    """
+
+    model: Net1D | Net1DEnsemble
     card: ModelCard
     path: Path | None = None
+
+    @property
+    def networks(self) -> list[Net1D]:
+        """The bundle's networks: one, or the ensemble's members (to fine-tune or explain one by one)."""
+        return networks_of(self.model)
 
 
 def make_card(
     name: str,
-    model: Net1D,
+    model: Net1D | Net1DEnsemble,
     labels: list[str],
     *,
     version: str = "0.1.0",
@@ -196,15 +219,22 @@ def make_card(
         thresholds=list(thresholds) if thresholds is not None else [DEFAULT_THRESHOLD] * n,
         input_leads=list(input_leads or LEADS_12[: model.config.in_channels]),
         preprocessing=preprocessing.to_dict(),
-        **extra,
+        **{"n_networks": len(networks_of(model)), **extra},
     )
 
 
-def save_bundle(model: Net1D, card: ModelCard, directory: str | os.PathLike[str]) -> Path:
+def save_bundle(model: Net1D | Net1DEnsemble | Sequence[Net1D], card: ModelCard,
+                directory: str | os.PathLike[str]) -> Path:
     """Write weights and card (:meth:`ModelCard.save`); the card records the weights' sha256 so tampering
-    or mix-ups show. Re-writing an existing bundle with other weights or card bumps its minor version."""
-    card.config = model.config.to_dict()
-    return card.save(directory, weights=model.state_dict(), bump="minor")
+    or mix-ups show. Re-writing an existing bundle with other weights or card bumps its minor version.
+
+    ``model`` is one network, an ensemble, or a list of networks (saved as an ensemble).
+    """
+    networks = list(model) if isinstance(model, Sequence) else networks_of(model)
+    combine(networks)  # refuses an empty list or members of different architectures
+    card.config = networks[0].config.to_dict()
+    card.n_networks = len(networks)
+    return card.save(directory, weights=ensemble_state_dict(networks), bump="minor")
 
 
 def update_card(directory: str | os.PathLike[str], **changes: Any) -> ModelCard:
@@ -245,13 +275,16 @@ def load_bundle(path: str | os.PathLike[str], *, verify_hash: bool = True) -> Bu
         raise ModelError(f"Bundle {path} has no {WEIGHTS_FILE}")
     if verify_hash and card.weights_sha256 and _sha256(weights_path) != card.weights_sha256:
         raise ModelError(f"Bundle {path}: weights do not match the sha256 in its card (corrupt or replaced file)")
-    model = Net1D(card.net_config)
     try:
         state = load_file(str(weights_path))
     except Exception as exc:  # safetensors raises its own error types for corrupt headers
         raise ModelError(f"Bundle {path}: cannot read {WEIGHTS_FILE}: {exc}") from None
-    _load_strict(model, state, str(path))
-    return Bundle(model=model.eval(), card=card, path=path)
+    networks = []
+    for i, member_state in enumerate(split_state_dict(state, card.n_networks)):
+        network = Net1D(card.net_config)
+        _load_strict(network, member_state, str(path) if card.n_networks == 1 else f"{path} (network {i})")
+        networks.append(network.eval())
+    return Bundle(model=combine(networks).eval(), card=card, path=path)
 
 
 def load_official_checkpoint(path: str | os.PathLike[str]) -> Bundle:

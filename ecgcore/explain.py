@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from ecgcore.errors import ECGValidationError, LabelError
+from ecgcore.ensemble import networks_of
 from ecgcore.explain_display import Segment, describe_segments, per_lead_importance, top_segments
 from ecgcore.model import Net1D
 from ecgcore.predict import Predictor
@@ -300,8 +301,16 @@ def stage_activation(model: Net1D, inputs: torch.Tensor, stage: int) -> torch.Te
         return model.forward_stages(model.forward_stem(inputs), 0, stage + 1)
 
 
-def _gradcam(model: Net1D, inputs: torch.Tensor, targets: list[int], config: ExplainConfig) -> np.ndarray:
-    """Captum LayerGradCam on the tail; activations from one forward, the labels as a batch."""
+def _gradcam(model: nn.Module, inputs: torch.Tensor, targets: list[int], config: ExplainConfig) -> np.ndarray:
+    """Captum LayerGradCam on the tail; activations from one forward, the labels as a batch.
+
+    A seed ensemble has no single stage to hook: its map is the mean of its members' maps.
+    """
+    members = networks_of(model)
+    return np.mean([_member_gradcam(network, inputs, targets, config) for network in members], axis=0)
+
+
+def _member_gradcam(model: Net1D, inputs: torch.Tensor, targets: list[int], config: ExplainConfig) -> np.ndarray:
     from captum.attr import LayerAttribution, LayerGradCam
 
     stage = config.gradcam_stage % len(model.stage_list)

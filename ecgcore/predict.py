@@ -23,6 +23,7 @@ import torch
 
 from ecgcore.bundle import Bundle, ModelCard, default_bundle_path, load_bundle
 from ecgcore.consistency import consistent_findings, validated_labels
+from ecgcore.ensemble import combine, networks_of
 from ecgcore.errors import ECGError, LabelError
 from ecgcore.layout_planner import PlanMeasurement
 from ecgcore.model import Net1D
@@ -101,9 +102,10 @@ class Predictor:
         self.model = self.bundle.model.to(self.device).eval()
         # On the CPU each stage runs in the memory layout measured fastest on this machine
         # (ecgcore.layout_planner, cached by ecgcore.plan_cache). Same outputs, to float32 rounding.
-        self.plan_layouts = plan_layouts and self.device.type == "cpu" and isinstance(self.model, Net1D)
+        self.plan_layouts = (plan_layouts and self.device.type == "cpu"
+                             and all(isinstance(n, Net1D) for n in networks_of(self.model)))
         self.plan_measurement: PlanMeasurement | None = None
-        self._planned_model: PlannedNet1D | None = None
+        self._planned_model: torch.nn.Module | None = None
         self._plan_lock = threading.Lock()
         card = self.bundle.card
         self.labels: tuple[str, ...] = tuple(card.labels)
@@ -154,8 +156,9 @@ class Predictor:
             return self.model
         with self._plan_lock:
             if self._planned_model is None:
-                self.plan_measurement, _ = plan_measurement_for(self.model, batch_size)
-                self._planned_model = PlannedNet1D(self.model, self.plan_measurement.plan)
+                networks = networks_of(self.model)  # ensemble members share one architecture, so one plan
+                self.plan_measurement, _ = plan_measurement_for(networks[0], batch_size)
+                self._planned_model = combine([PlannedNet1D(n, self.plan_measurement.plan) for n in networks])
         return self._planned_model
 
     def probabilities(self, batch: np.ndarray | torch.Tensor) -> np.ndarray:

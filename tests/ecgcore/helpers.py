@@ -19,11 +19,13 @@ def ptbxl_headers(n: int) -> list[Path]:
 
 
 def tiny_bundle(directory: Path, *, in_leads: tuple[str, ...] | None = None, default: bool = False, seed: int = 0,
-                name: str = "tiny-test") -> Path:
-    """A random-weight Net1D bundle (4 labels, last one untrained) for plumbing tests."""
+                name: str = "tiny-test", n_networks: int = 1) -> Path:
+    """A random-weight Net1D bundle (4 labels, last one untrained) for plumbing tests; ``n_networks`` > 1
+    makes it a seed ensemble."""
     torch.manual_seed(seed)
     leads = in_leads or ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
-    model = create_model("net1d-tiny", n_classes=len(TINY_LABELS), in_channels=len(leads))
+    networks = [create_model("net1d-tiny", n_classes=len(TINY_LABELS), in_channels=len(leads)) for _ in range(n_networks)]
+    model = networks[0]
     card = make_card(
         name,
         model,
@@ -33,4 +35,4 @@ def tiny_bundle(directory: Path, *, in_leads: tuple[str, ...] | None = None, def
         trained_labels=TINY_LABELS[:3],
         default=default,
     )
-    return save_bundle(model, card, directory)
+    return save_bundle(networks, card, directory)
