@@ -200,12 +200,11 @@ def _bundle_card(bundle: str | os.PathLike[str]) -> tuple[Path, ModelCard]:
 def promote(db: Database, bundle: str | os.PathLike[str], *, actor: str | int | None,
             override_reason: str | None = None) -> Decision:
     """Make ``bundle`` the default for its lead count (refusal rule in the module docstring)."""
+    _check_may_decide(db, actor)  # first: a refused promotion must not touch the card
     path, card = _bundle_card(bundle)
     current = current_default(db, len(card.input_leads))
     if current is not None and current.weights_sha256 == weights_sha256(path) and current.bundle_path.resolve() == path.resolve():
         raise InvalidInputError(f"{card.display_name} is already the default {len(card.input_leads)}-lead model.")
-    with db.transaction() as session:  # the permission first: a refused promotion must not touch the card
-        acting_user(session, actor, "manage_models")
     worse = worse_claimed_labels(card)
     reason = (override_reason or "").strip() or None
     if worse and reason is None:
@@ -227,6 +226,7 @@ def promote(db: Database, bundle: str | os.PathLike[str], *, actor: str | int | 
 
 def reject(db: Database, bundle: str | os.PathLike[str], *, actor: str | int | None, reason: str = "") -> Decision:
     """Turn a candidate down (it stays on disk, listed as rejected); the current default cannot be rejected."""
+    _check_may_decide(db, actor)
     path, card = _bundle_card(bundle)
     current = current_default(db, len(card.input_leads))
     if current is not None and current.bundle_path.resolve() == path.resolve():
@@ -254,6 +254,7 @@ def rollback_targets(db: Database, n_leads: int = 12) -> list[Decision]:
 def rollback(db: Database, *, actor: str | int | None, n_leads: int = 12, to: int | None = None) -> Decision:
     """Make an earlier default the default again: decision ``to`` (an id from :func:`history`), or the
     shipped default when ``to`` is None. Refused when its weights changed since it was registered."""
+    _check_may_decide(db, actor)
     if to is None:
         path, card = _bundle_card(default_bundle_path(n_leads))
         target_name = "shipped default"
@@ -296,6 +297,11 @@ def status_of(db: Database, bundle: str | os.PathLike[str], n_leads: int) -> str
 def _base_name(card: ModelCard) -> str:
     base = (card.metrics.get(COMPARISON_KEY) or {}).get("base") or {}
     return f"{base.get('name', 'the base model')} v{base.get('version', '?')}" if base else "the base model"
+
+
+def _check_may_decide(db: Database, actor: str | int | None) -> None:
+    with db.transaction() as session:
+        acting_user(session, actor, "manage_models")
 
 
 def _actor_name(db: Database, actor: str | int | None) -> str | None:
