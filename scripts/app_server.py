@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -33,6 +34,14 @@ def free_port() -> int:
 @contextmanager
 def app_server(env_overrides: dict[str, str], startup_timeout_s: float = 90.0) -> Iterator[str]:
     """Run ``streamlit run app/main.py`` with ``env_overrides``; yields its URL, stops it afterwards."""
+    with app_server_process(env_overrides, startup_timeout_s) as (url, _proc):
+        yield url
+
+
+@contextmanager
+def app_server_process(env_overrides: dict[str, str],
+                       startup_timeout_s: float = 90.0) -> Iterator[tuple[str, subprocess.Popen]]:
+    """:func:`app_server` that also yields the server process (the load benchmark samples its memory)."""
     env = dict(os.environ, **env_overrides)
     port = free_port()
     proc = subprocess.Popen(
@@ -53,13 +62,20 @@ def app_server(env_overrides: dict[str, str], startup_timeout_s: float = 90.0) -
                     proc.kill()
                     raise RuntimeError(f"streamlit did not start: {proc.stdout.read()[-3000:]}") from None
                 time.sleep(0.5)
-        yield url
+        # Keep reading the server's output, so a long run that logs a lot never blocks on a full pipe.
+        threading.Thread(target=_drain, args=(proc,), daemon=True).start()
+        yield url, proc
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _drain(proc: subprocess.Popen) -> None:
+    for _line in proc.stdout:
+        pass
 
 
 def sign_in(page, url: str, name: str, password: str) -> None:  # noqa: ANN001 - a Playwright page
