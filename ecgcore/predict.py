@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ecgcore.bundle import Bundle, ModelCard, default_bundle_path, load_bundle
+from ecgcore.calibration import Calibrator
 from ecgcore.consistency import consistent_findings, validated_labels
 from ecgcore.ensemble import combine, networks_of
 from ecgcore.errors import ECGError, LabelError
@@ -116,6 +117,7 @@ class Predictor:
         self.trained_mask = np.array([label in trained for label in self.labels])
         self._label_index = {label: i for i, label in enumerate(self.labels)}
         self.validated_labels = validated_labels(card)  # None: the card holds no per-label evaluation
+        self.calibrator = Calibrator(self.labels, card.calibration)
 
     @classmethod
     def default(cls, n_leads: int | Record = 12, device: str = "cpu") -> "Predictor":
@@ -161,12 +163,19 @@ class Predictor:
                 self._planned_model = combine([PlannedNet1D(n, self.plan_measurement.plan) for n in networks])
         return self._planned_model
 
-    def probabilities(self, batch: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Sigmoid outputs (batch, n_labels) for preprocessed inputs (batch, leads, 5000)."""
+    def raw_probabilities(self, batch: np.ndarray | torch.Tensor) -> np.ndarray:
+        """The network's sigmoid outputs (batch, n_labels) for preprocessed inputs (batch, leads, 5000),
+        before calibration (the mean of the members' for an ensemble)."""
         x = torch.as_tensor(batch, dtype=torch.float32, device=self.device)
         model = self.inference_model(x.shape[0])
         with torch.inference_mode():
             return torch.sigmoid(model(x)).double().cpu().numpy()
+
+    def probabilities(self, batch: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Calibrated probabilities (batch, n_labels): the card's per-label maps
+        (:mod:`ecgcore.calibration`) applied to :meth:`raw_probabilities`; the card's thresholds are on
+        this scale. A card without calibration returns the network's outputs."""
+        return self.calibrator(self.raw_probabilities(batch))
 
     # -- records --------------------------------------------------------------------------
     def predict(self, record: Record, *, start_s: float | None = None, include_untrained: bool = False) -> Prediction:
