@@ -12,6 +12,12 @@
     python -m db export-reports OUT_DIR [--by NAME]     confirmed reports as CSV + HL7 aECG
     python -m db assess                     store the signal assessment of records that lack the current version
 
+    python -m db models list [--leads 12]   the default model, the candidates and every decision
+    python -m db models promote BUNDLE --by ADMIN [--override-reason TEXT]
+    python -m db models reject BUNDLE --by ADMIN [--reason TEXT]
+    python -m db models rollback --by ADMIN [--to DECISION_ID] [--leads 12]   (no --to: the shipped default)
+    python -m db models default [--leads 12]                 the path of the bundle the app serves
+
 ``ECG_DB_URL`` selects the database, ``ECG_DATA_DIR`` the data directory (default ./data/local).
 """
 
@@ -38,16 +44,48 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def _default_predictor_for(db: Database, record_id: int):  # noqa: ANN202 - a Predictor, or None
-    """The installed default model for this record's leads (the one routing rule), None if none is installed."""
+    """The default model for this record's leads (the one routing rule, the model registry), None if none is installed."""
+    from db.model_registry import default_bundle
     from db.records import load_ecg
     from ecgcore.errors import NoDefaultModelError
     from ecgcore.predict import Predictor
+    from ecgcore.routing import model_lead_count
 
-    try:
-        return Predictor.default(load_ecg(db, record_id))  # routed by the record's leads
+    try:  # routed by the record's leads; the store's promoted default when an admin chose one
+        return Predictor(default_bundle(db, model_lead_count(load_ecg(db, record_id))))
     except NoDefaultModelError as error:
         print(f"note: {error} The report says the model was not run.", file=sys.stderr)
         return None
+
+
+def _models_command(db: Database, args: argparse.Namespace) -> None:
+    from db import model_registry as registry
+
+    if args.models_command == "default":
+        print(registry.default_bundle(db, args.leads))
+    elif args.models_command == "list":
+        current = registry.current_default(db, args.leads)
+        print(f"default {args.leads}-lead model: "
+              + (f"{current.display_name} ({current.bundle_path}), decision {current.id}" if current
+                 else f"the shipped default ({registry.shipped_default(args.leads)})"))
+        for path in registry.candidates():
+            from ecgcore.bundle import load_card
+
+            card = load_card(path)
+            if len(card.input_leads) == args.leads:
+                print(f"candidate {card.display_name}: {registry.status_of(db, path, args.leads)}  {path}")
+        for d in registry.history(db, args.leads):
+            print(f"decision {d.id}: {d.at:%Y-%m-%d %H:%M} {d.user or '(operator)'} {d.action} {d.display_name} "
+                  f"{d.bundle_path}" + (f"  reason: {d.override_reason}" if d.override_reason else ""))
+    elif args.models_command == "promote":
+        d = registry.promote(db, args.bundle, actor=args.by, override_reason=args.override_reason)
+        print(f"{d.display_name} is now the default {d.n_leads}-lead model (decision {d.id})")
+    elif args.models_command == "reject":
+        d = registry.reject(db, args.bundle, actor=args.by, reason=args.reason)
+        print(f"{d.display_name} rejected (decision {d.id})")
+    elif args.models_command == "rollback":
+        d = registry.rollback(db, actor=args.by, n_leads=args.leads, to=args.to)
+        print(f"{d.display_name} is the default {d.n_leads}-lead model again (decision {d.id})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +121,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--by")
     sub.add_parser("assess", help="assess (ecgcore.assess) every stored record without an assessment of the "
                                   "current version, e.g. records imported before assessments were stored")
+    p = sub.add_parser("models", help="the learning loop's registry: list, promote, reject, rollback (issue #21)")
+    msub = p.add_subparsers(dest="models_command", required=True)
+    for name in ("list", "default"):
+        m = msub.add_parser(name)
+        m.add_argument("--leads", type=int, default=12, choices=[1, 12])
+    m = msub.add_parser("promote", help="make a candidate the default for its lead count (admins)")
+    m.add_argument("bundle")
+    m.add_argument("--by", required=True)
+    m.add_argument("--override-reason", default=None,
+                   help="why a candidate worse on a claimed label beyond its CI is promoted anyway (into its card)")
+    m = msub.add_parser("reject", help="turn a candidate down (admins)")
+    m.add_argument("bundle")
+    m.add_argument("--by", required=True)
+    m.add_argument("--reason", default="")
+    m = msub.add_parser("rollback", help="make an earlier default the default again (admins)")
+    m.add_argument("--by", required=True)
+    m.add_argument("--to", type=int, default=None, help="decision id from `models list` (default: the shipped model)")
+    m.add_argument("--leads", type=int, default=12, choices=[1, 12])
     args = parser.parse_args(argv)
 
     try:
@@ -139,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{len(backfill.failed)} failed")
             for record_id, message in backfill.failed:
                 print(f"record {record_id}: {message}", file=sys.stderr)
+        elif args.command == "models":
+            _models_command(db, args)
         elif args.command == "queue":
             from db.consensus import review_queue
 

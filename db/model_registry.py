@@ -294,6 +294,25 @@ def status_of(db: Database, bundle: str | os.PathLike[str], n_leads: int) -> str
     return "rejected" if decisions[0].action == "reject" else "promoted earlier"
 
 
+def record_candidate(db: Database, bundle: str | os.PathLike[str], *, actor: str | int | None) -> None:
+    """Audit that ``actor`` trained the candidate at ``bundle`` from the reviews (its card holds the rest)."""
+    path, card = _bundle_card(bundle)
+    with db.transaction() as session:
+        user = acting_user(session, actor, "train_candidates")
+        lineage = card.training.get("lineage", {}) if isinstance(card.training, dict) else {}
+        audit.log(session, "model_candidate", user_id=user.id if user else None,
+                  target=f"model:{card.name}:{card.version}",
+                  details={"bundle": _stored_path(path), "weights_sha256": weights_sha256(path),
+                           "base": lineage.get("base_model", {}).get("version"),
+                           "n_reviewed_records": lineage.get("reviews", {}).get("n_records")})
+
+
+def check_may_train(db: Database, actor: str | int | None) -> None:
+    """PermissionDeniedError unless ``actor`` may start a candidate (cardiologists and admins)."""
+    with db.transaction() as session:
+        acting_user(session, actor, "train_candidates")
+
+
 def _base_name(card: ModelCard) -> str:
     base = (card.metrics.get(COMPARISON_KEY) or {}).get("base") or {}
     return f"{base.get('name', 'the base model')} v{base.get('version', '?')}" if base else "the base model"
@@ -318,6 +337,6 @@ def shipped_default(n_leads: int = 12) -> Path:
 
 
 __all__: Sequence[str] = ["BundleChangedError", "Decision", "PromotionRefusedError", "candidates", "current_default",
-                          "decisions_for", "default_bundle", "history", "promote", "registered_default", "reject",
+                          "decisions_for", "default_bundle", "history", "promote", "record_candidate", "registered_default", "reject",
                           "rollback", "rollback_targets", "shipped_default", "status_of", "weights_sha256",
                           "worse_claimed_labels"]

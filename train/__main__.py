@@ -1,6 +1,10 @@
 """``python -m train build-dataset|fit|evaluate|linear-probe|recipe ...`` (``ecg train ...`` is the same command;
 ``torchrun --nproc_per_node N -m train fit ...`` on GPUs).
 
+``from-reviews`` fine-tunes the review store's current default model on the reviewed records into a
+candidate bundle, compared with it (docs/learning_loop.md); an admin promotes it with
+``python -m db models promote``.
+
 ``recipe list`` shows the named recipes (the shipped models and the experiments), ``recipe show NAME``
 their settings, ``recipe run NAME`` runs one.
 """
@@ -65,6 +69,65 @@ def _recipe_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         from train.paths import EXPERIMENT_DOCS_DIR
 
         print(f"updated {write_experiments_index(options.get('docs', EXPERIMENT_DOCS_DIR))}")
+    return 0
+
+
+def _from_reviews(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tqdm import tqdm
+
+    from train.candidate import CandidateConfig, candidate_from_store, train_candidate
+
+    try:
+        config = CandidateConfig(holdout_fraction=args.holdout_fraction, epochs=args.epochs, lr=args.lr,
+                                 batch_size=args.batch_size, seed=args.seed, n_boot=args.n_boot)
+    except ValueError as error:
+        parser.error(str(error))
+    bar = tqdm(total=100, unit="%", desc="candidate")
+
+    def progress(fraction: float, stage: str) -> None:
+        bar.set_description(stage[:60])
+        bar.update(round(100 * fraction) - bar.n)
+
+    from db import config as store_config
+    from ecgcore.errors import ECGError
+
+    rehearsal = args.rehearsal_set or store_config.rehearsal_set()
+    reference = args.reference_set or store_config.reference_test_set()
+    try:
+        if args.export:  # an export made earlier (python -m db export): no store needed
+            from db.model_registry import default_bundle
+            from db.session import Database
+
+            store = Database() if store_config.db_url() else None  # the store's default when one is configured
+            result = train_candidate(args.export, args.base or default_bundle(store, 12),
+                                     args.candidates_dir or store_config.candidates_dir(), rehearsal_set=rehearsal,
+                                     reference_set=reference, config=config, started_by=args.by, on_progress=progress)
+        else:
+            from db.session import Database
+
+            result = candidate_from_store(Database(), actor=args.by, base_bundle=args.base,
+                                          candidates_dir=args.candidates_dir, rehearsal_set=rehearsal,
+                                          reference_set=reference, config=config, on_progress=progress)
+    except (ECGError, ValueError, OSError) as error:
+        bar.close()
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    bar.close()
+    from train.compare import comparison_table
+
+    print(f"candidate: {result.bundle_dir} ({result.card.display_name}); held out {len(result.holdout_records)} "
+          "reviewed records")
+    for name, summary in result.comparison["sets"].items():
+        if summary.get("macro_diff") is not None:
+            low, high = summary["macro_diff_ci"]
+            print(f"{name}: macro AUROC {summary['macro_auroc_base']:.3f} -> {summary['macro_auroc_candidate']:.3f} "
+                  f"(difference {summary['macro_diff']:+.3f}, 95% CI {low:+.3f} to {high:+.3f}), "
+                  f"{summary['n_changed_calls']} calls changed")
+    table = comparison_table(result.comparison)
+    if len(table):
+        print(table[["set", "label", "n", "positives", "AUROC current", "AUROC candidate", "difference",
+                     "difference 95% CI"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print("promote (admin): python -m db models promote " + str(result.bundle_dir) + " --by NAME")
     return 0
 
 
@@ -146,7 +209,24 @@ def main(argv: list[str] | None = None) -> int:
             c.add_argument("--models-dir", default=None, help="shipped recipes: where the bundle goes (default: models/)")
             c.add_argument("--docs", default=None, help="where the tables go (default: docs/experiments/)")
 
+    c = sub.add_parser("from-reviews", help="candidate model from the review store's verdicts (issue #21): "
+                       "fine-tune the default, compare, write models/candidates/<name>-<version>")
+    c.add_argument("--by", default=None, help="the cardiologist or admin starting it (checked and audited)")
+    c.add_argument("--export", default=None, help="an existing expert-review export instead of exporting the store")
+    c.add_argument("--base", default=None, help="bundle to fine-tune (default: the store's current default)")
+    c.add_argument("--candidates-dir", default=None, help="default: ECG_CANDIDATES_DIR or <models>/candidates")
+    c.add_argument("--rehearsal-set", default=None, help="built training set of the shipped data (ECG_REHEARSAL_SET)")
+    c.add_argument("--reference-set", default=None, help="labelled folder in the export layout (ECG_REFERENCE_TEST_SET)")
+    c.add_argument("--holdout-fraction", type=float, default=0.3)
+    c.add_argument("--epochs", type=int, default=5)
+    c.add_argument("--lr", type=float, default=3e-4)
+    c.add_argument("--batch-size", type=int, default=32)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--n-boot", type=int, default=500)
+
     args = parser.parse_args(argv)
+    if args.command == "from-reviews":
+        return _from_reviews(args, parser)
     if args.command == "recipe":
         return _recipe_command(args, parser)
     if args.command == "build-dataset":

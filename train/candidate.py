@@ -241,6 +241,41 @@ def train_candidate(export_dir: str | Path, base_bundle: str | Path, candidates_
         shutil.rmtree(work, ignore_errors=True)
 
 
+def candidate_from_store(db: Any, *, actor: str | int | None, config: CandidateConfig | None = None,
+                         base_bundle: str | Path | None = None, candidates_dir: str | Path | None = None,
+                         rehearsal_set: str | Path | None = None, reference_set: str | Path | None = None,
+                         on_progress: ProgressCallback | None = None,
+                         should_stop: Callable[[], bool] | None = None) -> CandidateResult:
+    """The loop's first step from a review store ``db`` (a :class:`db.session.Database`): export the
+    expert-review set, fine-tune the store's current default (or ``base_bundle``), audit it.
+
+    Defaults come from the workspace settings (``db.config``): ``ECG_CANDIDATES_DIR``,
+    ``ECG_REHEARSAL_SET``, ``ECG_REFERENCE_TEST_SET``. The export is kept beside the candidates
+    (``exports/``) because the candidate's card names it as its lineage.
+    """
+    from db import config as store_config  # db is optional for training on public data
+    from db import model_registry
+    from db.export import export_expert_review
+
+    model_registry.check_may_train(db, actor)
+    candidates_dir = Path(candidates_dir) if candidates_dir is not None else store_config.candidates_dir()
+    base_bundle = base_bundle if base_bundle is not None else model_registry.default_bundle(db, 12)
+    rehearsal_set = rehearsal_set if rehearsal_set is not None else store_config.rehearsal_set()
+    reference_set = reference_set if reference_set is not None else store_config.reference_test_set()
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    export = export_expert_review(db, candidates_dir / "exports" / f"reviews-{stamp}", exported_by=actor)
+    try:
+        result = train_candidate(export, base_bundle, candidates_dir, rehearsal_set=rehearsal_set,
+                                 reference_set=reference_set, config=config,
+                                 started_by=None if actor is None else str(actor), on_progress=on_progress,
+                                 should_stop=should_stop)
+    except BaseException:
+        shutil.rmtree(export, ignore_errors=True)  # no candidate names it
+        raise
+    model_registry.record_candidate(db, result.bundle_dir, actor=actor)
+    return result
+
+
 def _patients_known(export_dir: Path) -> bool:
     """Whether the export links records to patients (then the hold-out split is patient-disjoint;
     otherwise each record counts as its own patient)."""

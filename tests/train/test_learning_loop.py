@@ -4,6 +4,7 @@ promotion -> the Predictor serves it -> rollback, with a tiny network on real PT
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,12 @@ def loop(tmp_path, ptbxl_root, monkeypatch):
     monkeypatch.setenv("ECG_MODEL_DIR", str(models))
     monkeypatch.delenv("ECG_DEFAULT_MODEL", raising=False)
     base = tiny_base_bundle(models / "tiny-loop-default")
-    db = Database(f"sqlite:///{tmp_path / 'store.sqlite'}", data_dir_path=tmp_path / "data")
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    monkeypatch.setenv("ECG_DB_URL", url)
+    monkeypatch.setenv("ECG_DATA_DIR", str(tmp_path / "data"))
+    for var in ("ECG_CANDIDATES_DIR", "ECG_REHEARSAL_SET", "ECG_REFERENCE_TEST_SET"):
+        monkeypatch.delenv(var, raising=False)
+    db = Database(url, data_dir_path=tmp_path / "data")
     ids = reviewed_store(db, labelled_ptbxl(ptbxl_root, 0, 16))
     export = export_expert_review(db, tmp_path / "export", exported_by="alice")
     yield {"db": db, "ids": ids, "base": base, "export": export, "candidates": models / "candidates",
@@ -177,3 +183,38 @@ def test_cancelled_candidate_leaves_nothing(loop):
                         should_stop=stop)
     assert list(loop["candidates"].iterdir()) == []
     assert load_card(loop["base"]).version == "1.0.0"
+
+
+@pytest.mark.slow
+def test_command_line_from_reviews_to_promotion_and_rollback(loop, capsys, monkeypatch):
+    from db.__main__ import main as db_main
+    from train.__main__ import main as train_main
+
+    monkeypatch.setenv("ECG_REFERENCE_TEST_SET", str(loop["reference"]))
+    assert train_main(["from-reviews", "--by", "dan"]) == 1  # nobody of that name
+    assert train_main(["from-reviews", "--by", "vic", "--epochs", "1"]) == 1
+    assert "only cardiologist, admin may train a candidate" in capsys.readouterr().err
+    assert train_main(["from-reviews", "--by", "alice", "--epochs", "1", "--batch-size", "8", "--n-boot", "20",
+                       "--rehearsal-set", str(loop["rehearsal"])]) == 0
+    out = capsys.readouterr().out
+    bundle = loop["candidates"] / "tiny-loop-1.1.0"
+    assert f"candidate: {bundle}" in out and "reference: macro AUROC" in out and "difference 95% CI" in out
+    card = load_card(bundle)
+    assert card.training["lineage"]["reference_test_set"]["path"] == str(loop["reference"])
+    assert card.training["lineage"]["reviews"]["exported_by"] == "alice"
+    assert Path(card.training["lineage"]["reviews"]["export"]).parent == loop["candidates"] / "exports"
+    assert audit.events(loop["db"], action="model_candidate")[0].target == "model:tiny-loop:1.1.0"
+
+    assert db_main(["models", "promote", str(bundle), "--by", "alice"]) == 1
+    assert "only admin may promote" in capsys.readouterr().err
+    override = ["--override-reason", "CLI test"] if model_registry.worse_claimed_labels(card) else []
+    assert db_main(["models", "promote", str(bundle), "--by", "erin", *override]) == 0
+    assert "is now the default 12-lead model" in capsys.readouterr().out
+    assert db_main(["models", "default"]) == 0
+    assert capsys.readouterr().out.strip() == str(bundle)
+    assert db_main(["models", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "candidate tiny-loop v1.1" in listing and ": default" in listing and "erin promote" in listing
+    assert db_main(["models", "rollback", "--by", "erin"]) == 0
+    assert db_main(["models", "default"]) == 0
+    assert capsys.readouterr().out.strip().endswith(str(loop["base"]))
