@@ -11,6 +11,7 @@ that cannot be read or scored becomes a row with its error, never the end of the
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from collections import Counter
@@ -208,6 +209,21 @@ class _EmbeddingRows:
         return rows
 
 
+def archive_workers(ranks: Ranks, environ: dict[str, str] | None = None) -> int:
+    """Reader processes per rank: every core this rank's share of the machine has, at least one.
+
+    Not cores - 1 as ``ecg predict``'s CSV run: there the forward of the official network keeps the
+    main process busy, but the forward of a small network leaves it idle most of the time while one
+    reader cannot keep up (on 2 cores: ~6 ms to read, hash and filter a record, 0.6 ms to score it
+    with the default model). With one reader per core the model's threads and the readers share the
+    cores; OMP_WAIT_POLICY=PASSIVE (``python -m ecgcore``) keeps idle model threads from spinning.
+    Under torchrun the cores are split between the ranks on the machine (``LOCAL_WORLD_SIZE``).
+    """
+    env = os.environ if environ is None else environ
+    on_this_machine = int(env.get("LOCAL_WORLD_SIZE", 1)) if ranks.distributed else 1
+    return max(1, (os.cpu_count() or 1) // max(1, on_this_machine))
+
+
 def run_archive(predictor: Predictor, files: Sequence[Path], output: str | Path, *, embed: bool = False,
                 single_lead: Predictor | None = None, measure: bool = False, assess: bool = False,
                 include_untrained: bool = False, batch_size: int = 32, num_workers: int | None = None,
@@ -243,8 +259,8 @@ def run_archive(predictor: Predictor, files: Sequence[Path], output: str | Path,
         bar = progress_bar(len(todo), enabled=show, desc="Embedding" if embed else "Scoring")
         started = time.perf_counter()
         try:
-            for batch in iterate_batches(todo, HashingPreparer(preparer), batch_size=batch_size,
-                                         num_workers=num_workers):
+            workers = archive_workers(ranks) if num_workers is None else num_workers
+            for batch in iterate_batches(todo, HashingPreparer(preparer), batch_size=batch_size, num_workers=workers):
                 for row, (_, item) in zip(make_rows(batch), batch):
                     writer.add(row)
                     if row["error"] is not None:
