@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -136,3 +137,18 @@ def test_the_worklist_shows_each_records_quality(team: Database) -> None:
     assert table.loc[unassessed_id, "Quality"] == "not assessed"  # stored without import: python -m db assess
     others = table.drop(index=[flat_id, reversed_id, unassessed_id])
     assert len(others) and (others["Quality"] == "ok").all()
+
+
+def test_a_paced_record_shows_the_paced_banner_and_findings_for_reference_only(team: Database,
+                                                                               shared_data_dir: Path) -> None:
+    """LUDB record 95 (ludb.csv: 'Cardiac pacing'; interpretable otherwise): the paced banner, and the model's
+    findings greyed as not validated for paced ECGs."""
+    record = read(shared_data_dir / "ludb_dev" / "data" / "95.hea", allow_flat_leads=True)
+    at = _open(team, record)
+    warnings = [w.value for w in at.warning]
+    assert "Paced rhythm: the model's findings are not validated for paced ECGs." in warnings, warnings
+    assert not [e.value for e in at.error if e.value.startswith("Not interpretable")]  # paced alone is not a reason
+    reference = [c.value for c in at.caption if c.value.startswith("Shown for reference only")]
+    assert reference and "paced rhythm, the model is not validated for paced ECGs" in reference[0], reference
+    findings = [e for e in at.expander if e.label == "Model findings (for reference only)"]
+    assert findings and len(findings[0].dataframe) == 1
