@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from db import workspace
+from db import model_registry, workspace
 from db.session import Database
 from ecgcore import config
 from ecgcore.demo import demo_records, read_demo, samples_dir
@@ -27,7 +27,7 @@ def database() -> Database:
     db = Database()
     workspace.bootstrap_admin_from_env(db)
     paths = [samples_dir() / name for name in demo_records()]
-    workspace.preload_records(db, paths, predictor_for, read_demo_path)
+    workspace.preload_records(db, paths, lambda record: predictor_for(record, db), read_demo_path)
     return db
 
 
@@ -35,13 +35,29 @@ def read_demo_path(path) -> Record:  # noqa: ANN001 - a Path under the samples f
     return read_demo(str(path.relative_to(samples_dir())))
 
 
+def predictor(n_leads: int, db: Database | None = None) -> Predictor | None:
+    """The default model for ``n_leads``-lead records: the one an admin promoted in the store
+    (:mod:`db.model_registry`, one small query per page run), else the shipped default; None when
+    there is none. A promotion or rollback takes effect at the next page run of every session."""
+    decision = model_registry.current_default(db or database(), n_leads)
+    if decision is None:
+        return _shipped_predictor(n_leads)
+    return _promoted_predictor(decision)
+
+
 @st.cache_resource(show_spinner="Loading model...")
-def predictor(n_leads: int) -> Predictor | None:
-    """The installed default model for ``n_leads``-lead records, or None when there is none."""
+def _shipped_predictor(n_leads: int) -> Predictor | None:
     try:
         return Predictor.default(n_leads)
     except NoDefaultModelError:
         return None
+
+
+@st.cache_resource(show_spinner="Loading the promoted model...", max_entries=4,
+                   hash_funcs={model_registry.Decision: lambda d: (d.id, d.weights_sha256)})
+def _promoted_predictor(decision: model_registry.Decision) -> Predictor:
+    """Loaded once per decision; its weights are checked against the sha256 recorded at promotion."""
+    return Predictor(model_registry.verified_bundle(decision))
 
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=4)
@@ -62,16 +78,16 @@ def choose_bundle(n_leads: int, path: str | None) -> None:
         chosen[n_leads] = path
 
 
-def predictor_for_leads(n_leads: int) -> Predictor | None:
+def predictor_for_leads(n_leads: int, db: Database | None = None) -> Predictor | None:
     """The model for ``n_leads``-lead records (1 or 12): the session's choice from the Models page
-    when there is one, else the installed default."""
+    when there is one, else the default (:func:`predictor`)."""
     chosen = st.session_state.get(ACTIVE_KEY, {}).get(n_leads)
-    return predictor_at(chosen) if chosen else predictor(n_leads)
+    return predictor_at(chosen) if chosen else predictor(n_leads, db)
 
 
-def predictor_for(record: Record) -> Predictor | None:
+def predictor_for(record: Record, db: Database | None = None) -> Predictor | None:
     """The model for this record, by the one routing rule (:func:`ecgcore.routing.model_lead_count`)."""
-    return predictor_for_leads(model_lead_count(record))
+    return predictor_for_leads(model_lead_count(record), db)
 
 
 def predictor_for_background_job() -> Callable[[Record], Predictor | None]:

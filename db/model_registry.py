@@ -123,20 +123,23 @@ def current_default(db: Database, n_leads: int) -> Decision | None:
 def registered_default(db: Database, n_leads: int) -> Path | None:
     """The promoted default bundle for ``n_leads`` leads, its weights checked; None: use the shipped default."""
     decision = current_default(db, n_leads)
-    if decision is None:
-        return None
+    return None if decision is None else verified_bundle(decision)
+
+
+def verified_bundle(decision: Decision) -> Path:
+    """The bundle of a registry decision, after checking its weights are the ones decided on."""
     try:
         actual = weights_sha256(decision.bundle_path)
     except InvalidInputError:
         raise BundleChangedError(
-            f"The default {n_leads}-lead model {decision.display_name} was promoted from {decision.bundle_path}, "
-            "which no longer holds a bundle. Restore the folder, or roll back to another version "
-            "(python -m db models rollback).") from None
+            f"The default {decision.n_leads}-lead model {decision.display_name} was promoted from "
+            f"{decision.bundle_path}, which no longer holds a bundle. Restore the folder, or roll back to another "
+            "version (python -m db models rollback).") from None
     if actual != decision.weights_sha256:
         raise BundleChangedError(
-            f"The weights of the default {n_leads}-lead model {decision.display_name} at {decision.bundle_path} "
-            "were replaced after promotion (sha256 mismatch); they are not served. Restore the promoted file, "
-            "or roll back to another version (python -m db models rollback).")
+            f"The weights of the default {decision.n_leads}-lead model {decision.display_name} at "
+            f"{decision.bundle_path} were replaced after promotion (sha256 mismatch); they are not served. Restore "
+            "the promoted file, or roll back to another version (python -m db models rollback).")
     return decision.bundle_path
 
 
@@ -338,5 +341,5 @@ def shipped_default(n_leads: int = 12) -> Path:
 
 __all__: Sequence[str] = ["BundleChangedError", "Decision", "PromotionRefusedError", "candidates", "current_default",
                           "decisions_for", "default_bundle", "history", "promote", "record_candidate", "registered_default", "reject",
-                          "rollback", "rollback_targets", "shipped_default", "status_of", "weights_sha256",
+                          "rollback", "rollback_targets", "shipped_default", "status_of", "verified_bundle", "weights_sha256",
                           "worse_claimed_labels"]

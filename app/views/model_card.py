@@ -1,11 +1,15 @@
-"""Model: the installed bundles' cards (training data, metrics, thresholds)."""
+"""Model: the installed bundles' cards (training data, metrics, thresholds), and the candidates trained
+from the reviews with their comparison, promotion and rollback (:mod:`app.views.candidates`)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from app import services
+from app.views import candidates
 from ecgcore.bundle import list_bundles, load_bundle, load_card
 from ecgcore.config import models_dir
 from ecgcore.errors import ModelError
@@ -17,6 +21,12 @@ def page() -> None:
     if not bundles:
         st.warning(f"No model is installed in {models_dir()}. Diagnoses are not shown until one is.")
         return
+    installed(bundles)
+    candidates.section(st.session_state["_user"])
+
+
+def installed(bundles: list[Path]) -> None:
+    """The installed bundles' cards; the one chosen can serve this session instead of the default."""
     names = [p.name for p in bundles]
     chosen = st.selectbox("Installed bundles and checkpoints", names)
     path = bundles[names.index(chosen)]
@@ -30,7 +40,8 @@ def page() -> None:
                 "Calibrate thresholds on local data before trusting its positives.")
     n_leads = len(card.input_leads)
     active = st.session_state.get(services.ACTIVE_KEY, {}).get(n_leads)
-    in_use = active == str(path) or (active is None and card.default)
+    serving = services.predictor(n_leads) if active is None else None
+    in_use = active == str(path) or (serving is not None and serving.bundle.path == path)
     if in_use:
         st.success(f"In use for {n_leads}-lead records in this session.")
     elif st.button(f"Use this model for {n_leads}-lead records"):

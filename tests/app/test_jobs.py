@@ -34,3 +34,25 @@ def test_job_failure_is_reported() -> None:
     job = _wait(jobs.start("fail", work))
     assert job.error == "ValueError: disk full" and job.result is None
     assert jobs.get("no-such-job") is None
+
+
+def test_cancellable_job_stops_when_asked() -> None:
+    import threading
+
+    started = threading.Event()
+
+    def work(report, should_stop):  # noqa: ANN001, ANN202
+        started.set()
+        for i in range(10_000):
+            if should_stop():
+                raise RuntimeError(f"cancelled after {i} steps")
+            report(i)
+            time.sleep(0.001)
+        return "ran to the end"
+
+    job_id = jobs.start("long", work, cancellable=True)
+    assert started.wait(5)
+    assert jobs.cancel(job_id)
+    job = _wait(job_id)
+    assert job.result is None and job.error.startswith("RuntimeError: cancelled after")
+    assert not jobs.cancel(job_id) and not jobs.cancel("no-such-job")
