@@ -129,34 +129,49 @@ def revealed_thresholds(y: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 def simulate(strategy: str, pool_x: np.ndarray, pool_y: np.ndarray, pool_known: np.ndarray, held_x: np.ndarray,
              settings: Settings, seed: int) -> dict[int, np.ndarray]:
-    """One run: budget (labels revealed) -> held-out probabilities ``(n_held, n_labels)`` (NaN: unfitted)."""
+    """One run: budget (labels revealed) -> held-out probabilities ``(n_held, n_labels)`` (NaN: unfitted).
+
+    At each budget one probe is fitted on the revealed records; it scores the held-out records and,
+    for the uncertainty strategies, the hidden pool records that the next batch is chosen from.
+    """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(pool_x))
-    revealed = list(order[:settings.initial])
+    budgets = settings.budgets()
+    revealed = list(order[:budgets[0]])
     out: dict[int, np.ndarray] = {}
-    for budget in settings.budgets():
-        if len(revealed) < budget:  # choose the next batch with the model trained on what is revealed
-            hidden = np.setdiff1d(np.arange(len(pool_x)), revealed)
-            need = min(budget - len(revealed), len(hidden))
-            if strategy == "random":
-                taken = set(revealed)
-                picks = [i for i in order if i not in taken][:need]
-            else:
-                p = probe(pool_x[revealed], pool_y[revealed], pool_known[revealed], pool_x[hidden], settings.probe_c)
-                thresholds = revealed_thresholds(pool_y[revealed], pool_known[revealed])
-                u = record_uncertainty(p, thresholds, aggregate="max" if strategy == "uncertainty (max)" else "mean")
-                weight = settings.diversity_weight if strategy == "uncertainty + diversity" else 0.0
-                picks = hidden[select_batch(u, pool_x[hidden], pool_x[revealed], batch_size=need,
-                                            diversity_weight=weight)].tolist()
-            revealed += list(picks)
-        out[budget] = probe(pool_x[revealed], pool_y[revealed], pool_known[revealed], held_x, settings.probe_c)
+    for step, budget in enumerate(budgets):
+        hidden = np.setdiff1d(np.arange(len(pool_x)), revealed)
+        p = probe(pool_x[revealed], pool_y[revealed], pool_known[revealed],
+                  np.concatenate([held_x, pool_x[hidden]]), settings.probe_c)
+        out[budget] = p[:len(held_x)]
+        if step + 1 == len(budgets):
+            break
+        need = min(budgets[step + 1] - len(revealed), len(hidden))
+        if strategy == "random":
+            taken = set(revealed)
+            picks = [i for i in order if i not in taken][:need]
+        else:
+            thresholds = revealed_thresholds(pool_y[revealed], pool_known[revealed])
+            u = record_uncertainty(p[len(held_x):], thresholds,
+                                   aggregate="max" if strategy == "uncertainty (max)" else "mean")
+            weight = settings.diversity_weight if strategy == "uncertainty + diversity" else 0.0
+            picks = hidden[select_batch(u, pool_x[hidden], pool_x[revealed], batch_size=need,
+                                        diversity_weight=weight)].tolist()
+        revealed += list(picks)
     return out
 
 
 def run_job(job: Job) -> dict[tuple[str, int, int], np.ndarray]:
     """One fold: (strategy, seed, budget) -> held-out probabilities."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # many small fits: BLAS threads only fight over the cores
+        return _run_fold(job)
+
+
+def _run_fold(job: Job) -> dict[tuple[str, int, int], np.ndarray]:
     settings = job.settings
     ts = TrainingSet(job.dataset)
     train_idx, held = cv_splits(ts)[job.fold]
