@@ -101,8 +101,13 @@ def _decision(row: ModelPromotion, names: dict[int, str]) -> Decision:
 # -- reading ------------------------------------------------------------------------------------
 def candidates(directory: str | os.PathLike[str] | None = None) -> list[Path]:
     """Candidate bundles on disk (``ECG_CANDIDATES_DIR``, default ``<models>/candidates``), newest first."""
-    found = [p for p in list_bundles(directory if directory is not None else candidates_dir()) if p.is_dir()]
-    return sorted(found, key=lambda p: load_card(p).created, reverse=True)
+    created = {}
+    for path in list_bundles(directory if directory is not None else candidates_dir()):
+        try:
+            created[path] = load_card(path).created
+        except ModelError:  # a damaged card is not offered for promotion
+            continue
+    return sorted(created, key=created.get, reverse=True)
 
 
 def history(db: Database, n_leads: int | None = None) -> list[Decision]:
