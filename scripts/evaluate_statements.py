@@ -81,7 +81,7 @@ from ecgcore.io import read
 from ecgcore.labels import encode, encode_ptbxl, known_mask, label_index
 from ecgcore.measurements import ALGORITHM_VERSION, STATEMENT_RULES, assess_statements, measure
 from ecgcore.record import Record
-from train.metrics import bootstrap_ci, confusion_metrics, fast_auroc
+from train.metrics import bootstrap_ci, confusion_metrics, fast_auroc, wilson_interval
 from train.paths import SHARED_DATA_DIR
 
 DOC = REPO_ROOT / "docs" / "measurements_statements.md"
@@ -93,7 +93,6 @@ DATASETS = ("ptbxl", "ludb", "cinc2020")
 ALGORITHM_PATHS = ("ecgcore/measurements", ":(exclude)ecgcore/measurements/statements.py",
                    ":(exclude)ecgcore/measurements/calipers.py", "ecgcore/leads.py")
 DATASET_NAMES = {"ptbxl": "PTB-XL subset", "ludb": "ludb_dev", "cinc2020": "cinc2020_sample"}
-Z = 1.959963984540054  # 95%
 
 # -- references ------------------------------------------------------------------------------------
 # A reference is a key of Case.reference (True / False / None = unknown); its ECGFounder label (for
@@ -289,17 +288,6 @@ def run(cases: list[Case], predictor) -> list[Outcome]:
 # -- metrics -----------------------------------------------------------------------------------------
 
 
-def wilson(k: int, n: int) -> tuple[float, float, float]:
-    """(proportion, low, high): Wilson score 95% interval; NaNs when n == 0."""
-    if n == 0:
-        return float("nan"), float("nan"), float("nan")
-    p = k / n
-    denom = 1 + Z * Z / n
-    centre = (p + Z * Z / (2 * n)) / denom
-    half = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / denom
-    return p, max(0.0, centre - half), min(1.0, centre + half)
-
-
 def oof_metrics(card) -> dict[str, dict[str, Any]]:
     per_label = (card.metrics or {}).get("per_label") or {}
     return dict(per_label) if isinstance(per_label, dict) else {}
@@ -335,8 +323,8 @@ def evaluate(outcomes: list[Outcome], predictor, n_boot: int) -> list[dict[str, 
             tp, fn = int((stated & y).sum()), int((~stated & y).sum())
             tn, fp = int((~stated & ~y).sum()), int((stated & ~y).sum())
             row.update(tp=tp, fn=fn, tn=tn, fp=fp)
-            sens, slo, shi = wilson(tp, tp + fn)
-            spec, plo, phi = wilson(tn, tn + fp)
+            sens, slo, shi = wilson_interval(tp, tp + fn)
+            spec, plo, phi = wilson_interval(tn, tn + fp)
             row.update(sensitivity=sens, sensitivity_ci=[slo, shi], specificity=spec, specificity_ci=[plo, phi])
             row["model"] = _model_metrics(ref, known, y, predictor, trained, n_boot, seed=ri)
             if dataset == "ptbxl" and ref.label in oof:

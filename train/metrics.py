@@ -149,3 +149,17 @@ def percentile_ci(values: np.ndarray, alpha: float = 0.05) -> tuple[float, float
     if not values.size:
         return float("nan"), float("nan")
     return float(np.percentile(values, 100 * alpha / 2)), float(np.percentile(values, 100 * (1 - alpha / 2)))
+
+
+def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(proportion, low, high): the Wilson score interval of ``k`` successes in ``n`` (scipy); NaNs when n == 0.
+
+    Wilson rather than the normal approximation because rates near 0 or 1 on a few dozen records
+    (a rare label's sensitivity, a detector's specificity) are exactly where the latter fails.
+    """
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return k / n, float(ci.low), float(ci.high)
