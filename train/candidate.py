@@ -12,6 +12,8 @@ Steps, each visible in the candidate's card:
 2. The base network is fine-tuned (:func:`fine_tune`, the one fit loop :func:`train.fit.fit`, fixed
    epochs, a small learning rate) on the rest of the reviewed records plus the rehearsal set, on the
    labels the base claims (its ``trained_labels``), so candidate and base answer the same question.
+   A seed ensemble's members are fine-tuned one after the other (each from its own seed) and saved
+   as an ensemble again.
    Thresholds are the base's: the held-out records are for evaluation only, and too few to tune
    thresholds on as well; the comparison's calibration and changed calls show what that means.
 3. Candidate and base are compared (:mod:`train.compare`) on the held-out reviewed records and on the
@@ -44,6 +46,7 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from ecgcore.bundle import Bundle, ModelCard, load_bundle, next_version, save_bundle
 from ecgcore.config import REPO_ROOT
+from ecgcore.ensemble import combine
 from ecgcore.model import Net1D
 from train.augment import AugmentConfig
 from train.compare import ComparisonSet, compare_models
@@ -194,11 +197,7 @@ def train_candidate(export_dir: str | Path, base_bundle: str | Path, candidates_
     export_dir, candidates_dir = Path(export_dir), Path(candidates_dir)
     report = on_progress or (lambda fraction, stage: None)
     base = load_bundle(base_bundle)
-    networks = list(getattr(base, "networks", None) or [base.model])
-    if len(networks) != 1 or not isinstance(networks[0], Net1D):
-        raise ValueError(f"{base_bundle} holds {len(networks)} networks; candidates are fine-tuned from "
-                         "single-network bundles so far (fine_tune takes every member; saving an ensemble "
-                         "candidate is not wired yet)")
+    networks = base.networks  # one, or each member of a seed ensemble in turn
     candidates_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".candidate-", dir=candidates_dir))
     try:
@@ -216,7 +215,7 @@ def train_candidate(export_dir: str | Path, base_bundle: str | Path, candidates_
             combined, train_idx = reviewed, train_reviewed
         labels = [n for n in base.card.trained_labels if n in combined.label_names]
         report(0.1, "fine-tuning")
-        [tuned] = fine_tune(networks, outputs_view(combined, base.card.labels), train_idx, labels, config,
+        tuned = fine_tune(networks, outputs_view(combined, base.card.labels), train_idx, labels, config,
                             work / "fit", should_stop=should_stop,
                             on_progress=lambda f, stage: report(0.1 + 0.75 * f, stage))
         version = candidate_version(base.card, candidates_dir)
@@ -232,7 +231,8 @@ def train_candidate(export_dir: str | Path, base_bundle: str | Path, candidates_
         if reference is not None:
             sets.append(ComparisonSet("reference", reference, np.arange(len(reference)),
                                       str(card.training["lineage"]["reference_test_set"]["description"])))
-        comparison = compare_models(base.model, base.card, tuned, card, sets, n_boot=config.n_boot, seed=config.seed)
+        comparison = compare_models(base.model, base.card, combine(tuned), card, sets, n_boot=config.n_boot,
+                                    seed=config.seed)
         card.metrics = {"comparison": comparison}
         bundle_dir = save_bundle(tuned, card, candidates_dir / f"{card.name}-{version}")
         report(1.0, "done")

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ecgcore.bundle import ModelCard
-from ecgcore.model import Net1D
+from torch import nn
 from train.data.shards import TrainingSet
 from train.evaluate import evaluate_predictions
 from train.experiments import paired_bootstrap
@@ -86,10 +86,11 @@ def _columns(card: ModelCard, ts: TrainingSet, labels: Sequence[str]) -> tuple[n
     return out_cols, ts.label_columns(labels)
 
 
-def compare_on_set(base: Net1D, base_card: ModelCard, candidate: Net1D, candidate_card: ModelCard,
+def compare_on_set(base: nn.Module, base_card: ModelCard, candidate: nn.Module, candidate_card: ModelCard,
                    data: ComparisonSet, labels: Sequence[str], *, n_boot: int = 500,
                    seed: int = 0) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """(set summary, per-label rows, changed-call rows) of one comparison set."""
+    """(set summary, per-label rows, changed-call rows) of one comparison set; ``base`` and ``candidate``
+    are networks or seed ensembles (anything returning logits)."""
     idx = np.asarray(data.idx, dtype=np.int64)
     labels = [n for n in labels if n in data.ts.label_names]
     out_cols, ds_cols = _columns(base_card, data.ts, labels)
@@ -158,7 +159,7 @@ def changed_calls(data: ComparisonSet, idx: np.ndarray, labels: Sequence[str], p
     return rows
 
 
-def compare_models(base: Net1D, base_card: ModelCard, candidate: Net1D, candidate_card: ModelCard,
+def compare_models(base: nn.Module, base_card: ModelCard, candidate: nn.Module, candidate_card: ModelCard,
                    sets: Sequence[ComparisonSet], *, n_boot: int = 500, seed: int = 0) -> dict[str, Any]:
     """The comparison over every set, on the labels the candidate claims (its ``trained_labels``)."""
     labels = [n for n in candidate_card.trained_labels if n in base_card.labels]

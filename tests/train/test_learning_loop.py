@@ -218,3 +218,24 @@ def test_command_line_from_reviews_to_promotion_and_rollback(loop, capsys, monke
     assert db_main(["models", "rollback", "--by", "erin"]) == 0
     assert db_main(["models", "default"]) == 0
     assert capsys.readouterr().out.strip().endswith(str(loop["base"]))
+
+
+@pytest.mark.slow
+def test_a_seed_ensemble_is_fine_tuned_member_by_member(loop, tmp_path):
+    import torch
+
+    from ecgcore.bundle import make_card, save_bundle
+    from ecgcore.model import create_model
+
+    members = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        members.append(create_model("net1d-tiny", n_classes=len(LOOP_LABELS)))
+    card = make_card("tiny-ensemble", members[0], LOOP_LABELS, version="2.0.0", trained_labels=TRAINED)
+    base = save_bundle(members, card, tmp_path / "ensemble")
+    result = train_candidate(loop["export"], base, tmp_path / "candidates", config=CandidateConfig(**FAST))
+    candidate = load_bundle(result.bundle_dir)
+    assert candidate.card.n_networks == 2 and candidate.card.version == "2.1.0"
+    for before, after in zip(load_bundle(base).networks, candidate.networks, strict=True):
+        assert not torch.equal(before.dense.weight, after.dense.weight)
+    assert candidate.card.metrics["comparison"]["sets"]["holdout"]["n_records"] > 0
