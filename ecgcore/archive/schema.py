@@ -7,11 +7,11 @@ one float32 column ``p:<LABEL>`` per label of the main model (null for labels th
 trained on, unless asked for, and for a failed file), ``positives`` and ``notes`` (the consistency
 rules' changes, :mod:`ecgcore.consistency`), and ``error`` (null unless the file failed). With
 measurements: ``m:<name>`` per global measurement (ms, bpm, degrees; null when not measured),
-``statements``, ``measurement_flags``, ``measurement_version``. An embeddings file (``ecg embed``) has ``embedding`` (float32, the
-pooled features before the head, :mod:`ecgcore.archive.embeddings`) in place of the probability,
-measurement and quality columns. With the quality assessment
+``statements``, ``measurement_flags``, ``measurement_version``. With the quality assessment
 (:func:`ecgcore.assess`): ``interpretable``, ``reversal``, ``possible_reversals``, ``paced``,
-``quality_reasons``, ``quality_warnings``, ``assessment_version``.
+``quality_reasons``, ``quality_warnings``, ``assessment_version``. An embeddings file
+(``ecg embed``) has one ``embedding`` column (float32, the pooled features before the head,
+:mod:`ecgcore.archive.embeddings`) in place of the probability, measurement and quality columns.
 
 The schema's metadata names the format (``ecgcore.archive``: ``FORMAT``), the labels, the card's
 thresholds and the model, so a file says what made it without the bundle at hand.
