@@ -13,7 +13,7 @@ of one table, ``QUALITY_LIMITS``. Electrode reversals come from ``ecgcore.revers
 A record is not interpretable when: too few beats, any lead flat or saturated, more than
 ``max_noisy_leads`` leads with muscle noise, mains or baseline wander above their limits, or an
 electrode reversal from a detector meeting the operating point rule (>= 99% specificity on clean
-dev records: LA/RA, RA/RL, LA/RL). RA/LL, LA/LL and precordial swaps are ``possible_reversals`` with
+dev records: LA/RA, RA/LL, RA/RL, LA/RL). LA/LL and precordial swaps are ``possible_reversals`` with
 a ``warnings`` line each and leave ``interpretable`` alone. Pacing does not make a record uninterpretable; it is reported (``paced``).
 """
 
@@ -33,7 +33,9 @@ from ecgcore.measurements.types import Measurements
 from ecgcore.record import Record
 from ecgcore.reversal import DEFAULT_REVERSAL_PARAMS, ReversalParams, detect_reversal
 
-ASSESSMENT_VERSION = "1.0"
+# 1.1: LA/RA, LA/LL and RA/LL from one multinomial limb-lead model (ecgcore.reversal.LIMB_MODEL).
+# Stored assessments are per version (db.assessments): a new version adds rows beside the old ones.
+ASSESSMENT_VERSION = "1.1"
 
 
 @dataclass(frozen=True)

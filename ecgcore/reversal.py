@@ -25,12 +25,13 @@ Limits in ``ReversalParams``:
 
 - hard, RA/RL, LA/RL: lead II (resp. III) flat next to strong limb leads (its RMS over the largest
   limb lead's RMS below ``neutral_flat_ratio``).
-- hard, RA/LL: II and aVF (the old -II and aVR) anti-correlated with V6 over the whole median beat
-  (dev: sensitivity 97.5%, specificity 99.5%).
-- hard, LA/RA: a fixed logistic model (``LA_RA_COEF``) on cos of the frontal QRS, P and T axes (the
-  reversal mirrors them around 90°) and the correlation of I with V6 (I inverted, V6 not: dextrocardia
-  would turn V6 too), fitted on records 1-200 with simulated reversals, threshold 0.8.
-- possible, LA/LL: the P wave larger in I than in II, and negative in III ("P-I > P-II"; weak by nature).
+- LA/RA (hard), RA/LL (hard), LA/LL (possible): one multinomial logistic model (``LIMB_MODEL``) over
+  {none, LA/RA, LA/LL, RA/LL}, so the three compete for a record (checked one after the other, RA/LL
+  used to take LA/RA records). Features: cos and sin of the frontal QRS, P and T axes (a limb reversal
+  mirrors or rotates them) and the correlation of each limb lead's median beat with V1, V5 and V6
+  (the V leads do not move with the limb cables; dextrocardia would turn V5, V6 too). Fitted on
+  records 1-200 with simulated reversals (scripts/fit_reversal_model.py); a reversal is called when it
+  is the most probable class and above its threshold (``la_ra_min_probability`` ...).
 - possible, precordial swaps: the six V leads' QRS shapes should change smoothly V1 -> V6 (R-wave
   progression). A swap of Vk and Vk+1 is possible when putting them back in order shortens the
   path V1 -> V6 between the shapes by more than ``precordial_gain`` of it.
@@ -44,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecgcore.errors import LeadError
-from ecgcore.leads import PRECORDIAL_LEADS, derive_limb_leads
+from ecgcore.leads import LIMB_LEADS, PRECORDIAL_LEADS, derive_limb_leads
 from ecgcore.record import Record
 
 LIMB_REVERSALS: tuple[str, ...] = ("LA/RA", "LA/LL", "RA/LL", "RA/RL", "LA/RL")
@@ -69,20 +70,17 @@ class ReversalLimit:
     why: str
 
 
-LA_RA_THRESHOLD_DEFAULT = 0.8
-
-
 @dataclass(frozen=True)
 class ReversalParams:
-    """Limits of the reversal criteria (amplitudes in mV, areas in mV x ms)."""
+    """Limits of the reversal criteria."""
 
-    qrs_net_min: float = 0.05  # |net QRS| (mV, mean over the QRS) for a sign to count
-    p_min_mv: float = 0.04  # a P wave smaller than this has no sign
     neutral_flat_ratio: float = 0.08  # lead RMS / largest limb lead RMS below this: flat
-    ra_ll_corr_ii_v6: float = -0.1  # RA/LL: II inverted -> its whole-beat correlation with V6 below this ...
-    ra_ll_corr_avf_v6: float = -0.3  # ... and aVF (now the old aVR) against V6 below this
     precordial_gain: float = 0.12  # relative shortening of the V1->V6 shape path (possible swap only)
-    la_ra_min_probability: float = LA_RA_THRESHOLD_DEFAULT  # LA/RA model output above this: hard call
+    # Limb-lead model (LIMB_MODEL): a reversal is called when it is the most probable class and above its
+    # threshold, read off the dev records' out-of-fold table (bench/results/reversal_model_fit.json):
+    la_ra_min_probability: float = 0.7  # hard call; dev out of fold: sensitivity 97.5%, 0 of 200 clean called
+    ra_ll_min_probability: float = 0.6  # hard call; dev out of fold: sensitivity 99.0%, 1 of 200 clean called
+    la_ll_min_probability: float = 0.7  # possible only; dev out of fold: sensitivity 64.5%, 16 of 200 clean
 
 
 DEFAULT_REVERSAL_PARAMS = ReversalParams()
@@ -224,29 +222,100 @@ def _features(m) -> dict[str, float | None]:
     return feats
 
 
-# LA/RA logistic model (fixed coefficients, see LA_RA_MODEL_NOTE): features are cos(QRS axis),
-# cos(P axis) (0 without a P wave), cos(T axis) and the whole-beat correlation of I with V6.
-# Fitted (scikit-learn LogisticRegression, C=1) on PTB-XL subset records 1-200 (dev, by file order):
-# each clean record (label 0) and its simulate_reversal(.., "LA/RA") (label 1). Threshold 0.8 chosen on
-# the same records (dev: sensitivity 96.5%, specificity 100%); records 201-434 were not used for fitting
-# (held out there: sensitivity 97.4%, specificity 99.6%). LA/RA mirrors the frontal axes around 90°
-# (axis' = 180° - axis: cos flips sign) and inverts I, so I stops resembling V6.
-LA_RA_COEF: dict[str, float] = {"intercept": 0.0145, "cos_qrs": -2.4997, "cos_p": -0.9685, "cos_t": -1.6336,
-                                "corr_I_V6": -2.1530}
-LA_RA_MODEL_NOTE = ("logistic model on cos(QRS, P, T frontal axes) and corr(I, V6); fitted on PTB-XL subset "
-                    "records 1-200 with simulated LA/RA reversals; threshold 0.8")
+# Limb-lead reversal model: one multinomial logistic regression over {none, LA/RA, LA/LL, RA/LL}, so the
+# three reversals compete for a record instead of being checked one after the other (the RA/LL check,
+# run first, used to take LA/RA records). Features (LIMB_MODEL_FEATURES): cos and sin of the frontal
+# QRS, P (0, 0 without a P wave) and T axes, and the whole-beat correlation of each limb lead's median
+# beat with V1, V5 and V6: the precordial leads do not move with the limb cables, so a swapped limb lead
+# stops resembling (or starts anti-resembling) them. Fitted by scripts/fit_reversal_model.py
+# (scikit-learn StandardScaler + LogisticRegression, C=1) on PTB-XL subset records 1-200 (dev, by file
+# order): each clean record and its simulate_reversal LA/RA, LA/LL, RA/LL; the thresholds below were
+# read off 5-fold out-of-fold probabilities on the same records. Records 201-434 were not used.
+LIMB_MODEL_CLASSES: tuple[str, ...] = ("none", "LA/RA", "LA/LL", "RA/LL")
+LIMB_MODEL_REFERENCE_LEADS: tuple[str, ...] = ("V1", "V5", "V6")
+LIMB_MODEL_FEATURES: tuple[str, ...] = (
+    *(f"{trig}_{wave}_axis" for wave in ("qrs", "p", "t") for trig in ("cos", "sin")),
+    *(f"corr_{lead}_{ref}" for ref in LIMB_MODEL_REFERENCE_LEADS for lead in LIMB_LEADS),
+)
+LIMB_MODEL: dict[str, list] = {  # scripts/fit_reversal_model.py (bench/results/reversal_model_fit.json)
+    "mean": [
+        0.153743, 0.101639, 0.150282, 0.145236, 0.157108, 0.14169, -0.10062, -0.153683, 0.02209, 0.126215,
+        -0.079918, -0.085863, 0.142676, 0.287498, 0.024156, -0.189961, 0.122211, 0.226182, 0.146057, 0.282954,
+        0.02007, -0.199581, 0.116399, 0.211233
+    ],
+    "scale": [
+        0.687088, 0.70281, 0.678885, 0.680394, 0.693971, 0.688219, 0.651234, 0.639232, 0.668443, 0.643704, 0.654089,
+        0.647967, 0.816124, 0.794597, 0.776137, 0.814912, 0.750978, 0.768936, 0.821318, 0.79997, 0.78759, 0.819893,
+        0.763685, 0.776893
+    ],
+    "coef": [
+        # none
+        [
+            0.18174, -0.000209, 0.30057, 0.799461, 0.679216, 0.234452, -0.98564, 0.084075, -0.035297, -0.416457,
+            -0.103007, 0.403018, 0.51044, 0.215671, 0.240445, -0.182848, -0.065836, 0.46479, 0.150751, 0.502019,
+            0.403661, -0.265043, 0.057851, 0.420199
+        ],
+        # LA/RA
+        [
+            -0.268794, 0.008713, -0.942105, 0.90174, -0.984295, 0.578668, 1.345503, 0.359062, 0.208513, 0.174549,
+            -0.451044, 0.212135, -0.411321, -0.252314, 0.535927, -0.005996, -0.506569, 0.286818, -0.489093,
+            -0.184284, 0.622684, 0.112514, -0.699866, 0.401438
+        ],
+        # LA/LL
+        [
+            0.054892, 0.051553, 1.017951, -0.348847, 0.701615, 0.086938, -0.172408, -0.327196, -0.65911, -0.17988,
+            0.549017, -0.42694, 0.241608, 0.700351, -0.169674, -0.13122, 0.743472, -0.342844, 0.585299, 0.290666,
+            -0.400406, -0.112123, 0.745125, -0.412668
+        ],
+        # RA/LL
+        [
+            0.032162, -0.060058, -0.376416, -1.352354, -0.396535, -0.900058, -0.187456, -0.115941, 0.485894,
+            0.421788, 0.005034, -0.188213, -0.340726, -0.663708, -0.606698, 0.320063, -0.171067, -0.408763,
+            -0.246957, -0.608401, -0.625939, 0.264652, -0.10311, -0.408969
+        ],
+    ],
+    "intercept": [
+        1.161411, -1.061302, 0.835363, -0.935472
+    ],
+}
+LIMB_MODEL_NOTE = ("multinomial logistic model over none / LA/RA / LA/LL / RA/LL on the frontal P/QRS/T axes and "
+                   "the limb leads' correlation with V1, V5, V6; fitted on PTB-XL subset records 1-200 with "
+                   "simulated reversals")
 
 
-def la_ra_probability(f: dict[str, float | None]) -> float | None:
-    """P(LA/RA reversal) from the fixed logistic model, or None when a feature is missing."""
-    qrs, t, c = f.get("qrs_axis"), f.get("t_axis"), f.get("corr_I_V6")
-    if qrs is None or t is None or c is None:
+def limb_model_features(m) -> dict[str, float] | None:
+    """The features of the limb-lead reversal model from ``m``'s median beats and axes, or None when
+    the QRS or T axis, a limb lead or a reference V lead is missing."""
+    if m.median_beats is None or m.fiducials is None:
         return None
-    p = f.get("p_axis")
-    z = (LA_RA_COEF["intercept"] + LA_RA_COEF["cos_qrs"] * np.cos(np.radians(qrs))
-         + LA_RA_COEF["cos_p"] * (np.cos(np.radians(p)) if p is not None else 0.0)
-         + LA_RA_COEF["cos_t"] * np.cos(np.radians(t)) + LA_RA_COEF["corr_I_V6"] * c)
-    return float(1.0 / (1.0 + np.exp(-z)))
+    leads = list(m.leads)
+    if not all(lead in leads for lead in (*LIMB_LEADS, *LIMB_MODEL_REFERENCE_LEADS)):
+        return None
+    out: dict[str, float] = {}
+    for wave in ("qrs", "p", "t"):
+        axis = getattr(m, f"{wave}_axis_deg", None)
+        missing = axis is None or not np.isfinite(axis)
+        if missing and wave != "p":
+            return None
+        out[f"cos_{wave}_axis"] = 0.0 if missing else float(np.cos(np.radians(axis)))
+        out[f"sin_{wave}_axis"] = 0.0 if missing else float(np.sin(np.radians(axis)))
+    median = np.asarray(m.median_beats, dtype=np.float64)
+    for ref in LIMB_MODEL_REFERENCE_LEADS:
+        for lead in LIMB_LEADS:
+            out[f"corr_{lead}_{ref}"] = _corr(median[leads.index(lead)], median[leads.index(ref)])
+    return out
+
+
+def limb_reversal_probabilities(features: dict[str, float] | None) -> dict[str, float] | None:
+    """P(none), P(LA/RA), P(LA/LL), P(RA/LL) from the fixed model, or None without features."""
+    if features is None:
+        return None
+    x = (np.array([features[name] for name in LIMB_MODEL_FEATURES]) - np.asarray(LIMB_MODEL["mean"])) \
+        / np.asarray(LIMB_MODEL["scale"])
+    z = np.asarray(LIMB_MODEL["coef"]) @ x + np.asarray(LIMB_MODEL["intercept"])
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    return {kind: float(v) for kind, v in zip(LIMB_MODEL_CLASSES, p)}
 
 
 def _shape_path(median: np.ndarray, order: list[int], on: int, off: int) -> float:
@@ -279,9 +348,10 @@ def precordial_path_gains(m) -> dict[str, float]:
 def detect_reversal(m, params: ReversalParams = DEFAULT_REVERSAL_PARAMS) -> ReversalFinding:
     """The electrode reversal the median beats of ``m`` (``ecgcore.measure``) point to, or None.
 
-    Hard calls (``reversal``/``criteria``): RA/RL and LA/RL (flat lead), RA/LL (II and aVF
-    anti-correlated with V6), LA/RA (logistic model). Possible (``possible``, warnings only): LA/LL and adjacent precordial swaps, whose
-    criteria do not reach 99% specificity on clean dev records."""
+    Hard calls (``reversal``/``criteria``): RA/RL and LA/RL (a flat lead), else LA/RA or RA/LL from the
+    limb-lead model. Possible (``possible``, warnings only): LA/LL from the same model, and adjacent
+    precordial swaps; their criteria do not reach 99% specificity on clean dev records. ``features``
+    holds the model's probabilities (``limb_model_<kind>``)."""
     f = _features(m)
     met: dict[str, str] = {}
     possible: dict[str, str] = {}
@@ -291,32 +361,26 @@ def detect_reversal(m, params: ReversalParams = DEFAULT_REVERSAL_PARAMS) -> Reve
     def get(name: str) -> float | None:
         return f.get(name)
 
-    def neg(v: float | None, limit: float) -> bool:
-        return v is not None and v < -limit
-
-    qn, pm = params.qrs_net_min, params.p_min_mv
     limb_rms = [get(f"rms_{lead}") for lead in ("I", "II", "III") if get(f"rms_{lead}") is not None]
     big = max(limb_rms) if limb_rms else 0.0
     for lead, kind in (("II", "RA/RL"), ("III", "LA/RL")):
         rms = get(f"rms_{lead}")
         if rms is not None and big > 0.03 and rms / big < params.neutral_flat_ratio:
             met[kind] = f"lead {lead} flat ({rms / big:.2f} of the largest limb lead's QRS RMS < {params.neutral_flat_ratio:g})"
-    c_ii, c_avf = get("corr_II_V6"), get("corr_aVF_V6")
-    if (not met and c_ii is not None and c_avf is not None and c_ii < params.ra_ll_corr_ii_v6
-            and c_avf < params.ra_ll_corr_avf_v6):
-        met["RA/LL"] = (f"II and aVF anti-correlated with V6 over the beat ({c_ii:+.2f} < {params.ra_ll_corr_ii_v6:g}, "
-                        f"{c_avf:+.2f} < {params.ra_ll_corr_avf_v6:g})")
-    prob = la_ra_probability(f)
-    f["la_ra_probability"] = prob
-    if prob is not None and prob > params.la_ra_min_probability and not met:
-        met["LA/RA"] = (f"LA/RA model {prob:.2f} > {params.la_ra_min_probability:g} (QRS axis {get('qrs_axis'):+.0f}°, "
-                        f"P axis {'none' if get('p_axis') is None else format(get('p_axis'), '+.0f') + '°'}, "
-                        f"T axis {get('t_axis'):+.0f}°, I vs V6 correlation {get('corr_I_V6'):+.2f})")
-    p_i, has_p = get("p_I"), m.fiducials is not None and m.fiducials.p is not None
-    if not met:
-        if (has_p and p_i is not None and get("p_II") is not None and p_i > pm and p_i > get("p_II")
-                and neg(get("p_III"), 0.0)):
-            possible["LA/LL"] = "P wave larger in I than in II and negative in III"
+    limb = limb_model_features(m)
+    probabilities = limb_reversal_probabilities(limb) if not met else None
+    for kind, value in (probabilities or {}).items():
+        f[f"limb_model_{kind}"] = value
+    if probabilities:
+        likeliest = max(probabilities, key=probabilities.get)
+        minimum = {"LA/RA": params.la_ra_min_probability, "RA/LL": params.ra_ll_min_probability,
+                   "LA/LL": params.la_ll_min_probability}.get(likeliest)
+        if minimum is not None and probabilities[likeliest] > minimum:
+            text = (f"limb-lead model P({likeliest}) {probabilities[likeliest]:.2f} > {minimum:g} (QRS axis "
+                    f"{get('qrs_axis'):+.0f}°, P axis "
+                    f"{'none' if get('p_axis') is None else format(get('p_axis'), '+.0f') + '°'}, T axis "
+                    f"{get('t_axis'):+.0f}°; I, II vs V6 correlation {limb['corr_I_V6']:+.2f}, {limb['corr_II_V6']:+.2f})")
+            (possible if likeliest == "LA/LL" else met)[likeliest] = text
     gains = precordial_path_gains(m)
     for swap, gain in gains.items():
         f[f"precordial_gain_{swap}"] = gain
@@ -338,7 +402,8 @@ __all__ = [
     "ReversalParams",
     "correct_reversal",
     "detect_reversal",
-    "la_ra_probability",
+    "limb_model_features",
+    "limb_reversal_probabilities",
     "electrode_potentials",
     "precordial_path_gains",
     "simulate_reversal",

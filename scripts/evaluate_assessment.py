@@ -3,8 +3,8 @@
     python -m scripts.evaluate_assessment [--data DIR] [--limit N] [--no-write]
 
 Ground truth is made from the PTB-XL subset (``../shared/data/ptbxl_subset``, 500 Hz; records 1-200
-are dev data: the limits in ``ecgcore/assessment.py`` and ``ecgcore/reversal.py`` and the LA/RA model
-were set on them; records 201- are held out) by changing each record in a known way:
+are dev data: the limits in ``ecgcore/assessment.py`` and ``ecgcore/reversal.py`` and the limb-lead
+reversal model were set on them; records 201- are held out) by changing each record in a known way:
 
 - **reversals**: every limb reversal and adjacent precordial swap by ``ecgcore.reversal.simulate_reversal``
   (exact electrode algebra); the unswapped records are the negatives (specificity).
@@ -43,16 +43,22 @@ from train.paths import SHARED_DATA_DIR
 
 OPERATING_POINT = (
     "**Operating point rule.** A detector may make a record 'not interpretable' only when it keeps >= 99% "
-    "specificity on the clean dev records. Hard calls (`reversal`): LA/RA (logistic model on the frontal "
-    "P/QRS/T axes and corr(I, V6), threshold 0.8), RA/LL (II and aVF anti-correlated with V6), RA/RL and "
-    "LA/RL (flat II / III). LA/LL (P-I > P-II) and the adjacent precordial swaps (V1->V6 shape path) do not "
-    "reach it: they are `possible_reversals` with a `warnings` line and leave `interpretable` alone (rows "
-    "'possible' below). Saturation needs one 100 ms run at the lead's extreme or 3+ runs of 20 ms, away from "
-    "the first and last 0.25 s (PTB-XL leaves flat 50-60 ms stretches and a flat last 100 ms on clean leads).")
+    "specificity on the clean dev records. Hard calls (`reversal`): RA/RL and LA/RL (flat II / III), then LA/RA "
+    "and RA/LL from one multinomial logistic model over {none, LA/RA, LA/LL, RA/LL} (frontal P/QRS/T axes and "
+    "the limb leads' correlation with V1, V5, V6; fitted on dev records 1-200 by scripts/fit_reversal_model.py; "
+    "a reversal is called when it is the most probable class and above its threshold, LA/RA 0.7, RA/LL 0.6, "
+    "read off the dev out-of-fold table in bench/results/reversal_model_fit.json), so the reversal types "
+    "compete instead of RA/LL, checked first, taking LA/RA records. LA/LL (the same model, threshold 0.7) and "
+    "the adjacent precordial swaps (V1->V6 shape path) do not reach the rule: they are `possible_reversals` "
+    "with a `warnings` line and leave `interpretable` alone (rows 'possible' below). A detected LA/RA, LA/LL, "
+    "RA/LL or precordial swap can be viewed undone (`ecgcore.reversal.correct_reversal`, the review page's "
+    "'View corrected leads'); RA/RL and LA/RL lose a potential and cannot. Saturation needs one 100 ms run at "
+    "the lead's extreme or 3+ runs of 20 ms, away from the first and last 0.25 s (PTB-XL leaves flat 50-60 ms "
+    "stretches and a flat last 100 ms on clean leads).")
 DOC = REPO_ROOT / "docs" / "assessment.md"
 JSON = REPO_ROOT / "bench" / "results" / "assessment.json"
 ROWS = REPO_ROOT / "bench" / "results" / "assessment_rows.csv.gz"
-DEV_RECORDS = 200  # PTB-XL subset records 1-200 (file order): limits and the LA/RA model were fitted on these
+DEV_RECORDS = 200  # PTB-XL subset records 1-200 (file order): limits and the limb-lead model were fitted on these
 HARD = ("LA/RA", "RA/LL", "RA/RL", "LA/RL")  # detectors allowed to make a record not interpretable
 LEVELS = {"muscle": (0.02, 0.05, 0.15), "wander": (0.5, 1.5, 4.0), "mains": (0.05, 0.2, 0.5)}
 
@@ -175,6 +181,33 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _metric(metrics: list[dict], detector: str, case: str, metric: str) -> dict:
+    return next(m for m in metrics if (m["detector"], m["case"], m["metric"]) == (detector, case, metric))
+
+
+def status(result: dict) -> str:
+    """The headline figures against the issue's targets, from the measured metrics (none typed in)."""
+    def pct(metrics: list[dict], detector: str, case: str, metric: str) -> str:
+        return f"{_metric(metrics, detector, case, metric)['value']:.1%}"
+
+    every, held = result["metrics"], result["metrics_held_out"]
+    sens = "sensitivity (exact type)"
+    spec = "specificity (clean records)"
+    false_rate = "false 'not interpretable' rate"
+    la_ra_held = _metric(held, "reversal", "LA/RA", sens)["value"]
+    la_ra_spec_held = _metric(held, "reversal", "LA/RA", spec)["value"]
+    met = "met" if la_ra_held >= 0.95 and la_ra_spec_held >= 0.99 else "not met"
+    return (f"**Status ({result['n_ptbxl']} records):** clean false 'not interpretable' "
+            f"{pct(every, 'interpretable', 'clean PTB-XL', false_rate)} overall, "
+            f"{pct(held, 'interpretable', 'clean PTB-XL', false_rate)} on held-out records (target <= 2%); LA/RA "
+            f"sensitivity {pct(every, 'reversal', 'LA/RA', sens)} overall / {la_ra_held:.1%} held out at specificity "
+            f"{pct(every, 'reversal', 'LA/RA', spec)} / {la_ra_spec_held:.1%} (target >= 95% at >= 99% held out: "
+            f"{met}); RA/LL {pct(every, 'reversal', 'RA/LL', sens)} / {pct(held, 'reversal', 'RA/LL', sens)} at "
+            f"{pct(every, 'reversal', 'RA/LL', spec)} / {pct(held, 'reversal', 'RA/LL', spec)}; any hard reversal "
+            f"reported on a clean record: {1 - _metric(held, 'reversal', 'any', 'specificity (no reversal reported)')['value']:.1%}"
+            " held out. LA/LL and precordial swaps are warnings only.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED_DATA_DIR)
@@ -186,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     held_out = [r for r in result["rows"] if r.get("split") == "held-out"]
     result["metrics_held_out"] = metrics(held_out + [r for r in result["rows"] if r["kind"] == "ludb"])
     text = ("### All PTB-XL records (dev 1-200 + held-out 201-)\n\n" + table(result)
-            + "\n\n### Held-out PTB-XL records only (201-, not used for any limit or the LA/RA model)\n\n"
+            + "\n\n### Held-out PTB-XL records only (201-, not used for any limit or the reversal model)\n\n"
             + table({"metrics": result["metrics_held_out"]}))
     print(text)
     if not args.no_write:
@@ -195,10 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         pd.DataFrame(result["rows"]).to_csv(ROWS, index=False, compression="gzip")
         JSON.write_text(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=1, default=str))
         head = (__doc__ or "").split("\n\n", 2)[2]
-        DOC.write_text("# Knowing when not to trust the model: `ecgcore.assess`\n\n"
+        DOC.write_text("# Knowing when not to trust the model: `ecgcore.assess`\n\n" + status(result) + "\n\n"
                        f"PTB-XL records used: first {result['n_ptbxl']} of `ptbxl_subset`. Records 1-{DEV_RECORDS} "
-                       "(file order) are the dev records: the limits, the RA/LL correlation limits and the LA/RA "
-                       f"logistic model were set on them; records {DEV_RECORDS + 1}-{result['n_ptbxl']} were used "
+                       "(file order) are the dev records: the limits, the limb-lead reversal model and its "
+                       f"thresholds were set on them; records {DEV_RECORDS + 1}-{result['n_ptbxl']} were used "
                        "for evaluation only (second table).\n\n" + OPERATING_POINT + "\n\n" + head + "\n\n" + text + "\n")
     return 0
 

@@ -74,10 +74,12 @@ def test_reversal_detected_on_real_record(real, kind):
     assert not a.interpretable and any(kind in r for r in a.reasons)
 
 
-@pytest.mark.parametrize("kind", ["LA/LL", "V2/V3", "V3/V4", "V4/V5"])
-def test_low_specificity_reversals_are_warnings_only(real, kind):
-    """Detectors below 99% specificity on clean dev records warn; they never make a record uninterpretable."""
-    a = ecgcore.assess(simulate_reversal(real, kind))
+@pytest.mark.parametrize(("sample", "kind"), [("00017_hr", "LA/LL"), ("00001_hr", "V2/V3"), ("00001_hr", "V3/V4"),
+                                              ("00001_hr", "V4/V5")])
+def test_low_specificity_reversals_are_warnings_only(sample, kind):
+    """Detectors below 99% specificity on clean dev records warn; they never make a record uninterpretable.
+    (LA/LL on sample 00001 looks like the recording itself, P(LA/LL) 0.50: no warning there.)"""
+    a = ecgcore.assess(simulate_reversal(ecgcore.read(SAMPLE.with_name(f"{sample}.hea")), kind))
     assert a.reversal is None and a.interpretable, a.reasons
     assert a.possible_reversals == [kind] and any(kind in w for w in a.warnings)
     assert a.to_dict()["possible_reversals"] == [kind]
