@@ -3,9 +3,9 @@
 For each comparison set (the held-out reviewed records, the reference test set no shipped model was
 trained on) and each label the candidate claims:
 
-* AUROC of both models with bootstrap 95% CIs (:func:`train.evaluate.evaluate_predictions`), and the
-  paired difference candidate - current with its CI (:func:`train.experiments.paired_bootstrap`:
-  the same resampled records score both models, so the CI reflects only how they differ);
+* AUROC of both models and the paired difference candidate - current, each with a bootstrap 95% CI
+  from one :func:`train.experiments.paired_bootstrap` (the same resampled records score both
+  models, so the difference's CI reflects only how they differ);
 * calibration: Brier score and expected calibration error (10 equal-width bins) of both;
 * the records whose call changed: positive for one model and not the other, each at its own
   card's thresholds, with the reviewers' consensus beside it (fixed / broken / no consensus).
@@ -28,7 +28,6 @@ import pandas as pd
 from ecgcore.bundle import ModelCard
 from torch import nn
 from train.data.shards import TrainingSet
-from train.evaluate import evaluate_predictions
 from train.experiments import paired_bootstrap
 from train.fit import predict_probabilities
 
@@ -101,28 +100,27 @@ def compare_on_set(base: nn.Module, base_card: ModelCard, candidate: nn.Module, 
     mask = data.ts.mask[idx][:, ds_cols].astype(bool)
     t_base = {n: float(base_card.thresholds[c]) for n, c in zip(labels, out_cols)}
     t_cand = {n: float(candidate_card.thresholds[c]) for n, c in zip(labels, cand_cols)}
-    ev_base = evaluate_predictions(y, p_base, mask, labels, t_base, n_boot=n_boot, seed=seed)
-    ev_cand = evaluate_predictions(y, p_cand, mask, labels, t_cand, n_boot=n_boot, seed=seed)
-    cand_by_label = {r["label"]: r for r in ev_cand.labels}
-    rows = []
-    for r in ev_base.labels:
-        j = labels.index(r["label"])
-        c = cand_by_label[r["label"]]
+    rows, skipped = [], []
+    for j, label in enumerate(labels):
+        keep = mask[:, j]
+        t = y[keep, j]
+        if t.size == 0 or t.min() == t.max():
+            skipped.append(label)
+            continue
+        # one bootstrap gives both models' CIs and the paired difference's (same resampled records)
         paired = paired_bootstrap(y[:, [j]], mask[:, [j]], [p_base[:, [j]]], [p_cand[:, [j]]], n_boot=n_boot,
                                   seed=seed + j)
-        keep = mask[:, j]
-        rows.append({"set": data.name, "label": r["label"], "n": r["n"], "positives": r["positives"],
-                     "auroc_base": r["auroc"], "auroc_base_ci": r["auroc_ci"],
-                     "auroc_candidate": c["auroc"], "auroc_candidate_ci": c["auroc_ci"],
+        rows.append({"set": data.name, "label": label, "n": int(t.size), "positives": int(t.sum()),
+                     "auroc_base": paired.a, "auroc_base_ci": list(paired.a_ci),
+                     "auroc_candidate": paired.b, "auroc_candidate_ci": list(paired.b_ci),
                      "diff": paired.diff, "diff_ci": list(paired.diff_ci),
-                     "brier_base": brier_score(y[keep, j], p_base[keep, j]),
-                     "brier_candidate": brier_score(y[keep, j], p_cand[keep, j]),
-                     "ece_base": expected_calibration_error(y[keep, j], p_base[keep, j]),
-                     "ece_candidate": expected_calibration_error(y[keep, j], p_cand[keep, j])})
+                     "brier_base": brier_score(t, p_base[keep, j]), "brier_candidate": brier_score(t, p_cand[keep, j]),
+                     "ece_base": expected_calibration_error(t, p_base[keep, j]),
+                     "ece_candidate": expected_calibration_error(t, p_cand[keep, j])})
     changed = changed_calls(data, idx, labels, p_base, p_cand, y, mask,
                             np.array([t_base[n] for n in labels]), np.array([t_cand[n] for n in labels]))
     summary: dict[str, Any] = {"name": data.name, "description": data.description, "n_records": int(len(idx)),
-                               "n_labels_scored": len(rows), "not_scored": ev_base.skipped,
+                               "n_labels_scored": len(rows), "not_scored": skipped,
                                "n_changed_calls": len(changed),
                                "n_calls_fixed": sum(r["outcome"] == "fixed" for r in changed),
                                "n_calls_broken": sum(r["outcome"] == "broken" for r in changed)}
