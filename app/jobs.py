@@ -45,7 +45,9 @@ def start(label: str, work: Callable[..., Any], *, cancellable: bool = False) ->
 
     def run() -> None:
         try:
-            report = lambda progress: setattr(job, "progress", progress)  # noqa: E731
+            def report(progress: Any) -> None:
+                job.progress = progress
+
             job.result = work(report, job.cancel_requested.is_set) if cancellable else work(report)
         except Exception as exc:  # reported to the user on the page, never lost silently
             job.error = f"{type(exc).__name__}: {exc}"

@@ -60,6 +60,7 @@ def _default_predictor_for(db: Database, record_id: int):  # noqa: ANN202 - a Pr
 
 def _models_command(db: Database, args: argparse.Namespace) -> None:
     from db import model_registry as registry
+    from ecgcore.bundle import load_card
 
     if args.models_command == "default":
         print(registry.default_bundle(db, args.leads))
@@ -69,8 +70,6 @@ def _models_command(db: Database, args: argparse.Namespace) -> None:
               + (f"{current.display_name} ({current.bundle_path}), decision {current.id}" if current
                  else f"the shipped default ({registry.shipped_default(args.leads)})"))
         for path in registry.candidates():
-            from ecgcore.bundle import load_card
-
             card = load_card(path)
             if len(card.input_leads) == args.leads:
                 print(f"candidate {card.display_name}: {registry.status_of(db, path, args.leads)}  {path}")

@@ -151,7 +151,7 @@ def code_version() -> str:
         commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         from ecgcore import __version__
@@ -262,7 +262,7 @@ def candidate_from_store(db: Any, *, actor: str | int | None, config: CandidateC
     base_bundle = base_bundle if base_bundle is not None else model_registry.default_bundle(db, 12)
     rehearsal_set = rehearsal_set if rehearsal_set is not None else store_config.rehearsal_set()
     reference_set = reference_set if reference_set is not None else store_config.reference_test_set()
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     export = export_expert_review(db, candidates_dir / "exports" / f"reviews-{stamp}", exported_by=actor)
     try:
         result = train_candidate(export, base_bundle, candidates_dir, rehearsal_set=rehearsal_set,
@@ -308,7 +308,7 @@ def _candidate_card(base: Bundle, version: str, export_dir: Path, config: Candid
                    "not the default until an admin promotes it. Thresholds are the base model's.")
     return ModelCard.from_dict({
         **base.card.to_dict(), "version": version, "default": False, "weights_sha256": "", "metrics": {},
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "description": description,
         "training": {"kind": "candidate from reviews", "lineage": lineage, "config": config.to_dict(),
                      "n_train": n_train, "n_train_reviewed": n_train_reviewed, "n_holdout": len(holdout),

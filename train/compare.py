@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from torch import nn
 
 from ecgcore.bundle import ModelCard
-from torch import nn
 from train.data.shards import TrainingSet
 from train.experiments import paired_bootstrap
 from train.fit import predict_probabilities
@@ -119,7 +119,7 @@ def compare_on_set(base: nn.Module, base_card: ModelCard, candidate: nn.Module, 
                      "ece_candidate": expected_calibration_error(t, p_cand[keep, j])})
     changed = changed_calls(data, idx, labels, p_base, p_cand, y, mask,
                             np.array([t_base[n] for n in labels]), np.array([t_cand[n] for n in labels]))
-    summary: dict[str, Any] = {"name": data.name, "description": data.description, "n_records": int(len(idx)),
+    summary: dict[str, Any] = {"name": data.name, "description": data.description, "n_records": len(idx),
                                "n_labels_scored": len(rows), "not_scored": skipped,
                                "n_changed_calls": len(changed),
                                "n_calls_fixed": sum(r["outcome"] == "fixed" for r in changed),

@@ -8,6 +8,7 @@ comparison with the current default; admins promote, reject and roll back. Every
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ from app.auth import SessionUser
 from db import model_registry
 from db.errors import DBError
 from db.permissions import allowed
+from db.session import Database
 from ecgcore.bundle import load_card
 from ecgcore.errors import ECGError
 from train.candidate import CandidateConfig, candidate_from_store
@@ -52,7 +54,7 @@ def section(user: SessionUser) -> None:
         _rollback_panel(db, user)
 
 
-def _start_panel(db, user: SessionUser) -> None:  # noqa: ANN001 - the store
+def _start_panel(db: Database, user: SessionUser) -> None:
     job = jobs.get(st.session_state.get(JOB_KEY, ""))
     if job is not None and not job.done:
         _progress()
@@ -98,7 +100,7 @@ def _progress() -> None:
         jobs.cancel(job.id)
 
 
-def _candidate(db, user: SessionUser, path: Path) -> None:  # noqa: ANN001 - the store
+def _candidate(db: Database, user: SessionUser, path: Path) -> None:
     card = load_card(path)
     comparison = card.metrics.get("comparison") or {}
     st.subheader(card.display_name)
@@ -137,7 +139,7 @@ def _candidate(db, user: SessionUser, path: Path) -> None:  # noqa: ANN001 - the
         _decide(db, user, path, worse)
 
 
-def _decide(db, user: SessionUser, path: Path, worse: list[dict]) -> None:  # noqa: ANN001 - the store
+def _decide(db: Database, user: SessionUser, path: Path, worse: list[dict]) -> None:
     reason = st.text_input("Reason for promoting it anyway (required: it is worse on a claimed label)",
                            key=f"override_{path.name}") if worse else ""
     cols = st.columns(2)
@@ -149,7 +151,7 @@ def _decide(db, user: SessionUser, path: Path, worse: list[dict]) -> None:  # no
         _run(lambda: model_registry.reject(db, path, actor=user.name, reason=rejection), "was rejected")
 
 
-def _rollback_panel(db, user: SessionUser) -> None:  # noqa: ANN001 - the store
+def _rollback_panel(db: Database, user: SessionUser) -> None:
     st.subheader("Default model history")
     history = model_registry.history(db)
     if history:
@@ -167,7 +169,7 @@ def _rollback_panel(db, user: SessionUser) -> None:  # noqa: ANN001 - the store
         _run(lambda: model_registry.rollback(db, actor=user.name, to=to), "is the default model again")
 
 
-def _run(decide, done: str) -> None:  # noqa: ANN001 - a registry call
+def _run(decide: Callable[[], model_registry.Decision], done: str) -> None:
     try:
         decision = decide()
     except (DBError, ECGError) as error:

@@ -22,7 +22,7 @@ BETTER = {**WORSE, "label": "SINUS RHYTHM", "auroc_candidate": 0.9, "diff": 0.09
 
 
 @pytest.fixture()
-def candidate(env: dict, team: Database):  # noqa: ANN201 - the candidate's folder
+def candidate(env: dict, team: Database):
     """A candidate bundle in the candidates folder whose card holds a comparison (as train.compare writes it)."""
     path = tiny_base_bundle(env["tmp"] / "models" / "candidates" / "tiny-loop-1.1.0", default=False)
     update_card(path, version="1.1.0", metrics={"comparison": {

@@ -20,7 +20,7 @@ def _row(label: str, diff: float, ci: tuple[float, float], set_name: str = "hold
             "auroc_candidate": 0.8 + diff, "auroc_candidate_ci": [0.6, 0.9], "diff": diff, "diff_ci": list(ci)}
 
 
-def _candidate(path, rows: list[dict], seed: int = 1):  # noqa: ANN001, ANN202 - a bundle folder
+def _candidate(path, rows: list[dict], seed: int = 1):
     """A tiny bundle whose card carries a comparison with ``rows`` (as train.compare writes it)."""
     tiny_base_bundle(path, seed=seed, default=False)
     update_card(path, version="1.1.0", metrics={"comparison": {
@@ -30,7 +30,7 @@ def _candidate(path, rows: list[dict], seed: int = 1):  # noqa: ANN001, ANN202 -
 
 
 @pytest.fixture
-def models(tmp_path, monkeypatch, team):  # noqa: ANN001, ANN201
+def models(tmp_path, monkeypatch, team):
     monkeypatch.setenv("ECG_MODEL_DIR", str(tmp_path / "models"))
     monkeypatch.delenv("ECG_DEFAULT_MODEL", raising=False)
     shipped = tiny_base_bundle(tmp_path / "models" / "shipped")

@@ -29,10 +29,10 @@ from train.augment import NO_AUGMENT
 from train.candidate import CandidateCancelled, CandidateConfig, holdout_split, train_candidate
 from train.compare import comparison_table, expected_calibration_error
 
-FAST = dict(epochs=2, batch_size=8, lr=1e-3, n_boot=40, augment=NO_AUGMENT)
+FAST = {"epochs": 2, "batch_size": 8, "lr": 1e-3, "n_boot": 40, "augment": NO_AUGMENT}
 
 
-def _store_prediction(db: Database, predictor: Predictor, record_id: int):  # noqa: ANN202 - a PredictionRun
+def _store_prediction(db: Database, predictor: Predictor, record_id: int):
     """Run ``predictor`` on a stored record and store the run under the predictor's name and version."""
     probabilities = predictor.probabilities(predictor.prepare(load_ecg(db, record_id))[np.newaxis])[0]
     return add_prediction(db, record_id, predictor.card.name, predictor.card.version,
