@@ -171,6 +171,14 @@ class Predictor:
         with torch.inference_mode():
             return torch.sigmoid(model(x)).double().cpu().numpy()
 
+    def embeddings(self, batch: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Pooled features before the head (batch, n_features) for preprocessed inputs: the mean over time
+        of the last feature map (an ensemble's members concatenated, :mod:`ecgcore.ensemble`)."""
+        x = torch.as_tensor(batch, dtype=torch.float32, device=self.device)
+        model = self.inference_model(x.shape[0])
+        with torch.inference_mode():
+            return model.forward_features(x).mean(-1).double().cpu().numpy()
+
     def probabilities(self, batch: np.ndarray | torch.Tensor) -> np.ndarray:
         """Calibrated probabilities (batch, n_labels): the card's per-label maps
         (:mod:`ecgcore.calibration`) applied to :meth:`raw_probabilities`; the card's thresholds are on
