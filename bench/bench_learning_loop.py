@@ -30,7 +30,7 @@ from ecgcore.config import REPO_ROOT
 from train.paths import SHARED_DATA_DIR
 
 
-def _reviewed_store(work: Path, n: int):  # noqa: ANN202 - (Database, seconds)
+def _reviewed_store(work: Path, n: int):
     from db.records import add_record
     from db.reviews import save_review
     from db.session import Database
