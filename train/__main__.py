@@ -99,13 +99,13 @@ def _from_reviews(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
             from db.session import Database
 
             store = Database() if store_config.db_url() else None  # the store's default when one is configured
-            result = train_candidate(args.export, args.base or default_bundle(store, 12),
+            result = train_candidate(args.export, args.base or default_bundle(store, args.leads),
                                      args.candidates_dir or store_config.candidates_dir(), rehearsal_set=rehearsal,
                                      reference_set=reference, config=config, started_by=args.by, on_progress=progress)
         else:
             from db.session import Database
 
-            result = candidate_from_store(Database(), actor=args.by, base_bundle=args.base,
+            result = candidate_from_store(Database(), actor=args.by, base_bundle=args.base, n_leads=args.leads,
                                           candidates_dir=args.candidates_dir, rehearsal_set=rehearsal,
                                           reference_set=reference, config=config, on_progress=progress)
     except (ECGError, ValueError, OSError) as error:
@@ -214,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--by", default=None, help="the cardiologist or admin starting it (checked and audited)")
     c.add_argument("--export", default=None, help="an existing expert-review export instead of exporting the store")
     c.add_argument("--base", default=None, help="bundle to fine-tune (default: the store's current default)")
+    c.add_argument("--leads", type=int, default=12, choices=[1, 12],
+                   help="which default to fine-tune: the 12-lead or the single-lead (lead I) model")
     c.add_argument("--candidates-dir", default=None, help="default: ECG_CANDIDATES_DIR or <models>/candidates")
     c.add_argument("--rehearsal-set", default=None, help="built training set of the shipped data (ECG_REHEARSAL_SET)")
     c.add_argument("--reference-set", default=None, help="labelled folder in the export layout (ECG_REFERENCE_TEST_SET)")

@@ -242,12 +242,14 @@ def train_candidate(export_dir: str | Path, base_bundle: str | Path, candidates_
 
 
 def candidate_from_store(db: Any, *, actor: str | int | None, config: CandidateConfig | None = None,
-                         base_bundle: str | Path | None = None, candidates_dir: str | Path | None = None,
+                         base_bundle: str | Path | None = None, n_leads: int = 12,
+                         candidates_dir: str | Path | None = None,
                          rehearsal_set: str | Path | None = None, reference_set: str | Path | None = None,
                          on_progress: ProgressCallback | None = None,
                          should_stop: Callable[[], bool] | None = None) -> CandidateResult:
     """The loop's first step from a review store ``db`` (a :class:`db.session.Database`): export the
-    expert-review set, fine-tune the store's current default (or ``base_bundle``), audit it.
+    expert-review set, fine-tune the store's current default for ``n_leads``-lead records (12, or 1:
+    the single-lead model learns from the reviewed records' lead I) or ``base_bundle``, audit it.
 
     Defaults come from the workspace settings (``db.config``): ``ECG_CANDIDATES_DIR``,
     ``ECG_REHEARSAL_SET``, ``ECG_REFERENCE_TEST_SET``. The export is kept beside the candidates
@@ -259,7 +261,7 @@ def candidate_from_store(db: Any, *, actor: str | int | None, config: CandidateC
 
     model_registry.check_may_train(db, actor)
     candidates_dir = Path(candidates_dir) if candidates_dir is not None else store_config.candidates_dir()
-    base_bundle = base_bundle if base_bundle is not None else model_registry.default_bundle(db, 12)
+    base_bundle = base_bundle if base_bundle is not None else model_registry.default_bundle(db, n_leads)
     rehearsal_set = rehearsal_set if rehearsal_set is not None else store_config.rehearsal_set()
     reference_set = reference_set if reference_set is not None else store_config.reference_test_set()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")

@@ -17,6 +17,7 @@ from db.session import Database
 from db.users import create_user
 from ecgcore.bundle import make_card, save_bundle
 from ecgcore.labels import ecgfounder_labels
+from ecgcore.leads import LEADS_12
 from ecgcore.model import create_model
 from ecgcore.record import Record
 from train.data import TrainingSet, build, ptbxl_examples
@@ -27,11 +28,13 @@ LOOP_LABELS = ["NORMAL ECG", "ABNORMAL ECG", "SINUS RHYTHM", "LEFT VENTRICULAR H
 TRAINED = LOOP_LABELS[:5]
 
 
-def tiny_base_bundle(directory: Path, *, seed: int = 0, default: bool = True) -> Path:
-    """A random-weight net1d-tiny 12-lead bundle answering :data:`LOOP_LABELS` (version 1.0.0)."""
+def tiny_base_bundle(directory: Path, *, seed: int = 0, default: bool = True,
+                     in_leads: tuple[str, ...] | None = None) -> Path:
+    """A random-weight net1d-tiny bundle (12 leads, or ``in_leads``) answering :data:`LOOP_LABELS` (version 1.0.0)."""
     torch.manual_seed(seed)
-    model = create_model("net1d-tiny", n_classes=len(LOOP_LABELS))
+    model = create_model("net1d-tiny", n_classes=len(LOOP_LABELS), in_channels=len(in_leads or LEADS_12))
     card = make_card("tiny-loop", model, LOOP_LABELS, version="1.0.0", trained_labels=TRAINED, default=default,
+                     input_leads=list(in_leads or LEADS_12),
                      thresholds=[0.5] * len(LOOP_LABELS), description="tiny base model of the learning-loop tests")
     return save_bundle(model, card, directory)
 

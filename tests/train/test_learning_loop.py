@@ -239,3 +239,15 @@ def test_a_seed_ensemble_is_fine_tuned_member_by_member(loop, tmp_path):
     for before, after in zip(load_bundle(base).networks, candidate.networks, strict=True):
         assert not torch.equal(before.dense.weight, after.dense.weight)
     assert candidate.card.metrics["comparison"]["sets"]["holdout"]["n_records"] > 0
+
+
+@pytest.mark.slow
+def test_the_single_lead_default_learns_from_lead_i_of_the_reviews(loop):
+    from train.candidate import candidate_from_store
+
+    single = tiny_base_bundle(loop["base"].parent / "tiny-loop-1lead", in_leads=("I",))
+    assert model_registry.default_bundle(loop["db"], 1) == single
+    result = candidate_from_store(loop["db"], actor="alice", n_leads=1, config=CandidateConfig(**FAST))
+    candidate = load_bundle(result.bundle_dir)
+    assert candidate.card.input_leads == ["I"] and candidate.card.training["lineage"]["base_model"]["path"] == str(single)
+    assert model_registry.status_of(loop["db"], result.bundle_dir, 1) == "awaiting decision"
