@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", "-o", help="write results to this file instead of stdout")
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--workers", type=int, default=None,
-                         help="reader processes (default: cores - 1; Parquet output: one per core, split between ranks)")
+                         help="reader processes (default: cores - 1; under torchrun the cores are split between ranks)")
     predict.add_argument("--include-untrained", action="store_true", help="also list labels the model was not trained on")
     predict.add_argument("--no-recursive", action="store_true", help="do not descend into sub-folders")
     predict.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -87,7 +87,7 @@ def _add_embed_parser(commands: argparse._SubParsersAction) -> None:
     embed.add_argument("--output", "-o", required=True, help="the Parquet file to write (resumed if it exists)")
     embed.add_argument("--model", help="bundle directory or official ECGFounder .pth (default: installed default)")
     embed.add_argument("--batch-size", type=int, default=32)
-    embed.add_argument("--workers", type=int, default=None, help="reader processes (default: one per core, split between ranks)")
+    embed.add_argument("--workers", type=int, default=None, help="reader processes (default: cores - 1, split between ranks)")
     embed.add_argument("--no-recursive", action="store_true", help="do not descend into sub-folders")
     embed.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_archive_options(embed, scoring=False)

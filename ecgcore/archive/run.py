@@ -210,18 +210,17 @@ class _EmbeddingRows:
 
 
 def archive_workers(ranks: Ranks, environ: dict[str, str] | None = None) -> int:
-    """Reader processes per rank: every core this rank's share of the machine has, at least one.
+    """Reader processes per rank: as ``ecg predict`` (cores - 1), the cores split between the ranks on a machine.
 
-    Not cores - 1 as ``ecg predict``'s CSV run: there the forward of the official network keeps the
-    main process busy, but the forward of a small network leaves it idle most of the time while one
-    reader cannot keep up (on 2 cores: ~6 ms to read, hash and filter a record, 0.6 ms to score it
-    with the default model). With one reader per core the model's threads and the readers share the
-    cores; OMP_WAIT_POLICY=PASSIVE (``python -m ecgcore``) keeps idle model threads from spinning.
-    Under torchrun the cores are split between the ranks on the machine (``LOCAL_WORLD_SIZE``).
+    One reader per core was measured no faster on 2 cores (bench/results/archive.json, 320 files,
+    interleaved repeats: official network 67.7 / 55.7 / 45.3 s wall with two readers against
+    70.7 / 44.3 / 37.4 s with one; the default model 11.6 s either way in the quietest repeat), so
+    the main process keeps a core for the forward. Under
+    torchrun each rank gets its share of the machine (``LOCAL_WORLD_SIZE``), at least one reader.
     """
     env = os.environ if environ is None else environ
     on_this_machine = int(env.get("LOCAL_WORLD_SIZE", 1)) if ranks.distributed else 1
-    return max(1, (os.cpu_count() or 1) // max(1, on_this_machine))
+    return max(1, (os.cpu_count() or 1) // max(1, on_this_machine) - 1)
 
 
 def run_archive(predictor: Predictor, files: Sequence[Path], output: str | Path, *, embed: bool = False,
