@@ -159,6 +159,8 @@ def _rollback_panel(db: Database, user: SessionUser) -> None:
                                     "model": d.display_name, "leads": d.n_leads, "reason": d.override_reason,
                                     "bundle": str(d.bundle_path)} for d in history]),
                      hide_index=True, width="stretch")
+    else:
+        st.caption("No decision yet: the shipped default serves.")
     if model_registry.current_default(db, 12) is None:
         return
     targets = {d.id: f"{d.display_name} (decision {d.id}, {d.at:%Y-%m-%d})" for d in model_registry.rollback_targets(db, 12)}
