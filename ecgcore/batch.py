@@ -181,7 +181,7 @@ def iterate_prepared_batches(
     yield from iterate_batches(files, preparer, batch_size=batch_size, num_workers=num_workers)
 
 
-def scoring_preparer(predictor: "Predictor", *, single_lead: "Predictor | None" = None, measure: bool = False,
+def scoring_preparer(predictor: Predictor, *, single_lead: Predictor | None = None, measure: bool = False,
                      assess: bool = False) -> Preparer:
     """The :class:`Preparer` of a scoring run: ``predictor``'s input, one-lead records routed to ``single_lead``
     when ``predictor`` is a 12-lead-slot model."""

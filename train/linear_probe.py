@@ -158,9 +158,10 @@ def run_linear_probe(embeddings: str | os.PathLike[str], labels_csv: str | os.Pa
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        notes = [f"embeddings of {data.model.get('model')} v{data.model.get('model_version')}; {len(data.keys)} "
-                 f"records joined on the labels", f"{folds}-fold cross-validated logistic regression (C={c}) on "
-                 f"standardised features; AUROC of out-of-fold scores"]
+        model = f"{data.model.get('model')} v{data.model.get('model_version')}"
+        how = f"{folds}-fold cross-validated logistic regression (C={c}) on standardised features"
+        notes = [f"embeddings of {model}; {len(data.keys)} records joined on the labels",
+                 f"{how}; AUROC of out-of-fold scores"]
         (out / "report.md").write_text(markdown_report(evaluation, title="Linear probe", notes=notes))
         (out / "metrics.json").write_text(json.dumps(evaluation.to_dict(), indent=1) + "\n")
         (out / "probe.json").write_text(json.dumps(fit_probe(data, c=c)) + "\n")

@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from ecgcore.errors import ECGError
 
@@ -63,7 +63,7 @@ class ProcessGroup:
         self.ranks = ranks
         self.owned = False
 
-    def __enter__(self) -> "ProcessGroup":
+    def __enter__(self) -> Self:
         if self.ranks.distributed:
             import torch.distributed as dist
 

@@ -101,7 +101,7 @@ class RunSummary:
         return self.n_processed / self.seconds if self.seconds > 0 else 0.0
 
     @classmethod
-    def combine(cls, summaries: Sequence[dict[str, Any]]) -> "RunSummary":
+    def combine(cls, summaries: Sequence[dict[str, Any]]) -> RunSummary:
         reasons: Counter[str] = Counter()
         for s in summaries:
             reasons.update(s["failures_by_reason"])

@@ -31,7 +31,7 @@ PARTS_SUFFIX = ".parts"
 PART_GLOB = "part-*.parquet"
 DEFAULT_ROWS_PER_GROUP = 512
 MAX_SECONDS_BETWEEN_GROUPS = 60.0  # a slow run still saves its progress at least this often
-COMPATIBLE_KEYS = ("kind", "model", "model_version", "labels", "measure", "assess", "feature_dim")
+COMPATIBLE_KEYS = ("kind", "model", "model_version", "labels", "measure", "assess", "include_untrained", "feature_dim")
 
 
 class ArchiveError(ECGError):

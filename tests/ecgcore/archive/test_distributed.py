@@ -18,7 +18,7 @@ from tests.conftest import REPO_ROOT
 def test_shards_are_disjoint_and_cover_every_file() -> None:
     files = [f"f{i}" for i in range(11)]
     shards = [shard(files, Ranks(rank, 3)) for rank in range(3)]
-    assert sorted(sum(shards, [])) == sorted(files)
+    assert sorted(f for s in shards for f in s) == sorted(files)
     assert all(not set(a) & set(b) for i, a in enumerate(shards) for b in shards[i + 1:])
 
 
@@ -32,7 +32,7 @@ def test_ranks_come_from_torchrun_variables() -> None:
 def _predict(*launcher: str, folder: Path, bundle: Path, out: Path, extra: tuple[str, ...] = ()) -> str:
     command = [*launcher, "-m", "ecgcore", "predict", str(folder), "--model", str(bundle), "-o", str(out), "-q",
                "--workers", "0", "--batch-size", "3", "--rows-per-group", "2", *extra]
-    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     return proc.stderr
 
