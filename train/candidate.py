@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.model_selection import GroupShuffleSplit
 
 from ecgcore.bundle import Bundle, ModelCard, load_bundle, next_version, save_bundle
@@ -127,22 +128,33 @@ def fine_tune(networks: Sequence[Net1D], ts: TrainingSet, train_idx: np.ndarray,
     """Fine-tuned copies of ``networks`` (each member of an ensemble in turn; the originals are untouched)
     on ``ts[train_idx]``, outputs in ``ts.label_names`` order, loss on ``labels`` only."""
     tuned = []
-    for member, network in enumerate(networks):
-        def on_step(done: int, total: int, member: int = member) -> None:
-            if should_stop is not None and should_stop():
-                raise CandidateCancelled("cancelled")
-            if on_progress is not None:
-                on_progress((member + done / max(total, 1)) / len(networks),
-                            f"fine-tuning{f' member {member + 1}/{len(networks)}' if len(networks) > 1 else ''}: "
-                            f"step {done + 1}/{total}")
-
-        fit_config = FitConfig(out_dir=str(work_dir / f"member-{member}"), labels=list(labels), epochs=config.epochs,
-                               batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
-                               warmup_epochs=0.0, patience=None, seed=config.seed + member, augment=config.augment,
-                               num_threads=config.num_threads, progress=False, resume=False)
-        result = fit(fit_config, ts, train_idx, None, network=copy.deepcopy(network).train(), on_step=on_step)
-        tuned.append(result.model.cpu().eval())
+    threads = torch.get_num_threads()  # fit sets the process-wide count; the app's other threads get it back
+    try:
+        for member, network in enumerate(networks):
+            tuned.append(_fine_tune_member(member, len(networks), network, ts, train_idx, labels, config, work_dir,
+                                           on_progress, should_stop))
+    finally:
+        torch.set_num_threads(threads)
     return tuned
+
+
+def _fine_tune_member(member: int, n_members: int, network: Net1D, ts: TrainingSet, train_idx: np.ndarray,
+                      labels: Sequence[str], config: CandidateConfig, work_dir: Path,
+                      on_progress: ProgressCallback | None, should_stop: Callable[[], bool] | None) -> Net1D:
+    """One member through the fit loop, from its own seed; progress counted over all members."""
+    def on_step(done: int, total: int) -> None:
+        if should_stop is not None and should_stop():
+            raise CandidateCancelled("cancelled")
+        if on_progress is not None:
+            which = f" member {member + 1}/{n_members}" if n_members > 1 else ""
+            on_progress((member + done / max(total, 1)) / n_members, f"fine-tuning{which}: step {done + 1}/{total}")
+
+    fit_config = FitConfig(out_dir=str(work_dir / f"member-{member}"), labels=list(labels), epochs=config.epochs,
+                           batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
+                           warmup_epochs=0.0, patience=None, seed=config.seed + member, augment=config.augment,
+                           num_threads=config.num_threads, progress=False, resume=False)
+    result = fit(fit_config, ts, train_idx, None, network=copy.deepcopy(network).train(), on_step=on_step)
+    return result.model.cpu().eval()
 
 
 def code_version() -> str:

@@ -233,7 +233,9 @@ def test_a_seed_ensemble_is_fine_tuned_member_by_member(loop, tmp_path):
         members.append(create_model("net1d-tiny", n_classes=len(LOOP_LABELS)))
     card = make_card("tiny-ensemble", members[0], LOOP_LABELS, version="2.0.0", trained_labels=TRAINED)
     base = save_bundle(members, card, tmp_path / "ensemble")
+    torch.set_num_threads(2)
     result = train_candidate(loop["export"], base, tmp_path / "candidates", config=CandidateConfig(**FAST))
+    assert torch.get_num_threads() == 2  # fine-tuned on one thread; the process (the app) gets its threads back
     candidate = load_bundle(result.bundle_dir)
     assert candidate.card.n_networks == 2 and candidate.card.version == "2.1.0"
     for before, after in zip(load_bundle(base).networks, candidate.networks, strict=True):
