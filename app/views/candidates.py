@@ -135,6 +135,15 @@ def _candidate(db: Database, user: SessionUser, path: Path) -> None:
             st.write("None: both models call every held-out record the same.")
     with st.expander("Lineage"):
         st.json(card.training.get("lineage", {}), expanded=False)
+    if allowed(user.role, "train_candidates"):
+        n_leads = len(card.input_leads)
+        if st.session_state.get(services.ACTIVE_KEY, {}).get(n_leads) == str(path):
+            st.success(f"In use for {n_leads}-lead records in this session only (its predictions are stored under "
+                       f"its own version). Back to the default model: at the top of this page.")
+        elif st.button("Try it in this session", key=f"try_{path.name}",
+                       help="Your session reads records with the candidate; nobody else's changes."):
+            services.choose_bundle(n_leads, str(path))
+            st.rerun()
     if allowed(user.role, "manage_models"):
         _decide(db, user, path, worse)
 

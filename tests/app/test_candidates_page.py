@@ -63,6 +63,16 @@ def test_annotators_and_viewers_see_candidates_but_cannot_start_or_decide(candid
         assert not {"Train a candidate", "Promote to default", "Reject", "Roll back"} & set(_buttons(at))
 
 
+def test_a_cardiologist_tries_a_candidate_in_the_session_only(candidate) -> None:
+    at = _page("carla", "cardiologist")
+    assert "Promote to default" not in _buttons(at)
+    at.button(key=f"try_{candidate.name}").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["active_bundles"] == {12: str(candidate)}
+    assert "In use for 12-lead records in this session only" in _text(at)
+    assert "the shipped default" in _text(at)  # nobody else's default changed
+
+
 def test_a_cardiologist_starts_a_candidate_and_sees_why_it_failed(env: dict, team: Database) -> None:
     at = _page("carla", "cardiologist")
     assert "Train a candidate" in _buttons(at) and "Promote to default" not in _buttons(at)
