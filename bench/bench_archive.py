@@ -14,6 +14,9 @@ interleaved repeat by repeat (this VM is shared and its speed drifts):
   the second run on a machine on), with 1 and 2 reader workers, and once with an empty plan cache;
 - ``ours, 2 ranks``: the same under ``torchrun --standalone --nproc_per_node 2``.
 
+- ``forward only (ceiling)``: a process that only runs the planned network on random batches, for
+  as many records (its scoring time is the ceiling the runs are measured against).
+
 Also, in this process: the pure-forward ceiling (layout-planned network at batch 32, 2 threads,
 no reading or preprocessing), and mixed precision (bfloat16 autocast on the CPU) against float32
 on real preprocessed records: its speed and its effect on the probabilities and positives.
@@ -86,6 +89,8 @@ def methods(folder: Path, bundle: Path, out: Path) -> dict[str, list[str]]:
         "ours, 2 workers": [python, *predict, "--workers", "2"],
         "ours, 2 ranks (torchrun)": [python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                                      *predict[1:]],
+        "forward only (ceiling)": [python, "-m", "bench.bench_archive", "--forward-only", str(bundle),
+                                   "--n-files", str(len(list(folder.glob("*.hea"))))],
     }
 
 
@@ -123,7 +128,8 @@ def bench_network(name: str, bundle: Path, folder: Path, n_files: int, repeats: 
     runs: dict[str, list[dict]] = {m: [] for m in commands}
     for _ in range(repeats):
         for method, command in commands.items():
-            clear_outputs(out)
+            if not method.startswith("forward"):  # it writes nothing; the last outputs are compared below
+                clear_outputs(out)
             runs[method].append(timed_run(command, env))
     rows = {}
     for method, results in runs.items():
@@ -132,12 +138,13 @@ def bench_network(name: str, bundle: Path, folder: Path, n_files: int, repeats: 
         rows[method] = {"wall_s": wall, "records_per_s_wall": n_files / wall, "scoring_s": scoring,
                         "records_per_s_scoring": n_files / scoring, "startup_s": wall - scoring,
                         "walls_s": [r["wall_s"] for r in results]}
+    ceiling = rows.pop("forward only (ceiling)")
     baseline = min((m for m in rows if m.startswith("release")), key=lambda m: rows[m]["wall_s"])
     ours_single = min(("ours, 1 worker", "ours, 2 workers"), key=lambda m: rows[m]["wall_s"])
     for row in rows.values():
         row["speedup_vs_release_wall"] = rows[baseline]["wall_s"] / row["wall_s"]
         row["speedup_vs_release_scoring"] = rows[baseline]["scoring_s"] / row["scoring_s"]
-    return {"runs": rows, "baseline": baseline, "ours_best_single_process": ours_single,
+    return {"runs": rows, "baseline": baseline, "forward_only_interleaved": ceiling, "ours_best_single_process": ours_single,
             "ratio_wall": rows[baseline]["wall_s"] / rows[ours_single]["wall_s"],
             "ratio_scoring": rows[baseline]["scoring_s"] / rows[ours_single]["scoring_s"],
             "cold_plan_cache_ours_2_workers": cold,
@@ -171,7 +178,24 @@ def mixed_precision(predictor: Predictor, files: list[Path], repeats: int) -> di
             "positive_calls_changed": int(flips.sum()), "calls_compared": int(flips.size)}
 
 
+def forward_only(bundle: Path, n_records: int) -> None:
+    """The ceiling as a run of its own, interleaved with the others: the planned network on random
+    batches of 32 for as many records as the runs score, no reading, no preprocessing, no writing."""
+    predictor = Predictor(bundle)
+    x = torch.randn(32, len(predictor.input_leads), 5000)
+    predictor.probabilities(x)  # plan lookup and warm-up
+    start = time.perf_counter()
+    for first in range(0, n_records, 32):
+        predictor.probabilities(x[: min(32, n_records - first)])
+    seconds = time.perf_counter() - start
+    print(f"forward only: {seconds:.2f} s, {n_records / seconds:.1f} records/s", file=sys.stderr)
+
+
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--forward-only":
+        n_files = int(sys.argv[sys.argv.index("--n-files") + 1])
+        forward_only(Path(sys.argv[2]), n_files)
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=Path, default=DEFAULT_RECORDS)
     parser.add_argument("--n-files", type=int, default=320)
@@ -223,7 +247,8 @@ def print_table(result: dict) -> None:
         print(f"  ratio ours/release (wall, best single process vs best release): {entry['ratio_wall']:.2f}x; "
               f"scoring only: {entry['ratio_scoring']:.2f}x")
         print(f"  forward ceiling (planned, batch 32): {ceiling['ms_per_record']:.2f} ms/record = "
-              f"{ceiling['records_per_s']:.1f} records/s")
+              f"{ceiling['records_per_s']:.1f} records/s in this process after the runs; interleaved with them: "
+              f"{entry['forward_only_interleaved']['records_per_s_scoring']:.1f} records/s")
         print(f"  first run on a machine (plan measured): {entry['cold_plan_cache_ours_2_workers']['wall_s']:.1f} s wall")
         print(f"  bf16 autocast: {amp['ms_per_record_bfloat16']:.2f} vs {amp['ms_per_record_float32']:.2f} ms/record "
               f"(float32); max |dp| {amp['max_abs_probability_difference']:.4f}, positives changed "
