@@ -203,7 +203,6 @@ def latest_prediction_id(db: Database, record_id: int, *, model_name: str | None
 # -- worklist --------------------------------------------------------------------------------
 _STATUS_PRIORITY = {status: rank for rank, status in enumerate(WAITING_STATUSES)}
 WORKLIST_SCOPES = ("tasks", "unread", "adjudication", "all")
-_LOGIT_CLIP = 1e-6  # probabilities and thresholds of exactly 0 or 1 would be infinitely far from anything
 
 
 def installed_trained_labels(directory: str | os.PathLike[str] | None = None) -> dict[tuple[str, str], tuple[str, ...]]:
@@ -226,29 +225,13 @@ def installed_trained_labels(directory: str | os.PathLike[str] | None = None) ->
     return found
 
 
-def model_uncertainty(db: Database, *,
-                      shown_labels: Mapping[tuple[str, str], Collection[str]] | None = None) -> pd.Series:
-    """Per record, how close the latest model run comes to changing one of its calls, in [0, 1].
+# The worklist's acquisition order (issue #21), as docs/experiments/active_learning.md measured it best.
+ACQUISITION_AGGREGATE = "mean"      # per record: the mean of its labels' uncertainties
+ACQUISITION_DIVERSITY_WEIGHT = 0.5  # w in a = (1 - w) u + w delta (ecgcore.active_learning)
 
-    Only the labels the model shows count: its trained labels, looked up by (model name, version)
-    in ``shown_labels`` (default: :func:`installed_trained_labels`); a run of a model not found
-    there counts every label it scored. For each label, the distance from the decision is taken in
-    log-odds, ``d = |logit(p) - logit(threshold)|`` (a missing threshold counts as 0.5; p and the
-    threshold are clipped to [1e-6, 1 - 1e-6]), and the score is::
 
-        uncertainty = exp(-min over labels of d)
-
-    that is, for the label closest to its threshold, the ratio of the probability's odds to the
-    threshold's odds (the smaller over the larger). 1: a call sits exactly on its threshold;
-    0.5: the closest call is 2-fold off in odds; 0.1: 10-fold; near 0: every call is clear-cut.
-    Log-odds, not |p - threshold|, because thresholds range from 0.04 to 0.97: p = 0.09 against a
-    threshold of 0.05 is as close a call (odds ratio 0.53) as p = 0.65 against 0.5 (0.54).
-
-    Why only the shown labels: the default models score 150 labels but were trained on about 20;
-    the untrained outputs scatter around their placeholder threshold of 0.5, so some label always
-    sat on it and the former score (1 - 2 min |p - threshold| over all labels) read 99.3-100% for
-    every record. Records without a model run are absent from the result.
-    """
+def _latest_scores(db: Database, shown_labels: Mapping[tuple[str, str], Collection[str]] | None) -> pd.DataFrame:
+    """record_id, label, p, thr of every record's latest model run, only the labels the model shows."""
     latest = select(PredictionRun.record_id, func.max(PredictionRun.id).label("pid")).group_by(PredictionRun.record_id).subquery()
     query = (
         select(latest.c.record_id, PredictionRun.model_name, PredictionRun.model_version, PredictionScore.label,
@@ -258,22 +241,84 @@ def model_uncertainty(db: Database, *,
     )
     with db.transaction() as session:
         rows = session.execute(query).all()
-    if not rows:
-        return pd.Series(dtype=float, name="uncertainty", index=pd.Index([], name="record_id"))
     frame = pd.DataFrame(rows, columns=["record_id", "model", "version", "label", "p", "thr"])
     shown = installed_trained_labels() if shown_labels is None else shown_labels
-    if shown:
+    if shown and not frame.empty:
         shown_triples = {(*key, label) for key, labels in shown.items() for label in labels}
         keep = [(model, version) not in shown or (model, version, label) in shown_triples
                 for model, version, label in zip(frame["model"], frame["version"], frame["label"])]
         frame = frame[np.asarray(keep, dtype=bool)]
+    return frame.assign(thr=frame["thr"].fillna(DEFAULT_THRESHOLD))
 
-    def logit(x: pd.Series) -> np.ndarray:
-        x = np.clip(x.to_numpy(dtype=float), _LOGIT_CLIP, 1.0 - _LOGIT_CLIP)
-        return np.log(x / (1.0 - x))
 
-    frame = frame.assign(d=np.abs(logit(frame["p"]) - logit(frame["thr"].fillna(DEFAULT_THRESHOLD))))
-    return np.exp(-frame.groupby("record_id")["d"].min()).rename("uncertainty")
+def model_uncertainty(db: Database, *, shown_labels: Mapping[tuple[str, str], Collection[str]] | None = None,
+                      aggregate: str = "max") -> pd.Series:
+    """Per record, how close the latest model run comes to changing its calls, in [0, 1].
+
+    Only the labels the model shows count: its trained labels, looked up by (model name, version)
+    in ``shown_labels`` (default: :func:`installed_trained_labels`); a run of a model not found
+    there counts every label it scored. For each label, the distance from the decision is taken in
+    log-odds, ``d = |logit(p) - logit(threshold)|`` (a missing threshold counts as 0.5; p and the
+    threshold are clipped to [1e-6, 1 - 1e-6]), and the label's uncertainty is ``exp(-d)``
+    (:func:`ecgcore.active_learning.label_uncertainty`). ``aggregate="max"``::
+
+        uncertainty = exp(-min over labels of d)
+
+    that is, for the label closest to its threshold, the ratio of the probability's odds to the
+    threshold's odds (the smaller over the larger). 1: a call sits exactly on its threshold;
+    0.5: the closest call is 2-fold off in odds; 0.1: 10-fold; near 0: every call is clear-cut.
+    ``"mean"`` averages the labels' ``exp(-d)`` instead: how many calls are close. Log-odds, not
+    |p - threshold|, because thresholds range from 0.04 to 0.97: p = 0.09 against a threshold of
+    0.05 is as close a call (odds ratio 0.53) as p = 0.65 against 0.5 (0.54).
+
+    Why only the shown labels: the default models score 150 labels but were trained on about 20;
+    the untrained outputs scatter around their placeholder threshold of 0.5, so some label always
+    sat on it and the former score (1 - 2 min |p - threshold| over all labels) read 99.3-100% for
+    every record. Records without a model run are absent from the result.
+    """
+    from ecgcore.active_learning import label_uncertainty
+
+    frame = _latest_scores(db, shown_labels)
+    if frame.empty:
+        return pd.Series(dtype=float, name="uncertainty", index=pd.Index([], name="record_id"))
+    u = label_uncertainty(frame[["p"]].to_numpy(dtype=float), frame[["thr"]].to_numpy(dtype=float))[:, 0]
+    grouped = frame.assign(u=u).groupby("record_id")["u"]
+    return (grouped.max() if aggregate == "max" else grouped.mean()).rename("uncertainty")
+
+
+def acquisition_ranks(db: Database, record_ids: Collection[int], *,
+                      shown_labels: Mapping[tuple[str, str], Collection[str]] | None = None,
+                      aggregate: str = ACQUISITION_AGGREGATE,
+                      diversity_weight: float = ACQUISITION_DIVERSITY_WEIGHT) -> pd.Series:
+    """Rank (0: read first) of each of ``record_ids`` that has a model run, by the acquisition score
+    of :mod:`ecgcore.active_learning`: the record's uncertainty (:func:`model_uncertainty` with
+    ``aggregate``) and its distance from the records already reviewed, the first 200 chosen greedily
+    as one batch. The embedding is what the store keeps of every run: per shown label, the signed
+    distance from the decision, ``logit(p) - logit(threshold)`` (0 for a label a run did not score).
+    The simulation measured diversity in a SimCLR embedding; the store keeps no network features,
+    so the worklist measures it in the model's label space (docs/experiments/active_learning.md)."""
+    from ecgcore.active_learning import LOGIT_CLIP, acquisition_order, label_uncertainty
+
+    frame = _latest_scores(db, shown_labels)
+    wanted = [int(r) for r in record_ids]
+    if frame.empty or not wanted:
+        return pd.Series(dtype=float, name="rank", index=pd.Index([], name="record_id"))
+    u = label_uncertainty(frame[["p"]].to_numpy(dtype=float), frame[["thr"]].to_numpy(dtype=float))[:, 0]
+    clipped = np.clip(frame[["p", "thr"]].to_numpy(dtype=float), LOGIT_CLIP, 1 - LOGIT_CLIP)
+    logits = np.log(clipped / (1 - clipped))
+    frame = frame.assign(u=u, signed=logits[:, 0] - logits[:, 1])
+    grouped = frame.groupby("record_id")["u"]
+    uncertainty = grouped.max() if aggregate == "max" else grouped.mean()
+    embedding = frame.pivot_table(index="record_id", columns="label", values="signed", aggfunc="first").fillna(0.0)
+    candidates = [r for r in wanted if r in embedding.index]
+    with db.transaction() as session:
+        reviewed_ids = set(session.scalars(select(Review.record_id).distinct()).all())
+    reviewed = [r for r in embedding.index if r in reviewed_ids and r not in set(candidates)]
+    order = acquisition_order(uncertainty.loc[candidates].to_numpy(), embedding.loc[candidates].to_numpy(),
+                              embedding.loc[reviewed].to_numpy(), diversity_weight=diversity_weight)
+    ranks = np.empty(len(candidates))
+    ranks[order] = np.arange(len(candidates))
+    return pd.Series(ranks, index=pd.Index(candidates, name="record_id"), name="rank")
 
 
 def worklist(db: Database, *, reviewer: str | None = None, role: str | None = None, scope: str | None = None,
@@ -289,9 +334,12 @@ def worklist(db: Database, *, reviewer: str | None = None, role: str | None = No
       record awaiting adjudication (the review page's "next record");
     * ``"all"``: every waiting record.
 
-    ``order="priority"``: adjudication, then second reviews, then first reviews, each most
-    uncertain first (see :func:`model_uncertainty`); ``"uncertainty"``: the most uncertain first
-    (active learning); ``"oldest"``: by upload.
+    ``order="priority"``: adjudication, then second reviews, then first reviews, each in the
+    acquisition order; ``"uncertainty"``: the acquisition order alone (active learning: the record
+    whose verdict should teach the model most first, :func:`acquisition_ranks`; the measured choice
+    is in docs/experiments/active_learning.md); ``"oldest"``: by upload. The ``uncertainty`` column
+    is :func:`model_uncertainty`, the closest call, which a reviewer can read at a glance; the order
+    also weighs the other labels and the distance from what was already reviewed.
 
     Blinding: ``role`` (default: ``reviewer``'s role; no blinding when there is none) decides
     per row with :func:`db.permissions.sees_model_output`. A row whose model output that role may
@@ -347,10 +395,13 @@ def worklist(db: Database, *, reviewer: str | None = None, role: str | None = No
         visible = [sees_model_output(role, read.get(int(rid), 0)) for rid in table["record_id"]]
         table.loc[~np.asarray(visible, dtype=bool), "uncertainty"] = np.nan
     # Unscored rows (blinded or no model run) after the scored ones, by upload time: no value leaks.
-    table = table.assign(_blank=table["uncertainty"].isna(), _u=-table["uncertainty"].fillna(0.0),
+    scored = table.loc[table["uncertainty"].notna(), "record_id"]
+    ranks = acquisition_ranks(db, scored.tolist(), shown_labels=shown_labels) if order != "oldest" else pd.Series()
+    table = table.assign(_blank=table["uncertainty"].isna(),
+                         _rank=table["record_id"].map(ranks).astype(float).fillna(np.inf),
                          _p=table["status"].map(_STATUS_PRIORITY))
-    keys = {"priority": ["_p", "_blank", "_u", "uploaded_at", "record_id"],
-            "uncertainty": ["_blank", "_u", "uploaded_at", "record_id"],
+    keys = {"priority": ["_p", "_blank", "_rank", "uploaded_at", "record_id"],
+            "uncertainty": ["_blank", "_rank", "uploaded_at", "record_id"],
             "oldest": ["uploaded_at", "record_id"]}[order]
     table = table.sort_values(keys, kind="stable")
     return table[columns].reset_index(drop=True)

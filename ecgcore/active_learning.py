@@ -50,17 +50,22 @@ def _logit(x: np.ndarray) -> np.ndarray:
 
 
 def label_uncertainty(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """``u_ij = exp(-|logit p_ij - logit t_j|)``, shape ``(n_records, n_labels)``; NaN stays NaN."""
+    """``u_ij = exp(-|logit p_ij - logit t_j|)``, shape ``(n_records, n_labels)``; NaN stays NaN.
+    ``thresholds``: one per label, or one per record and label (runs of different models)."""
     p = np.asarray(probabilities, dtype=float)
     if p.ndim != 2:
         raise ECGValidationError(f"probabilities must be a (records, labels) array; got shape {p.shape}")
-    t = np.broadcast_to(np.asarray(thresholds, dtype=float), p.shape[1:])
+    try:  # one threshold per label (labels,), or per record and label (records, labels)
+        t = np.broadcast_to(np.asarray(thresholds, dtype=float), p.shape)
+    except ValueError:
+        raise ECGValidationError(f"thresholds of shape {np.shape(thresholds)} do not fit probabilities of shape "
+                                 f"{p.shape}; give one per label or one per record and label") from None
     if np.any((t < 0) | (t > 1)) or np.any(np.isnan(t)):
         raise ECGValidationError(f"thresholds must lie in [0, 1]; got {t[(t < 0) | (t > 1) | np.isnan(t)][:5]}")
     finite_p = p[np.isfinite(p)]
     if np.any((finite_p < 0) | (finite_p > 1)):
         raise ECGValidationError("probabilities must lie in [0, 1] (NaN for a label the model did not score)")
-    u = np.exp(-np.abs(_logit(p) - _logit(t)[None, :]))
+    u = np.exp(-np.abs(_logit(p) - _logit(t)))
     return np.where(np.isnan(p), np.nan, u)
 
 
@@ -146,6 +151,28 @@ def select_batch(uncertainty: np.ndarray, candidates: np.ndarray | None = None, 
     return np.asarray(chosen, dtype=int)
 
 
+def acquisition_order(uncertainty: np.ndarray, candidates: np.ndarray | None = None,
+                      reviewed: np.ndarray | None = None, *, diversity_weight: float = 0.5,
+                      greedy_rows: int = 200) -> np.ndarray:
+    """Every candidate's index, best first: the first ``greedy_rows`` chosen greedily as one batch
+    (:func:`select_batch`), the rest by their score against the reviewed records alone
+    (:func:`acquisition_score`), which keeps a worklist of thousands of records fast while the part
+    a reviewer sees is batch-aware."""
+    n = len(uncertainty)
+    if diversity_weight == 0:
+        return select_batch(uncertainty, batch_size=n, diversity_weight=0.0)
+    if candidates is None:
+        raise ECGValidationError("diversity_weight > 0 needs the candidates' embeddings")
+    reviewed = np.zeros((0, np.shape(candidates)[1])) if reviewed is None else reviewed
+    static = acquisition_score(uncertainty, candidates, reviewed, diversity_weight=diversity_weight)
+    by_static = np.argsort(-static, kind="stable")
+    head = np.sort(by_static[:greedy_rows])
+    u = np.asarray(uncertainty, dtype=float)
+    first = head[select_batch(u[head], np.asarray(candidates)[head], reviewed, batch_size=len(head),
+                              diversity_weight=diversity_weight)]
+    return np.concatenate([first, by_static[greedy_rows:]]).astype(int)
+
+
 def _check_weight(weight: float) -> None:
     if not 0.0 <= weight <= 1.0:
         raise ECGValidationError(f"diversity_weight must lie in [0, 1]; got {weight!r}")
@@ -160,4 +187,4 @@ def _check_uncertainty(uncertainty: np.ndarray, n: int) -> np.ndarray:
     return u
 
 
-__all__ = ["AGGREGATES", "acquisition_score", "diversity", "label_uncertainty", "record_uncertainty", "select_batch"]
+__all__ = ["AGGREGATES", "acquisition_order", "acquisition_score", "diversity", "label_uncertainty", "record_uncertainty", "select_batch"]

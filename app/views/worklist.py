@@ -16,7 +16,8 @@ UNCERTAINTY_HELP = (
     "to its threshold, the ratio of the probability's odds to the threshold's odds. 1: a call sits on "
     "its threshold (a verdict there teaches the model most); 0.5: the closest call is 2-fold off in "
     "odds; 0.1: 10-fold; near 0: every call is clear-cut. Blank: no model run, or hidden until you "
-    "save your own reading."
+    "save your own reading. The order also weighs the other labels' calls and how far a record lies from "
+    "those already reviewed (docs/experiments/active_learning.md)."
 )
 QUALITY_HELP = (
     "ecgcore.assess on the record's first 10 s, stored at import: ok; not interpretable (the first reason: "
@@ -40,7 +41,9 @@ def page() -> None:
     left, mid, right = st.columns(3)
     order = left.selectbox("Order", ["priority", "uncertainty", "oldest"],
                            help="priority: adjudication, then second reviews, then new records; "
-                                "uncertainty: where a verdict teaches the model most; oldest: by upload")
+                                "uncertainty: where a verdict teaches the model most (the measured acquisition "
+                                "order: uncertain calls, away from what was already reviewed; "
+                                "docs/experiments/active_learning.md); oldest: by upload")
     scopes = [label for label, scope in SCOPES.items() if scope != "adjudication" or allowed(user.role, "adjudicate")]
     shown = mid.radio("Show", scopes, key="worklist_scope")
     statuses = right.multiselect("Status", list(WAITING_STATUSES), default=list(WAITING_STATUSES),

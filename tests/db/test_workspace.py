@@ -58,13 +58,14 @@ def test_worklist_orders_by_need_then_uncertainty(db: Database, team: dict, pred
     assert table["record_id"].tolist()[:2] == [ids[1], ids[0]]
     assert set(table["record_id"]) == set(ids)
     assert table["uncertainty"].between(0, 1).all()
-    fresh = table[table["status"] == "needs_first_review"]["uncertainty"].tolist()
-    assert fresh == sorted(fresh, reverse=True)
+    fresh = table[table["status"] == "needs_first_review"]["record_id"].tolist()
+    ranks = workspace.acquisition_ranks(db, table["record_id"].tolist())  # the acquisition order (issue 21)
+    assert fresh == sorted(fresh, key=ranks.get)
     # alice already read ids[0] and ids[1]; she still sees the adjudication, not her own second review
     mine = workspace.worklist(db, reviewer="alice")
     assert ids[0] not in set(mine["record_id"]) and ids[1] in set(mine["record_id"])
-    by_uncertainty = workspace.worklist(db, order="uncertainty")["uncertainty"].tolist()
-    assert by_uncertainty == sorted(by_uncertainty, reverse=True)
+    by_acquisition = workspace.worklist(db, order="uncertainty")["record_id"].tolist()
+    assert by_acquisition == sorted(by_acquisition, key=ranks.get)
     with pytest.raises(ValueError, match="order must be"):
         workspace.worklist(db, order="random")
 
@@ -283,7 +284,9 @@ def test_blinded_annotator_sees_no_score_of_unread_records_nor_its_order(db: Dat
     # uploaded in this order; the model is least sure about the last one
     ids = _scored_records(db, [{NORMAL: (0.01, 0.5)}, {NORMAL: (0.2, 0.5)}, {NORMAL: (0.45, 0.5)}])
     cardiologist = workspace.worklist(db, reviewer="alice", order="uncertainty")
-    assert cardiologist["record_id"].tolist() == ids[::-1] and cardiologist["uncertainty"].notna().all()
+    ranks = workspace.acquisition_ranks(db, ids)  # the acquisition order (issue 21): least sure first
+    assert cardiologist["record_id"].tolist() == sorted(ids, key=ranks.get) and cardiologist["record_id"][0] == ids[2]
+    assert cardiologist["uncertainty"].notna().all()
     for order in ("uncertainty", "priority"):
         annotator = workspace.worklist(db, reviewer="dan", order=order)
         assert annotator["uncertainty"].isna().all()

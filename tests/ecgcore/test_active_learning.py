@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from ecgcore.active_learning import acquisition_score, diversity, label_uncertainty, record_uncertainty, select_batch
+from ecgcore.active_learning import (
+    acquisition_order,
+    acquisition_score,
+    diversity,
+    label_uncertainty,
+    record_uncertainty,
+    select_batch,
+)
 from ecgcore.errors import ECGValidationError
 
 
@@ -57,3 +64,15 @@ def test_bad_input_gets_a_clear_error():
         select_batch(np.array([0.5]), np.array([[1.0]]), None, batch_size=1, diversity_weight=2.0)
     with pytest.raises(ECGValidationError, match="needs the candidates' embeddings"):
         select_batch(np.array([0.5, 0.2]), batch_size=1, diversity_weight=0.5)
+
+
+def test_acquisition_order_is_greedy_at_the_head_and_by_score_after():
+    candidates = np.array([[1.0, 0.0], [1.0, 0.01], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    u = np.array([0.9, 0.85, 0.5, 0.1, 0.0])
+    full = acquisition_order(u, candidates, None, diversity_weight=0.5, greedy_rows=5)
+    assert sorted(full.tolist()) == list(range(5))
+    assert full.tolist() == select_batch(u, candidates, None, batch_size=5, diversity_weight=0.5).tolist()
+    # With a head of 2, the head comes from the two best static scores (records 0 and 1: all delta 1
+    # when nothing is reviewed) and the tail keeps the static order.
+    assert acquisition_order(u, candidates, None, diversity_weight=0.5, greedy_rows=2).tolist() == [0, 1, 2, 3, 4]
+    assert acquisition_order(u, diversity_weight=0.0).tolist() == [0, 1, 2, 3, 4]

@@ -78,3 +78,11 @@ def test_recipe_writes_curves_differences_and_plot(small_set, tmp_path):
     text = (tmp_path / "docs" / "active_learning.md").read_text()
     assert "| 16 |" in text and "area between the curves" in text
     assert (tmp_path / "docs" / "active_learning.png").stat().st_size > 1000
+
+
+def test_labels_random_needs_reads_randoms_curve_backwards():
+    curves = {"random": [{"revealed": b, "auroc": a} for b, a in ((20, 0.6), (40, 0.7), (60, 0.8))],
+              "uncertainty (max)": [{"revealed": b, "auroc": a} for b, a in ((20, 0.6), (40, 0.75), (60, 0.85))]}
+    needed = active_learning.labels_random_needs({"budgets": [20, 40, 60], "curves": curves}, "uncertainty (max)")
+    assert needed[:2] == [(20, 20.0), (40, pytest.approx(50.0))]  # 0.75 lies halfway between 40 and 60
+    assert np.isnan(needed[2][1])  # random never reaches 0.85 within the budgets
