@@ -110,11 +110,25 @@ def markdown_report(ev: Evaluation, *, title: str, notes: Sequence[str] = ()) ->
     lines += ["", "| label | n | pos | AUROC (95% CI) | AUPRC (95% CI) | threshold | sens | spec | F1 |",
               "|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(ev.labels, key=lambda r: -r["positives"]):
-        t = f"{r['threshold']:.3f} | {r['sensitivity']:.2f} | {r['specificity']:.2f} | {r['f1']:.2f}" \
-            if "threshold" in r else "– | – | – | –"
+        t = _decision_cells(r)
         lines.append(f"| {r['label']} | {r['n']} | {r['positives']} | {_fmt_ci(r['auroc'], r['auroc_ci'])} | "
                      f"{_fmt_ci(r['auprc'], r['auprc_ci'])} | {t} |")
     return "\n".join(lines) + "\n"
+
+
+def _decision_cells(r: dict) -> str:
+    """Threshold, sensitivity, specificity, F1 cells; rates with their CIs when the row has them, and the
+    reason when the label has no threshold (the threshold policy's "never shown positive")."""
+    if "threshold" not in r:
+        return "– | – | – | –"
+    if r["threshold"] is None:
+        return f"none: {r.get('threshold_reason', 'not set')} | – | – | –"
+
+    def rate(key: str) -> str:
+        ci = r.get(f"{key}_ci")
+        return f"{r[key]:.2f} ({ci[0]:.2f}–{ci[1]:.2f})" if ci else f"{r[key]:.2f}"
+
+    return f"{r['threshold']:.3f} | {rate('sensitivity')} | {rate('specificity')} | {r['f1']:.2f}"
 
 
 def plot_report(ev: Evaluation, y: np.ndarray, scores: np.ndarray, mask: np.ndarray, names: Sequence[str],
