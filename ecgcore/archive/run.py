@@ -212,10 +212,10 @@ class _EmbeddingRows:
 def archive_workers(ranks: Ranks, environ: dict[str, str] | None = None) -> int:
     """Reader processes per rank: as ``ecg predict`` (cores - 1), the cores split between the ranks on a machine.
 
-    One reader per core was measured no faster on 2 cores (bench/results/archive.json, 320 files,
-    interleaved repeats: official network 67.7 / 55.7 / 45.3 s wall with two readers against
-    70.7 / 44.3 / 37.4 s with one; the default model 11.6 s either way in the quietest repeat), so
-    the main process keeps a core for the forward. Under
+    One reader per core was measured no faster on 2 cores (bench/README.md, archive runs: 26.7
+    against 26.9 s wall for 320 files with the official network, 7.5 against 7.6 s with the
+    default model; slower for the official network in an earlier run), so the main process keeps a
+    core for the forward. Under
     torchrun each rank gets its share of the machine (``LOCAL_WORLD_SIZE``), at least one reader.
     """
     env = os.environ if environ is None else environ
