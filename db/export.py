@@ -90,6 +90,14 @@ def record_name(record_id: int) -> str:
     return f"ecg{record_id:06d}"
 
 
+def _seal(tmp: Path, out_dir: Path, manifest: dict) -> None:
+    """Every file's checksum into the manifest, the manifest written, then the folder moved into place in
+    one rename: a reader sees a complete export or none."""
+    manifest["files"] = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    os.replace(tmp, out_dir)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -200,9 +208,7 @@ def export_expert_review(db: Database, out_dir: Path | str, *, exported_by: str 
             "n_patients_linked": len({rows[r].patient_key for r in exported_ids if rows[r].patient_key}),
             "patient_key": PATIENT_KEY_NOTE,
         }
-        manifest["files"] = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-        os.replace(tmp, out_dir)
+        _seal(tmp, out_dir, manifest)
     except OSError as error:
         raise ExportError(f"Could not write the export to {out_dir}: {error}") from error
     finally:
@@ -251,9 +257,7 @@ def export_labelled_records(records: Sequence[ECGRecord], out_dir: Path | str, *
             "consensus_policy": {"rule": "labels of the source database, no reviewers"}, "reviewers": [],
             "sources": sorted({str(ecg.source) for ecg in records if ecg.source}),
         }
-        manifest["files"] = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-        os.replace(tmp, out_dir)
+        _seal(tmp, out_dir, manifest)
     except OSError as error:
         raise ExportError(f"Could not write the labelled set to {out_dir}: {error}") from error
     finally:
