@@ -1,4 +1,5 @@
-"""Plotly charts and tables of the Agreement page, built from the tables db/ computes.
+"""Plotly charts and tables of the Agreement and Models pages, built from the tables db/ computes and
+the model cards.
 
 Statistics below the minimum sample size (``enough_data`` False, see :mod:`db.agreement`) are drawn
 in light grey and say "n too small"; statistics that are undefined (NaN) say why in grey text at
@@ -169,4 +170,26 @@ def measurement_scatter(rows: pd.DataFrame, name: str) -> go.Figure:
         hovertemplate="record %{customdata[0]}, %{customdata[1]}: ours %{x:.0f}, reviewer %{y:.0f}<extra></extra>"))
     fig.update_layout(height=320, margin=_MARGIN, showlegend=False,
                       xaxis={"title": f"{label}, ours ({unit})"}, yaxis={"title": f"{label}, reviewer ({unit})"})
+    return fig
+
+
+def reliability_diagram(before: list[dict], after: list[dict], ece_before: float | None = None,
+                        ece_after: float | None = None) -> go.Figure:
+    """Observed frequency against mean predicted probability per bin (a card's reliability bins), before
+    and after calibration; the diagonal is perfect calibration; hover shows each bin's record count."""
+    if not before and not after:
+        return _empty("no calibration data on this card")
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"color": GREYED, "dash": "dash"},
+                             name="perfect", hoverinfo="skip"))
+    for bins, name, colour, ece in ((before, "network", GREYED_TEXT, ece_before),
+                                    (after, "calibrated (cross-fitted)", ACCENT, ece_after)):
+        if bins:
+            fig.add_trace(go.Scatter(
+                x=[b["mean_predicted"] for b in bins], y=[b["observed"] for b in bins], mode="lines+markers",
+                name=name + (f": ECE {ece:.3f}" if ece is not None else ""), line={"color": colour},
+                customdata=[b["count"] for b in bins],
+                hovertemplate="predicted %{x:.2f}<br>observed %{y:.2f}<br>n = %{customdata}<extra></extra>"))
+    fig.update_layout(height=340, margin=_MARGIN, xaxis={"title": "predicted probability", "range": [0, 1]},
+                      yaxis={"title": "observed frequency", "range": [0, 1]}, legend={"x": 0.01, "y": 0.99})
     return fig

@@ -141,8 +141,10 @@ class ModelCard:
     def metrics_table(self) -> list[dict[str, Any]]:
         """Per-label measured metrics as one row per label (best AUROC first), for display.
 
-        Reads ``metrics["per_label"]`` as written by train.evaluate: ``{label: {auroc, auroc_ci,
-        auprc, positives, n, threshold, sensitivity, specificity, f1}}``; missing fields stay empty.
+        Reads ``metrics["per_label"]`` as written by the recipes: ``{label: {auroc, auroc_ci, auprc,
+        positives, n, threshold, threshold_reason, sensitivity(_ci), specificity(_ci), f1, calibration}}``;
+        missing fields stay empty. A label without a threshold (the threshold policy's "never shown
+        positive") says why in ``note``.
         """
         per_label = self.metrics.get("per_label") if isinstance(self.metrics, dict) else None
         if not isinstance(per_label, dict):
@@ -159,8 +161,14 @@ class ModelCard:
                 "AUPRC": m.get("auprc"),
                 "threshold": m.get("threshold"),
                 "sensitivity": m.get("sensitivity"),
+                "sensitivity 95% CI": _interval_text(m.get("sensitivity_ci")),
                 "specificity": m.get("specificity"),
+                "specificity 95% CI": _interval_text(m.get("specificity_ci")),
                 "F1": m.get("f1"),
+                "calibration": (m.get("calibration") or {}).get("method", ""),
+                "ECE before": (m.get("calibration") or {}).get("ece_before"),
+                "ECE after": (m.get("calibration") or {}).get("ece_after"),
+                "note": m.get("threshold_reason", "") if m.get("threshold") is None else "",
             })
         return sorted(rows, key=lambda r: -(r["AUROC"] if r["AUROC"] is not None else -1.0))
 
@@ -368,6 +376,10 @@ def default_bundle_path(n_leads: int = 12, directory: str | os.PathLike[str] | N
 
 
 # -- helpers --------------------------------------------------------------------------------
+def _interval_text(ci: Sequence[float] | None) -> str:
+    return f"{ci[0]:.2f}-{ci[1]:.2f}" if ci and None not in ci else ""
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import services
+from app import charts, services
 from app.views import candidates
 from ecgcore.bundle import list_bundles, load_bundle, load_card
 from ecgcore.config import models_dir
@@ -71,8 +71,44 @@ def installed(bundles: list[Path]) -> None:
             st.caption(str(card.metrics["evaluation"]))
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in ("AUROC", "AUPRC", "threshold", "sensitivity", "specificity", "F1")})
+                                    for c in ("AUROC", "AUPRC", "threshold", "sensitivity", "specificity", "F1",
+                                              "ECE before", "ECE after")})
+        policy = card.metrics.get("threshold_policy") if isinstance(card.metrics, dict) else None
+        if policy:
+            st.caption(f"Thresholds: {policy['rule']}.")
+        calibration_section(card)
+        distribution_section(card)
     st.subheader("Thresholds")
     st.dataframe(thresholds[thresholds["trained"]], hide_index=True, width="stretch")
     with st.expander("Training data and full card"):
         st.json(card.to_dict() | {"labels": f"{len(card.labels)} labels", "thresholds": "see table"})
+
+
+def calibration_section(card) -> None:  # noqa: ANN001 - ModelCard
+    """Reliability diagrams before/after calibration, over all labels or one."""
+    summary = (card.metrics.get("summary") or {}).get("calibration") if isinstance(card.metrics, dict) else None
+    if not summary:
+        st.caption("This card has no calibration: its probabilities are the network's outputs.")
+        return
+    st.subheader("Calibration")
+    per_label = {label: m["calibration"] for label, m in card.metrics["per_label"].items() if m.get("calibration")}
+    choice = st.selectbox("Reliability of", ["all labels", *sorted(per_label)], key="calibration_label")
+    source = summary if choice == "all labels" else per_label[choice]
+    st.plotly_chart(charts.reliability_diagram(source["reliability_before"], source["reliability_after"],
+                                               source.get("ece_before"), source.get("ece_after")),
+                    key=f"reliability_{choice}")
+    st.caption(f"Expected calibration error over all labels {summary['ece_before']:.3f} before, "
+               f"{summary['ece_after']:.3f} after (out-of-fold; 'after' calibrated by maps fitted on the other "
+               f"folds). Maps chosen by cross-validation: {summary['methods']}.")
+
+
+def distribution_section(card) -> None:  # noqa: ANN001 - ModelCard
+    """What the out-of-distribution warning compares a record with."""
+    if not card.ood:
+        return
+    st.subheader("Training-data reference (out-of-distribution warning)")
+    amp = card.ood.get("amplitude_mv") or [None, None]
+    st.write(f"Sampling rates in training: {', '.join(f'{f:g} Hz' for f in card.ood.get('fs_hz', []))}; "
+             f"typical amplitude {amp[0]}-{amp[1]} mV (0.5-99.5 percentile); embedding reference: "
+             f"{card.ood.get('embedding_from', 'none')}. A record is flagged when it is further from the training "
+             f"embeddings than {card.ood.get('score_limit', 0.99):.0%} of held-out training-like records.")

@@ -51,6 +51,7 @@ from db.reviews import review_history, save_review
 from ecgcore.consistency import contradictions
 from ecgcore.acquisition import DeviceReading
 from ecgcore.assessment import ASSESSMENT_VERSION, Assessment, assess
+from ecgcore.ood import SCORE_LIMIT, DistributionCheck, check_distribution
 from ecgcore.errors import ECGError
 from ecgcore.explain import METHODS, Explanation, explain
 from ecgcore.explain_display import ALL_LEADS
@@ -453,6 +454,26 @@ def _findings_table(prediction: Prediction, reference_only: str | None = None) -
         _findings_dataframe(table)
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def _cached_distribution(content_hash: str, model: str, start_s: float, *, _ecg, _predictor) -> DistributionCheck:
+    return check_distribution(_ecg, _predictor, start_s=start_s)
+
+
+def _distribution_note(ecg, predictor: Predictor, start_s: float) -> None:
+    """The out-of-distribution check (:mod:`ecgcore.ood`) beside the findings it qualifies."""
+    try:
+        checked = _cached_distribution(ecg.content_hash(), predictor.name, float(start_s), _ecg=ecg, _predictor=predictor)
+    except ECGError as exc:
+        st.caption(f"Not compared with the training data: {_escape(str(exc))}")
+        return
+    if not checked.in_distribution:
+        st.warning("Unlike this model's training data, read the findings with care: "
+                   + _escape("; ".join(checked.warnings)) + ".", icon=":material/travel_explore:")
+    elif checked.score is not None:
+        st.caption(f"Like the training data: further from it than {checked.score:.0%} of held-out training-like "
+                   f"records (a warning from {predictor.card.ood.get('score_limit', SCORE_LIMIT):.0%}).")
+
+
 def _findings_dataframe(table) -> None:
     st.dataframe(
         table, hide_index=True, width="stretch",
@@ -627,6 +648,7 @@ def page() -> None:
                 st.subheader("Model findings", divider=MODEL_COLOUR)
                 st.caption(f"Model: {predictor.name}. Positives first; probabilities against per-label thresholds.")
                 _findings_table(prediction, reference_only)
+                _distribution_note(ecg, predictor, start_s)
                 for note in prediction.notes:
                     st.caption(_escape(note))
                 highlights = _saliency_panel(ecg, predictor, prediction, start_s)

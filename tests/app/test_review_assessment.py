@@ -152,3 +152,16 @@ def test_a_paced_record_shows_the_paced_banner_and_findings_for_reference_only(t
     assert reference and "paced rhythm, the model is not validated for paced ECGs" in reference[0], reference
     findings = [e for e in at.expander if e.label == "Model findings (for reference only)"]
     assert findings and len(findings[0].dataframe) == 1
+
+
+def test_a_record_unlike_the_training_data_is_flagged_beside_the_findings(team: Database) -> None:
+    """A gain error (x6: still a valid ECG, far outside the training amplitudes) gets the shipped card's
+    out-of-distribution warning with the findings; the clean record gets the reassuring caption."""
+    record = _sample()
+    loud = record.replace(signal=record.signal * 6, record_name="00001_hr_gain6")
+    at = _open(team, loud)
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("Unlike this model's training data") and "wrong units or gain" in w for w in warnings), warnings
+    at = _open(team, record.replace(record_name="00001_hr_again"))
+    assert not any(w.value.startswith("Unlike this model's training data") for w in at.warning)
+    assert any(c.value.startswith("Like the training data: further from it than") for c in at.caption)

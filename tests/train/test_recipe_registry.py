@@ -123,7 +123,8 @@ def test_overrides_and_former_names():
     assert (quick.fit.epochs, quick.reference_fit.epochs, quick.final_epochs, quick.seeds) == (2, 2, 12, (0, 1))
     assert RECIPES["default-1lead"].settings.fit.epochs == 20          # the table's settings are untouched
     with pytest.raises(ValueError, match="no seeds"):
-        RECIPES["default-12lead"].resolved(seeds=(1,))
+        RECIPES["downstream"].resolved(seeds=(1,))
+    assert RECIPES["default-12lead"].resolved(seeds=(0,)).seeds == (0,)   # the ensemble's seeds can be chosen
     with pytest.raises(KeyError, match="no recipe"):
         get_recipe("nope")
 
@@ -141,7 +142,7 @@ def test_cli_lists_and_shows_recipes(capsys):
     shown = json.loads(capsys.readouterr().out)
     assert shown["name"] == "pu-labels" and shown["settings"]["fit"]["epochs"] == 3
     with pytest.raises(SystemExit):
-        main(["recipe", "run", "default-12lead", "--seeds", "1"])
+        main(["recipe", "run", "downstream", "--seeds", "1"])
     with pytest.raises(SystemExit):
         main(["recipe", "run", "pu-labels", "--models-dir", "x"])
 

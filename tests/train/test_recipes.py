@@ -171,7 +171,7 @@ def test_default_12lead_recipe_ships_a_calibrated_ensemble(small_set, tmp_path, 
     settings = replace(default_12lead.SETTINGS, fit=_tiny(default_12lead.SETTINGS.fit, epochs=1), seeds=(0, 1), n_boot=20)
     bundle_dir = default_12lead.run(settings, models_dir=tmp_path / "models", work=tmp_path / "work",
                                     data_dir=small_set.path, shared=shared_data_dir,
-                                    external_dir=tmp_path / "external", workers=1)
+                                    external_dir=tmp_path / "external", docs=tmp_path / "docs", workers=1)
     bundle = load_bundle(bundle_dir)
     card = bundle.card
     assert card.n_networks == 2 and len(bundle.networks) == 2
@@ -190,6 +190,8 @@ def test_default_12lead_recipe_ships_a_calibrated_ensemble(small_set, tmp_path, 
     assert card.ood["embedding"]["components"] and card.ood["fs_hz"] == [400.0, 500.0]
     assert card.metrics["external"]["summary"]["n_records"] == 56  # of 59: three records carry no code we map
     assert (bundle_dir / "evaluation" / "reliability.png").stat().st_size > 1000
+    doc = (tmp_path / "docs" / "calibration_and_thresholds.md").read_text()
+    assert "before" in doc and "## External check" in doc and "specificity >= 0.90" in doc
     oof = np.load(tmp_path / "work" / "oof.npz")
     assert oof["seed_probs"].shape[0] == 2 and np.allclose(oof["probs"], oof["seed_probs"].mean(0))
     record = read(shared_data_dir / "ptbxl_subset" / "records500" / "00000" / "00001_hr.hea")

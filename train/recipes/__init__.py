@@ -47,8 +47,9 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("default-12lead", "shipped", default_12lead.run, default_12lead.SETTINGS,
-           "the default 12-lead model: 5-fold CV for metrics and thresholds, then the final model",
-           "models/net1d-small-12lead-default, models/README.md", 10),
+           "the default 12-lead model: a 3-seed ensemble; 5-fold CV of each seed for metrics, calibration, "
+           "thresholds and the out-of-distribution reference, then the final networks and an external check",
+           "models/net1d-small-12lead-default, models/README.md, docs/calibration_and_thresholds.md", 35),
     Recipe("default-1lead", "shipped", default_1lead.run, default_1lead.SETTINGS,
            "the single-lead model: lead I vs axis augmentation (experiment 2), CinC 2017 hold-out, final model",
            "models/net1d-small-1lead-default, docs/experiments/single_lead.*", 45),

@@ -5,18 +5,22 @@ Honest evaluation on < 500 labelled records:
 1. Build the training set once (PTB-XL folds 1-9 at 500 Hz + CinC 2021 + CODE-15%).
 2. Labels: every ECGFounder label with >= 10 positives and >= 10 known negatives in the data.
 3. Patient-disjoint cross-validation over PTB-XL's ``strat_fold`` (fold groups {1,2} {3,4} {5,6} {7,8}
-   {9}); CinC 2021 and CODE-15% records are always in training. A fixed number of epochs (no
-   early stopping on the held-out fold), so the out-of-fold (OOF) predictions are never used for
-   any choice except the thresholds.
-4. Per-label AUROC/AUPRC with bootstrap 95% CIs on the OOF predictions; thresholds for the shipped
-   model chosen on all OOF predictions (max F1); the sensitivity/specificity reported are
-   cross-fitted (each fold scored with thresholds chosen on the other folds' OOF predictions).
-5. The shipped model: the same recipe on every record, saved to ``models/<name>`` as the default.
+   {9}), once per seed; CinC 2021 and CODE-15% records are always in training. A fixed number of
+   epochs (no early stopping on the held-out fold), so the out-of-fold (OOF) predictions are used
+   only for calibration, thresholds and the out-of-distribution reference, each cross-fitted.
+4. The OOF ensemble (mean of the seeds' probabilities): per-label AUROC/AUPRC with bootstrap 95% CIs;
+   a calibration map per label (:mod:`train.calibrate`); thresholds by the policy of
+   :mod:`train.threshold_policy` with cross-fitted sensitivity/specificity and Wilson CIs.
+5. The shipped bundle: one network per seed on every record, saved as a seed ensemble to
+   ``models/<name>`` with its calibration, thresholds and out-of-distribution reference
+   (:mod:`train.ood_reference`), checked on the cinc2020_sample records of four other hospitals
+   (never in training); docs/calibration_and_thresholds.md is written from the same figures.
 
 What more data would buy (the same recipe at 25/50/100% of the records, 3 seeds) is the
 ``learning-curve`` experiment, which reuses this recipe's cross-validation fits.
 
-Run: ``python -m train recipe run default-12lead`` (about 10 min on 2 CPU cores).
+Run: ``python -m train recipe run default-12lead`` (about 35 min on 2 quiet CPU cores: 18 small fits; a
+second run reuses every finished fit and only re-ships, about 4 min).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numpy as np
 
 from ecgcore.bundle import load_bundle, make_card, save_bundle
 from ecgcore.calibration import Calibrator
+from ecgcore.consistency import validated_labels
 from ecgcore.model import Net1D
 from train.calibrate import calibrate_labels
 from train.data import ensure_dataset
@@ -41,7 +46,7 @@ from train.experiments import CV_GROUPS, FoldFit, cv_splits, fit_fold, fold_dir,
 from train.fit import FitConfig, fit, predict_probabilities, select_labels
 from train.ood_reference import ood_reference
 from train.threshold_policy import POLICY, decision_rates, policy_table
-from train.paths import ARTIFACTS_DIR, LOCAL_DATA_DIR, MODELS_DIR, SHARED_DATA_DIR
+from train.paths import ARTIFACTS_DIR, LOCAL_DATA_DIR, MODELS_DIR, REPO_ROOT, SHARED_DATA_DIR
 from train.recipes.presets import fit_preset
 
 logger = logging.getLogger(__name__)
@@ -158,7 +163,8 @@ def external_check(networks: list[Net1D], calibrator: Calibrator, labels: list[s
 
 def run(settings: Settings = SETTINGS, *, models_dir: Path = MODELS_DIR, work: Path = ARTIFACTS_DIR / "default_12lead",
         data_dir: Path = LOCAL_DATA_DIR / "shared-12lead", shared: Path = SHARED_DATA_DIR,
-        external_dir: Path = LOCAL_DATA_DIR / "cinc2020-external", workers: int | None = None) -> Path:
+        external_dir: Path = LOCAL_DATA_DIR / "cinc2020-external", docs: Path = REPO_ROOT / "docs",
+        workers: int | None = None) -> Path:
     """Cross-validate every seed, train the ensemble on every record, calibrate, set thresholds by the
     policy, fit the out-of-distribution reference, check on external records, write ``models/<name>``."""
     t_start = time.time()
@@ -201,6 +207,7 @@ def run(settings: Settings = SETTINGS, *, models_dir: Path = MODELS_DIR, work: P
     _ship(settings, networks, ts, labels, thresholds, ev, calibration, ood, external, bundle_dir)
     plot_report(ev, y, probs[:, cols], m, labels, bundle_dir / "evaluation")
     plot_reliability(calibration, bundle_dir / "evaluation" / "reliability.png")
+    write_trust_doc(settings, ev, external, docs / "calibration_and_thresholds.md")
     _write_readme(settings, models_dir, bundle_dir, ev, labels, ts, external, minutes=(time.time() - t_start) / 60)
     logger.info("bundle written to %s; done in %.1f min", bundle_dir, (time.time() - t_start) / 60)
     return bundle_dir
@@ -247,6 +254,63 @@ def _ship(settings: Settings, networks: list[Net1D], ts, labels, thresholds, ev,
                     "labels; labels without a validated threshold are never called positive. Research software, "
                     "not a diagnosis.")
     save_bundle(networks, card, bundle_dir)  # re-writing an existing bundle bumps its version
+
+
+def write_trust_doc(settings: Settings, ev, external: dict[str, Any], path: Path) -> None:
+    """docs/calibration_and_thresholds.md: the shipped bundle's calibration, threshold policy and external
+    check, written by the recipe from the figures it measured (so the page and the card never disagree)."""
+    cal = ev.summary["calibration"]
+    shown = validated_labels({"metrics": {"per_label": {r["label"]: r for r in ev.labels}}}) or frozenset()
+
+    def ci(row: dict, key: str) -> str:
+        value, interval = row.get(key), row.get(f"{key}_ci")
+        return "–" if value is None else f"{value:.2f} ({interval[0]:.2f}–{interval[1]:.2f})"
+
+    lines = [
+        "# Calibrated probabilities and thresholds of the default 12-lead model", "",
+        f"Written by `{COMMAND}` (`{RECIPE_FILE}`); the same figures are in the bundle's card "
+        f"(`models/{settings.name}/card.json`, `metrics`) and on the Models page.", "",
+        "## Calibration", "",
+        "Each trained label's output goes through a map fitted on the seed ensemble's out-of-fold predictions: "
+        "identity, temperature, Platt or isotonic, whichever has the lowest *cross-fitted* log loss over the five "
+        "patient-disjoint CV groups (`ecgcore/calibration.py`). 'After' below is measured the same way: each group "
+        "calibrated by a map fitted on the other four.", "",
+        f"- expected calibration error (10 equal-width bins) over every (record, label) pair: **{cal['ece_before']:.3f} "
+        f"before, {cal['ece_after']:.3f} after**; mean over labels {cal['macro_ece_before']:.3f} -> "
+        f"{cal['macro_ece_after']:.3f}",
+        f"- maps chosen: {cal['methods']}",
+        f"- reliability diagram: `models/{settings.name}/evaluation/reliability.png`", "",
+        f"Labels the bundle calls positive: {len(shown)} of {len(ev.labels)} ({', '.join(sorted(shown))}).", "",
+        "## Thresholds", "",
+        f"Policy (`train/threshold_policy.py`): {POLICY.describe()}. A label without a threshold is never called "
+        "positive (`ecgcore/consistency.py`); nor is a label whose AUROC 95% CI includes 0.5. Sensitivity and "
+        "specificity are cross-fitted (each group decided with the threshold chosen on the other groups) with "
+        "Wilson 95% CIs.", "",
+        "| label | pos | AUROC (95% CI) | map | ECE before -> after | threshold | sensitivity | specificity | "
+        "external AUROC (pos) |",
+        "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(ev.labels, key=lambda r: -r["positives"]):
+        c = r["calibration"]
+        ext = external["per_label"].get(r["label"])
+        ext_text = f"{ext['auroc']:.2f} ({ext['positives']})" if ext else "–"
+        if r.get("threshold") is None:
+            threshold = f"none: {r['threshold_reason']}"
+        elif r["label"] not in shown:
+            threshold = f"{r['threshold']:.3f}, not shown: AUROC CI includes 0.5"
+        else:
+            threshold = f"{r['threshold']:.3f}"
+        lines.append(f"| {r['label']} | {r['positives']} | {r['auroc']:.3f} ({r['auroc_ci'][0]:.3f}–{r['auroc_ci'][1]:.3f}) "
+                     f"| {c['method']} | {c['ece_before']:.3f} -> {c['ece_after']:.3f} | {threshold} | "
+                     f"{ci(r, 'sensitivity')} | {ci(r, 'specificity')} | {ext_text} |")
+    ext_summary = external["summary"]
+    lines += ["", "## External check", "",
+              f"{external['data']}. Macro AUROC {ext_summary.get('macro_auroc', float('nan')):.3f} "
+              f"(95% CI {ext_summary.get('macro_auroc_ci', [float('nan')] * 2)[0]:.3f}–"
+              f"{ext_summary.get('macro_auroc_ci', [float('nan')] * 2)[1]:.3f}) over {len(external['per_label'])} labels "
+              f"with >= 3 positives; too few positives to score: "
+              f"{', '.join(external['labels_with_fewer_than_3_positives']) or 'none'}.", ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
 
 
 def _card_threshold(threshold: float | None) -> float:
