@@ -245,7 +245,7 @@ def train_candidate(export_dir: str | Path, base_bundle: str | Path, candidates_
                                       str(card.training["lineage"]["reference_test_set"]["description"])))
         comparison = compare_models(base.model, base.card, combine(tuned), card, sets, n_boot=config.n_boot,
                                     seed=config.seed)
-        card.metrics = {"comparison": comparison}
+        card.metrics = {**card.metrics, "comparison": comparison}
         bundle_dir = save_bundle(tuned, card, candidates_dir / f"{card.name}-{version}")
         report(1.0, "done")
         return CandidateResult(bundle_dir, card, comparison, card.training["lineage"]["holdout"]["records"])
@@ -320,8 +320,16 @@ def _candidate_card(base: Bundle, version: str, export_dir: Path, config: Candid
     description = (f"Candidate fine-tuned from {base.card.display_name} on {n_train_reviewed} reviewed records"
                    f"{' and the rehearsal set' if rehearsal else ' (no rehearsal set: may have forgotten)'}; "
                    "not the default until an admin promotes it. Thresholds are the base model's.")
+    # Which labels may be called positive (ecgcore.consistency.validated_labels) follows the base model's
+    # evaluation, as its thresholds and calibration do; the candidate's own figures are its comparison.
+    base_per_label = (base.card.metrics or {}).get("per_label")
+    metrics = {"per_label": base_per_label,
+               "per_label_from": f"base model {base.card.display_name}"} if base_per_label else {}
+    # The base's embedding reference describes the base's feature space, not the fine-tuned one.
+    ood = {k: v for k, v in (base.card.ood or {}).items() if k not in ("embedding", "embedding_from")}
     return ModelCard.from_dict({
-        **base.card.to_dict(), "version": version, "default": False, "weights_sha256": "", "metrics": {},
+        **base.card.to_dict(), "version": version, "default": False, "weights_sha256": "", "metrics": metrics,
+        "ood": ood,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "description": description,
         "training": {"kind": "candidate from reviews", "lineage": lineage, "config": config.to_dict(),

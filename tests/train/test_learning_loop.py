@@ -102,6 +102,7 @@ def test_reviews_to_candidate_to_promotion_to_rollback(loop):
     # the comparison: both sets, per-label AUROC with CIs and paired differences, calibration, changed calls
     comparison = candidate.card.metrics["comparison"]
     assert set(comparison["sets"]) == {"holdout", "reference"}
+    assert "embedding" not in candidate.card.ood  # the base's feature space is not the candidate's
     assert comparison["sets"]["holdout"]["n_records"] == len(holdout["records"])
     assert comparison["sets"]["reference"]["n_records"] == 10
     rows = comparison["per_label"]
@@ -253,3 +254,18 @@ def test_the_single_lead_default_learns_from_lead_i_of_the_reviews(loop):
     candidate = load_bundle(result.bundle_dir)
     assert candidate.card.input_leads == ["I"] and candidate.card.training["lineage"]["base_model"]["path"] == str(single)
     assert model_registry.status_of(loop["db"], result.bundle_dir, 1) == "awaiting decision"
+
+
+def test_a_candidate_card_keeps_the_base_models_validated_labels(tmp_path: Path) -> None:
+    """Which labels a candidate may call positive follows its base model's evaluation (as its thresholds
+    and calibration do); the base's embedding reference, which describes other weights, is dropped."""
+    from ecgcore.consistency import validated_labels
+    from train.candidate import _candidate_card
+
+    base = load_bundle(Path(__file__).resolve().parents[2] / "models" / "net1d-small-12lead-default")
+    (tmp_path / "manifest.json").write_text(json.dumps({"created_at": "now", "reviews": []}))
+    card = _candidate_card(base, "9.0.0", tmp_path, CandidateConfig(), "carla", n_train=10, n_train_reviewed=10,
+                           holdout=["a"], patient_disjoint=True, rehearsal=None, reference=None)
+    assert validated_labels(card) == validated_labels(base.card) and len(validated_labels(card)) == 12
+    assert card.calibration == base.card.calibration and card.thresholds == base.card.thresholds
+    assert "embedding" not in card.ood and card.ood["fs_hz"] == base.card.ood["fs_hz"]
