@@ -32,7 +32,6 @@ them as ``record.device_reading``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -58,6 +57,7 @@ from db.permissions import allowed, check
 from db.records import get_record, load_ecg
 from db.session import Database
 from db.users import acting_user, get_user
+from ecgcore.hashing import file_sha256
 from ecgcore.measurements.types import GLOBAL_MEASURE_BY_NAME, GLOBAL_MEASURE_NAMES
 
 MAX_SAVE_ATTEMPTS = 8
@@ -373,12 +373,6 @@ def _confirm_once(db: Database, record_id: int | str, user: str | int, statement
 
 
 # -- export ------------------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def export_confirmed_reports(db: Database, folder: Path | str, *, exported_by: str | int | None = None) -> Path:
@@ -443,7 +437,7 @@ def export_confirmed_reports(db: Database, folder: Path | str, *, exported_by: s
         manifest = {
             "format": "ecgfounder-confirmed-reports", "format_version": 1, "schema_revision": head_revision(),
             "exported_by": exporter.name if exporter else None, "n_records": len(latest), "n_versions": len(reports),
-            "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()},
+            "files": {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         os.replace(tmp, folder)

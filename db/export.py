@@ -42,7 +42,6 @@ test set behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -70,6 +69,7 @@ from db.reviews import review_table
 from db.session import Database
 from db.users import acting_user
 from ecgcore.acquisition import Acquisition, DeviceReading
+from ecgcore.hashing import file_sha256
 from ecgcore.measurements.types import GLOBAL_MEASURE_NAMES
 from ecgcore.record import Record as ECGRecord
 
@@ -93,17 +93,11 @@ def record_name(record_id: int) -> str:
 def _seal(tmp: Path, out_dir: Path, manifest: dict) -> None:
     """Every file's checksum into the manifest, the manifest written, then the folder moved into place in
     one rename: a reader sees a complete export or none."""
-    manifest["files"] = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+    manifest["files"] = {p.relative_to(tmp).as_posix(): file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     os.replace(tmp, out_dir)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_wfdb(ecg: ECGRecord, name: str, folder: Path) -> None:
@@ -297,7 +291,7 @@ def load_expert_review_export(folder: Path | str, *, verify: bool = True) -> Exp
     if verify:
         for relative, expected in manifest["files"].items():
             path = folder / relative
-            if not path.is_file() or _sha256(path) != expected:
+            if not path.is_file() or file_sha256(path) != expected:
                 raise ExportError(f"{path} is missing or was modified after export (sha256 mismatch).")
     table = pd.read_csv(folder / "labels.csv", dtype={"record": str, "sex": str, "patient_key": str,
                                                       "acquired_at": str, "device": str, "site": str})

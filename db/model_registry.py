@@ -15,7 +15,6 @@ reason is written into the candidate's card (a patch version, weights untouched)
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from db.users import acting_user
 from ecgcore.bundle import WEIGHTS_FILE, ModelCard, default_bundle_path, list_bundles, load_card, update_card
 from ecgcore.config import models_dir
 from ecgcore.errors import ModelError
+from ecgcore.hashing import file_sha256
 
 DEFAULT_ACTIONS = ("promote", "rollback")  # rows that name a default
 COMPARISON_KEY = "comparison"  # where train.compare writes into a candidate card's metrics
@@ -74,8 +74,7 @@ def weights_sha256(bundle: str | os.PathLike[str]) -> str:
     path = Path(bundle) / WEIGHTS_FILE
     if not path.is_file():
         raise InvalidInputError(f"{bundle} is not a model bundle: it has no {WEIGHTS_FILE}.")
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    return file_sha256(path)
 
 
 def _stored_path(bundle: Path) -> str:

@@ -21,7 +21,6 @@ refuses arbitrary pickled objects, and must match the released architecture stri
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from ecgcore import config
 from ecgcore.config import models_dir
 from ecgcore.ensemble import Net1DEnsemble, combine, ensemble_state_dict, networks_of, split_state_dict
 from ecgcore.errors import ModelError, NoDefaultModelError
+from ecgcore.hashing import file_sha256
 from ecgcore.labels import ecgfounder_labels
 from ecgcore.leads import LEADS_12
 from ecgcore.model import MODEL_CONFIGS, Net1D, Net1DConfig
@@ -134,7 +134,7 @@ class ModelCard:
             self.created = _now()
         if tensors is not None:
             save_file(tensors, str(weights_path), metadata={"name": self.name, "version": self.version})
-            self.weights_sha256 = _sha256(weights_path)
+            self.weights_sha256 = file_sha256(weights_path)
         (directory / CARD_FILE).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         return directory
 
@@ -281,7 +281,7 @@ def load_bundle(path: str | os.PathLike[str], *, verify_hash: bool = True) -> Bu
     weights_path = path / WEIGHTS_FILE
     if not weights_path.is_file():
         raise ModelError(f"Bundle {path} has no {WEIGHTS_FILE}")
-    if verify_hash and card.weights_sha256 and _sha256(weights_path) != card.weights_sha256:
+    if verify_hash and card.weights_sha256 and file_sha256(weights_path) != card.weights_sha256:
         raise ModelError(f"Bundle {path}: weights do not match the sha256 in its card (corrupt or replaced file)")
     try:
         state = load_file(str(weights_path))
@@ -454,9 +454,3 @@ def _load_strict(model: Net1D, state: dict[str, torch.Tensor], where: str) -> No
     model.load_state_dict(state, strict=True)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
