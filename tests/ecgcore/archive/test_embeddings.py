@@ -15,6 +15,7 @@ from ecgcore.archive.embeddings import feature_dim, pooled_features
 from ecgcore.archive.schema import METADATA_KEY
 from ecgcore.bundle import load_bundle
 from ecgcore.cli import main
+from ecgcore.ensemble import Net1DEnsemble
 from ecgcore.io import read
 from ecgcore.predict import Predictor
 
@@ -41,13 +42,12 @@ def test_embeddings_equal_forward_features(folder: Path, bundle: Path, tmp_path:
 
 
 def test_several_networks_concatenate_in_member_order(bundle: Path) -> None:
-    ensemble = pytest.importorskip("ecgcore.ensemble")  # seed-ensemble bundles (Bundle.networks)
     loaded = load_bundle(bundle)
     first, second = loaded.model.eval(), load_bundle(bundle).model.eval()
     with torch.no_grad():
         for p in second.parameters():
             p.mul_(0.5)
-    loaded.model = ensemble.Net1DEnsemble([first, second])
+    loaded.model = Net1DEnsemble([first, second])
     predictor = Predictor(loaded)
     x = torch.randn(3, 12, 5000)
     features = pooled_features(predictor, x)
