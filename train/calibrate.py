@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecgcore.calibration import (
+    METHODS,
     choose_calibration,
     expected_calibration_error,
     reliability_bins,
@@ -60,6 +61,5 @@ def calibrate_labels(y: np.ndarray, p: np.ndarray, mask: np.ndarray, groups: np.
                "macro_ece_before": round(float(np.mean([r["ece_before"] for r in per_label.values()])), 5),
                "macro_ece_after": round(float(np.mean([r["ece_after"] for r in per_label.values()])), 5),
                "reliability_before": reliability_bins(ys, before), "reliability_after": reliability_bins(ys, after),
-               "methods": {m: sum(r["method"] == m for r in per_label.values())
-                           for m in ("identity", "temperature", "platt", "isotonic")}}
+               "methods": {m: sum(r["method"] == m for r in per_label.values()) for m in METHODS}}
     return CalibrationResult(maps, per_label, summary, calibrated)

@@ -45,9 +45,9 @@ from train.evaluate import evaluate_predictions, markdown_report, plot_report
 from train.experiments import CV_GROUPS, FoldFit, cv_splits, fit_fold, fold_dir, macro_metric, run_jobs
 from train.fit import FitConfig, fit, predict_probabilities, select_labels
 from train.ood_reference import ood_reference
-from train.threshold_policy import POLICY, decision_rates, policy_table
 from train.paths import ARTIFACTS_DIR, LOCAL_DATA_DIR, MODELS_DIR, REPO_ROOT, SHARED_DATA_DIR
 from train.recipes.presets import fit_preset
+from train.threshold_policy import POLICY, decision_rates, policy_table
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +232,8 @@ def _ship(settings: Settings, networks: list[Net1D], ts, labels, thresholds, ev,
         "threshold_policy": POLICY.to_dict(),
         "external": external,
     }
-    config = final_fits(settings, labels, Path("."))[0]
+    members = final_fits(settings, labels, Path("."))
+    config = members[0]
     card = make_card(
         settings.name, networks[0], names, version=settings.version, architecture=settings.fit.model,
         thresholds=[_card_threshold(thresholds.get(n)) for n in names], trained_labels=labels,
@@ -241,8 +242,7 @@ def _ship(settings: Settings, networks: list[Net1D], ts, labels, thresholds, ev,
                            "skipped": [s["record_id"] for s in ts.manifest["skipped"]],
                            "description": "PTB-XL v1.0.3 ecg_id 1-500 folds 1-9 (500 Hz), PhysioNet/CinC 2021 "
                                           "sample, CODE-15% sample (../shared/data)"},
-                  "recipe": f"{RECIPE_FILE} ({COMMAND})", "seeds": [config.seed + s - settings.seeds[0]
-                                                                     for s in settings.seeds],
+                  "recipe": f"{RECIPE_FILE} ({COMMAND})", "seeds": [c.seed for c in members],
                   "config": {k: v for k, v in config.to_dict().items() if k not in ("out_dir", "seed")},
                   "labels_rule": f">= {settings.fit.min_positives} positives and negatives",
                   "thresholds_from": POLICY.describe(),
