@@ -140,7 +140,7 @@ def check_distribution(record: Record, predictor: Predictor, *, start_s: float |
     reference = predictor.card.ood or {}
     warnings: list[str] = []
     details: dict[str, Any] = {}
-    window_s = predictor.preprocess_config.n_samples / predictor.preprocess_config.target_fs_hz
+    window_s = predictor.preprocess_config.window_s
     if record.duration_s < window_s:
         warnings.append(f"{record.duration_s:.1f} s recorded: the model reads {window_s:.0f} s, the rest is padding "
                         "it never saw in training")
