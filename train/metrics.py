@@ -108,8 +108,13 @@ def choose_threshold(y: np.ndarray, scores: np.ndarray, method: str = "f1") -> f
 
 
 def confusion_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    return decision_metrics(y, np.asarray(scores) >= threshold)
+
+
+def decision_metrics(y: np.ndarray, decided: np.ndarray) -> dict[str, float]:
+    """Sensitivity, specificity, F1 and the four counts of binary decisions against outcomes ``y``."""
     y = np.asarray(y).astype(bool)
-    pred = np.asarray(scores) >= threshold
+    pred = np.asarray(decided).astype(bool)
     tp, fp = int(np.sum(pred & y)), int(np.sum(pred & ~y))
     fn, tn = int(np.sum(~pred & y)), int(np.sum(~pred & ~y))
     sens = tp / (tp + fn) if tp + fn else float("nan")

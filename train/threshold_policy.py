@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ecgcore.consistency import MIN_POSITIVES
-from train.metrics import wilson_interval
+from train.metrics import decision_metrics, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -87,15 +87,11 @@ def choose_policy_threshold(y: np.ndarray, p: np.ndarray, policy: ThresholdPolic
 
 def decision_rates(y: np.ndarray, decided: np.ndarray) -> dict[str, float | list[float] | int]:
     """Sensitivity and specificity of binary decisions with Wilson 95 % CIs, and the counts."""
-    y = np.asarray(y).astype(bool)
-    decided = np.asarray(decided).astype(bool)
-    tp, fn = int(np.sum(decided & y)), int(np.sum(~decided & y))
-    tn, fp = int(np.sum(~decided & ~y)), int(np.sum(decided & ~y))
-    sens, sens_lo, sens_hi = wilson_interval(tp, tp + fn)
-    spec, spec_lo, spec_hi = wilson_interval(tn, tn + fp)
-    f1 = 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else float("nan")
-    return {"sensitivity": sens, "sensitivity_ci": [sens_lo, sens_hi], "specificity": spec,
-            "specificity_ci": [spec_lo, spec_hi], "f1": f1, "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+    counts = decision_metrics(y, decided)
+    tp, fp, fn, tn = counts["tp"], counts["fp"], counts["fn"], counts["tn"]
+    return {"sensitivity": counts["sensitivity"], "sensitivity_ci": list(wilson_interval(tp, tp + fn)[1:]),
+            "specificity": counts["specificity"], "specificity_ci": list(wilson_interval(tn, tn + fp)[1:]),
+            "f1": counts["f1"], "tp": tp, "fp": fp, "fn": fn, "tn": tn}
 
 
 def cross_fitted_decisions(y: np.ndarray, p: np.ndarray, groups: np.ndarray,
